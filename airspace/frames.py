@@ -28,7 +28,7 @@ class LocalFrame:
     >>> frame = LocalFrame(22.53, 113.93, 0.0)
     >>> x, y, z = frame.to_local([113.93, 113.94], [22.53, 22.53], [0.0, 120.0])
     >>> np.round(x, 1), np.round(y, 3), z
-    (array([   0. , 1028.6]), array([0.   , 0.009]), array([  0., 120.]))
+    (array([   0. , 1028.7]), array([0.   , 0.034]), array([  0., 120.]))
     """
 
     def __init__(self, lat0_deg: float, lon0_deg: float, h0_m: float = 0.0) -> None:
