@@ -266,7 +266,7 @@ def _valid_polygon(vertices_xy_m: Sequence[Sequence[float]], field: str) -> Poly
     if len(np.unique(xy, axis=0)) != len(xy):
         raise InvalidVolume(f"{field}.vertices", "vertices may not repeat")
     poly = Polygon(xy)
-    if poly.area <= 0.0:
+    if poly.convex_hull.area <= 0.0:
         raise InvalidVolume(f"{field}.vertices", "the polygon has no area (collinear vertices)")
     if not poly.is_valid:
         raise InvalidVolume(f"{field}.vertices", f"edges may not cross ({shapely.is_valid_reason(poly)})")
