@@ -1,0 +1,96 @@
+"""The ``utm6g`` command line: thin sub-commands over typed functions; errors are one line, exit status 2.
+
+Layer: api.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from airspace.errors import AirspaceInputError
+from airspace.region import Region, load_region
+from airspace.routes import RouteGraph
+from airspace.volumes import parse_time
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``utm6g`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (AirspaceInputError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) else str(err)
+        print(f"utm6g {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="utm6g", description="UTM service and 6G airspace simulator.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    airspace = commands.add_parser(
+        "airspace",
+        help="summarise a region and write its GeoJSON and map",
+        description="Print a region's cells, layers, geofences and hubs; write airspace.geojson and .png.",
+    )
+    airspace.add_argument("region", type=Path, help="the region.yaml to load")
+    airspace.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
+    airspace.add_argument(
+        "--route",
+        nargs=2,
+        metavar=("FROM", "TO"),
+        help="hub ids of the route to plan (default: the two hubs farthest apart)",
+    )
+    airspace.add_argument("--layer", help="layer name of the route (default: the lowest layer)")
+    airspace.add_argument("--at", help="RFC 3339 time of the picture and the departure (default: now)")
+    airspace.add_argument("--speed-mps", type=float, default=15.0, help="cruise speed of the route (m/s)")
+    airspace.set_defaults(run=_airspace)
+    return parser
+
+
+def _airspace(args: argparse.Namespace) -> int:
+    """``utm6g airspace``: summary on stdout, GeoJSON and PNG in ``--out``."""
+    from api.region_geojson import region_geojson
+    from api.region_map import write_region_map
+    from api.region_summary import corridor_summary, region_summary
+
+    region = load_region(args.region)
+    at = parse_time(args.at, "--at") if args.at else datetime.now(UTC).replace(microsecond=0)
+    layer = args.layer or region.grid.layers[0].name
+    k = region.grid.layer_index(layer)
+    origin, destination = args.route or _farthest_hubs(region)
+    a, b = region.hub(origin), region.hub(destination)
+    corridor = RouteGraph(region.grid, region.geofences).plan(
+        (a.x_m, a.y_m), (b.x_m, b.y_m), t0=at, speed_mps=args.speed_mps, layer=layer
+    )
+    print(region_summary(region, at=at))
+    print(corridor_summary(corridor, origin=origin, destination=destination, layer=layer))
+    args.out.mkdir(parents=True, exist_ok=True)
+    geojson_path, png_path = args.out / "airspace.geojson", args.out / "airspace.png"
+    geojson_path.write_text(json.dumps(region_geojson(region, at=at, corridor=corridor)))
+    write_region_map(region, png_path, at=at, corridor=corridor, layer=k)
+    print(f"Wrote {geojson_path} and {png_path}")
+    return 0
+
+
+def _farthest_hubs(region: Region) -> tuple[str, str]:
+    """Ids of the two hubs farthest apart (first in file order on ties): a route that crosses the region."""
+    if len(region.hubs) < 2:
+        raise KeyError(f"region {region.name} has fewer than two hubs; name a route with --route")
+    a, b = max(
+        itertools.combinations(region.hubs, 2),
+        key=lambda pair: (pair[0].x_m - pair[1].x_m) ** 2 + (pair[0].y_m - pair[1].y_m) ** 2,
+    )
+    return a.id, b.id
+
+
+if __name__ == "__main__":
+    sys.exit(main())
