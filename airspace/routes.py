@@ -1,0 +1,306 @@
+"""Route planning on a layer of airspace cells: an 8-neighbour graph, A*, and the 4D corridor it yields.
+
+The corridor never enters a PROHIBITED geofence active while it is flown; every corridor is checked
+exactly against every prohibited geofence before it is returned. Layer: airspace; imports nothing of
+ours but airspace.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+import networkx as nx
+import numpy as np
+import shapely
+
+from airspace.cells import CellGrid
+from airspace.errors import AirspaceInputError, InvalidRegion, NoRoute
+from airspace.geofences import Geofence, Restriction
+from airspace.volumes import Volume3D, Volume4D, format_time
+
+__all__ = ["RouteGraph"]
+
+Cell = tuple[int, int]
+Point = tuple[float, float]
+
+
+class RouteGraph:
+    """Plans corridors between points of a :class:`CellGrid` around the PROHIBITED ``geofences``.
+
+    One 8-neighbour graph over the grid's columns ``(i, j)`` serves every layer (edge costs in metres:
+    ``cell_size_m`` straight, ``sqrt(2) cell_size_m`` diagonal); it is built once, and each query hides
+    the cells blocked on its layer through the edge-cost function, so nothing is rebuilt per plan.
+    The cells each prohibited geofence touches are computed once too; only their activity is per query.
+    A diagonal move needs both orthogonal neighbours free (no corner cutting), so a corridor whose
+    ``lateral_buffer_m <= cell_size_m / 2`` stays within the closed free cells it crosses.
+    """
+
+    __slots__ = ("_graph", "_zones", "geofences", "grid")
+
+    def __init__(self, grid: CellGrid, geofences: Sequence[Geofence] = ()) -> None:
+        self.grid = grid
+        self.geofences = tuple(geofences)
+        self._zones = [
+            (g, grid.cells_of_geofence(g)) for g in self.geofences if g.restriction == Restriction.PROHIBITED
+        ]
+        self._graph = _octile_graph(grid.nx, grid.ny, grid.cell_size_m)
+
+    def plan(
+        self,
+        origin_xy_m: tuple[float, float],
+        destination_xy_m: tuple[float, float],
+        *,
+        t0: datetime,
+        speed_mps: float,
+        layer: int | str,
+        lateral_buffer_m: float = 50.0,
+        time_buffer_s: float = 30.0,
+    ) -> list[Volume4D]:
+        """A 4D corridor from origin to destination on ``layer``, departing at ``t0`` at ``speed_mps``.
+
+        A* finds the cells; the path origin point -> their centres -> destination point is then pulled
+        taut: from each kept point the next is the farthest one whose buffered straight segment enters
+        no blocked cell (exact, closed; this also merges collinear runs). Each segment becomes one
+        :class:`Volume4D`: the segment buffered by ``lateral_buffer_m`` (round caps, so consecutive
+        volumes overlap), the layer's height band, and ``[enter - time_buffer_s, exit + time_buffer_s]``
+        with enter and exit at cumulative distance over ``speed_mps``. So the first volume starts at
+        ``t0 - time_buffer_s`` and the last ends at ``t0 + length / speed_mps + time_buffer_s``.
+
+        A cell is blocked when a PROHIBITED geofence active at some time of the whole flight window
+        touches it on this layer. The window depends on the route, so the search starts from the
+        straight-line length and is repeated with the route's own window until that window covers the
+        route; the window only grows, and a repeat that activates no new zone finds the same route and ends.
+
+        Raises
+        ------
+        InvalidRegion
+            Unknown layer, or origin / destination outside the grid.
+        AirspaceInputError
+            ``speed_mps``, ``lateral_buffer_m`` (must be in ``(0, cell_size_m / 2]``), ``time_buffer_s``
+            or ``t0`` invalid.
+        NoRoute
+            The origin or destination cell is blocked, no path joins them, or a buffered end leg (origin
+            or destination point to its cell centre, when no straighter leg is clear) reaches into an
+            active prohibited zone lying in a neighbouring cell.
+        """
+        k = self.grid.layer_index(layer)
+        self._check_options(t0, speed_mps, lateral_buffer_m, time_buffer_s)
+        origin, destination = _xy("origin_xy_m", origin_xy_m), _xy("destination_xy_m", destination_xy_m)
+        start, goal = self._column("origin_xy_m", origin, k), self._column("destination_xy_m", destination, k)
+        length_m = math.dist(origin, destination)
+        while True:  # ends: the window only grows, so at most two passes per newly activated zone
+            window = (
+                t0 - timedelta(seconds=time_buffer_s),
+                t0 + timedelta(seconds=length_m / speed_mps + time_buffer_s),
+            )
+            zones = [(g, cells[cells[:, 2] == k, :2]) for g, cells in self._zones if g.active_during(*window)]
+            blocked = np.zeros((self.grid.nx, self.grid.ny), dtype=bool)
+            for _, cells in zones:
+                blocked[tuple(cells.T)] = True
+            centres = [self._center(c) for c in self._search(start, goal, blocked, zones, k, window)]
+            points = self._pulled(_polyline(origin, centres, destination), blocked, lateral_buffer_m)
+            route_m = sum(math.dist(p, q) for p, q in itertools.pairwise(points))
+            if route_m <= length_m:
+                break
+            length_m = route_m
+        corridor = self._corridor(points, t0, speed_mps, k, lateral_buffer_m, time_buffer_s)
+        end_legs = (
+            len(points) > 1 and points[1] == centres[0],
+            len(points) > 1 and points[-2] == centres[-1],
+        )
+        self._verify(corridor, end_legs)
+        return corridor
+
+    def _check_options(
+        self, t0: datetime, speed_mps: float, lateral_buffer_m: float, time_buffer_s: float
+    ) -> None:
+        if not isinstance(t0, datetime) or t0.utcoffset() is None:
+            raise AirspaceInputError("t0", f"must be a timezone-aware datetime ({t0!r})")
+        if not (math.isfinite(speed_mps) and speed_mps > 0.0):
+            raise AirspaceInputError("speed_mps", f"must be finite and > 0 ({speed_mps})")
+        half_cell_m = self.grid.cell_size_m / 2.0
+        if not 0.0 < lateral_buffer_m <= half_cell_m:
+            raise AirspaceInputError(
+                "lateral_buffer_m",
+                f"must be in (0, cell_size_m / 2 = {half_cell_m:g}] so the corridor stays in free cells "
+                f"({lateral_buffer_m})",
+            )
+        if not (math.isfinite(time_buffer_s) and time_buffer_s >= 0.0):
+            raise AirspaceInputError("time_buffer_s", f"must be finite and >= 0 ({time_buffer_s})")
+
+    def _column(self, field: str, xy_m: Point, k: int) -> Cell:
+        """The cell column of a point, which must lie in the grid."""
+        z_m = self.grid.layers[k].z_lower_m
+        if not self.grid.contains(xy_m[0], xy_m[1], z_m):
+            xmin, ymin, xmax, ymax = self.grid.bounds_xy_m
+            raise InvalidRegion(
+                field, f"outside the grid [{xmin:g}, {xmax:g}] x [{ymin:g}, {ymax:g}] m {xy_m}"
+            )
+        i, j, _ = self.grid.cell_of(xy_m[0], xy_m[1], z_m).tolist()
+        return i, j
+
+    def _center(self, cell: Cell) -> Point:
+        x_m, y_m = self.grid.cell_center(*cell)
+        return float(x_m), float(y_m)
+
+    def _search(
+        self,
+        start: Cell,
+        goal: Cell,
+        blocked: np.ndarray,
+        zones: list[tuple[Geofence, np.ndarray]],
+        k: int,
+        window: tuple[datetime, datetime],
+    ) -> list[Cell]:
+        """A* over the free cells; NoRoute naming the end and the zones when blocked or cut off."""
+        name = self.grid.layers[k].name
+        when = f"between {format_time(window[0])} and {format_time(window[1])}"
+        for field, cell in (("origin", start), ("destination", goal)):
+            if blocked[cell]:
+                ids = _ids(
+                    g for g, cells in zones if ((cells[:, 0] == cell[0]) & (cells[:, 1] == cell[1])).any()
+                )
+                raise NoRoute(
+                    field, f"cell {cell} on layer {name} lies in the active prohibited zone(s) {ids} {when}"
+                )
+        free = (~blocked).tolist()
+
+        def length_m(u: Cell, v: Cell, edge: dict) -> float | None:
+            """Edge cost; None hides edges into blocked cells and diagonals that cut a blocked corner."""
+            if not free[v[0]][v[1]] or (
+                u[0] != v[0] and u[1] != v[1] and not (free[u[0]][v[1]] and free[v[0]][u[1]])
+            ):
+                return None
+            return edge["length_m"]
+
+        size_m = self.grid.cell_size_m
+
+        def straight_m(a: Cell, b: Cell) -> float:
+            return size_m * math.hypot(a[0] - b[0], a[1] - b[1])
+
+        try:
+            return nx.astar_path(self._graph, start, goal, heuristic=straight_m, weight=length_m)
+        except nx.NetworkXNoPath:
+            raise NoRoute(
+                "destination",
+                f"no corridor on layer {name} avoids the active prohibited zones "
+                f"{_ids(g for g, _ in zones)} {when}",
+            ) from None
+
+    def _pulled(self, points: list[Point], blocked: np.ndarray, lateral_buffer_m: float) -> list[Point]:
+        """Greedy string pulling: keep a point only when a buffered leg past it would enter a blocked cell.
+
+        A leg is clear when its buffered outline meets no blocked cell's interior (touching a blocked
+        cell's edge is fine: that edge belongs to a free cell too, or the leg would already cross).
+        """
+        boxes = self.grid.cell_box(*np.nonzero(blocked))
+        tree = shapely.STRtree(boxes)
+
+        def clear(p: Point, q: Point) -> bool:
+            leg = shapely.LineString([p, q]).buffer(lateral_buffer_m)
+            return bool(shapely.touches(leg, boxes[tree.query(leg, predicate="intersects")]).all())
+
+        kept, a = [points[0]], 0
+        while a < len(points) - 1:
+            b = a + 1
+            while b + 1 < len(points) and clear(points[a], points[b + 1]):
+                b += 1
+            kept.append(points[b])
+            a = b
+        return kept
+
+    def _corridor(
+        self,
+        points: list[Point],
+        t0: datetime,
+        speed_mps: float,
+        k: int,
+        lateral_buffer_m: float,
+        time_buffer_s: float,
+    ) -> list[Volume4D]:
+        """One Volume4D per polyline segment (a disc when the polyline is a single point)."""
+        lay = self.grid.layers[k]
+        band = {"z_lower_m": lay.z_lower_m, "z_upper_m": lay.z_upper_m}
+        if len(points) == 1:
+            legs = [(Volume3D.circle(*points[0], lateral_buffer_m, **band, field="corridor[0]"), 0.0, 0.0)]
+        else:
+            legs, done_m = [], 0.0
+            for n, (p, q) in enumerate(itertools.pairwise(points)):
+                outline = shapely.LineString([p, q]).buffer(lateral_buffer_m)
+                vertices = np.asarray(outline.exterior.coords)[:-1]
+                legs.append(
+                    (
+                        Volume3D.polygon(vertices, **band, field=f"corridor[{n}]"),
+                        done_m,
+                        done_m + math.dist(p, q),
+                    )
+                )
+                done_m += math.dist(p, q)
+        return [
+            Volume4D(
+                volume,
+                t0 + timedelta(seconds=enter_m / speed_mps - time_buffer_s),
+                t0 + timedelta(seconds=exit_m / speed_mps + time_buffer_s),
+            )
+            for volume, enter_m, exit_m in legs
+        ]
+
+    def _verify(self, corridor: list[Volume4D], end_legs: tuple[bool, bool]) -> None:
+        """Exact check of every corridor volume against every prohibited geofence.
+
+        Legs between cell centres stay in free cells, so only an end leg (from the origin or to the
+        destination point, within its cell) can reach a zone in a neighbouring blocked cell; any other
+        hit would be a planner bug and is reported as one rather than returned. ``end_legs`` says whether
+        the first / last segment is such a leg (origin to its cell centre, that centre to the destination).
+        """
+        for n, volume in enumerate(corridor):
+            hits = [g for g, _ in self._zones if g.intersects(volume)]
+            if not hits:
+                continue
+            if n == 0 and end_legs[0]:
+                field, what = "origin", "the buffered leg from the origin point"
+            elif n == len(corridor) - 1 and end_legs[1]:
+                field, what = "destination", "the buffered leg to the destination point"
+            else:
+                field, what = (
+                    "corridor",
+                    f"segment {n} (a planner bug: blocked cells should have kept it out)",
+                )
+            raise NoRoute(field, f"{what} enters the active prohibited zone(s) {_ids(hits)}")
+
+
+def _octile_graph(nx_cells: int, ny_cells: int, cell_size_m: float) -> nx.Graph:
+    """8-neighbour graph over ``(i, j)`` with edge attribute ``length_m``."""
+    graph = nx.Graph()
+    graph.add_nodes_from((i, j) for i in range(nx_cells) for j in range(ny_cells))
+    for di, dj in ((1, 0), (0, 1), (1, 1), (1, -1)):
+        step_m = cell_size_m * math.hypot(di, dj)
+        graph.add_edges_from(
+            ((i, j), (i + di, j + dj), {"length_m": step_m})
+            for i in range(nx_cells - di)
+            for j in range(max(0, -dj), ny_cells - max(0, dj))
+        )
+    return graph
+
+
+def _polyline(origin: Point, centres: list[Point], destination: Point) -> list[Point]:
+    """origin, centres, destination without consecutive repeats."""
+    out = [origin]
+    for p in [*centres, destination]:
+        if p != out[-1]:
+            out.append(p)
+    return out
+
+
+def _xy(field: str, xy_m: Sequence[float]) -> Point:
+    if len(xy_m) != 2 or not all(math.isfinite(v) for v in xy_m):
+        raise AirspaceInputError(field, f"must be two finite numbers (x_m, y_m) ({xy_m!r})")
+    return float(xy_m[0]), float(xy_m[1])
+
+
+def _ids(geofences: Iterable[Geofence]) -> str:
+    """Sorted, comma-separated identifiers."""
+    return ", ".join(sorted({g.identifier for g in geofences}))
