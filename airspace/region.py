@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from airspace.cells import CellGrid, Layer
 from airspace.errors import AirspaceInputError, InvalidRegion
 from airspace.frames import LocalFrame, VerticalDatum
-from airspace.geofences import Geofence, load_geozones
+from airspace.geofences import Geofence
+from airspace.geozones import load_geozones
 
 __all__ = ["Hub", "Region", "load_region"]
 
