@@ -31,6 +31,7 @@ test: install-dev
 	$(BIN)/python -m pytest
 
 bench: install-dev
+	$(BIN)/python bench/frame_bench.py
 	$(BIN)/python bench/index_bench.py
 
 clean:

@@ -9,15 +9,11 @@ altitude, each volume 5-60 min long. Query volumes come from the same generator.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from airspace.index import SpaceTimeIndex
 from airspace.volumes import Volume3D, Volume4D
