@@ -33,6 +33,7 @@ test: install-dev
 bench: install-dev
 	$(BIN)/python bench/frame_bench.py
 	$(BIN)/python bench/index_bench.py
+	$(BIN)/python bench/route_bench.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

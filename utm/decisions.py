@@ -1,0 +1,54 @@
+"""What a strategic decision says besides yes: conflicts found, advisories, verified alternatives.
+
+Layer: utm; imports airspace only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from airspace.volumes import Volume4D
+from utm.intents import OperationalIntent
+
+__all__ = ["Advisory", "Alternative", "Conflict", "Decision"]
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """One reason a plan was refused: an intent, a geofence or a saturated cell, and when."""
+
+    kind: Literal["intent", "geofence", "capacity"]
+    ref: str  # intent id, geofence identifier, or "cell i,j layer"
+    time_start: datetime | None
+    time_end: datetime | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Advisory:
+    """Something an accepted plan's operator must know (a CONDITIONAL zone, a conflict it created)."""
+
+    kind: Literal[
+        "geofence_condition", "geofence_authorisation", "conflict_created", "nonconforming", "contingent"
+    ]
+    ref: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """A variant of a refused plan that passes the same checks: shifted in time, another layer, a reroute."""
+
+    kind: Literal["time_shift", "altitude_layer", "reroute"]
+    volumes: tuple[Volume4D, ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An accepted create or update: the stored intent and the advisories that came with it."""
+
+    intent: OperationalIntent
+    advisories: tuple[Advisory, ...] = ()
