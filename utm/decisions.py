@@ -52,3 +52,28 @@ class Decision:
 
     intent: OperationalIntent
     advisories: tuple[Advisory, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One row of the append-only audit trail regulators read: who asked what, when, and the answer."""
+
+    time: datetime
+    actor: str  # the token's sub, or "conformance-monitor" / "system"
+    action: Literal["create", "update", "delete", "conformance", "geofence_put", "geofence_delete"]
+    entity_id: str  # intent UUID or geofence identifier
+    result: Literal["accepted", "rejected", "invalid"]
+    reason: str = ""  # e.g. "conflict", "geofence", "capacity", "stale_ovn", or the transition made
+    conflicting_ids: tuple[str, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A user notification (InterUSS flight_planning ``UserNotification``): addressed to a manager."""
+
+    time: datetime
+    manager: str
+    intent_id: str
+    kind: str  # "conflict_created", "nonconforming", "contingent", "never_reported", ...
+    message: str
