@@ -1,0 +1,107 @@
+"""LiveAirspace: put, replace, remove, geofences; indexed searches against brute force over all intents."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+import numpy as np
+import pytest
+
+from airspace.geofences import Applicability, Geofence, Restriction
+from airspace.volumes import Volume3D, Volume4D
+from utm.errors import NotFound
+from utm.intents import State
+from utm.live import LiveAirspace
+
+
+def test_put_get_replace_and_remove(box, intent):
+    live = LiveAirspace()
+    first = intent(box())
+    live.put(first)
+    assert live.get(first.id) is first
+    assert live.overlapping([box(50.0)]) == [first]
+    moved = intent(box(1_000.0), intent_id=first.id)
+    live.put(moved)  # replaces and re-indexes: the old volumes are gone from the index
+    assert live.overlapping([box(50.0)]) == []
+    assert live.overlapping([box(1_050.0)]) == [moved]
+    live.remove(first.id)
+    assert live.overlapping([box(1_050.0)]) == []
+    with pytest.raises(NotFound, match=str(first.id)):
+        live.get(first.id)
+    with pytest.raises(NotFound):
+        live.remove(first.id)
+
+
+def test_intents_is_a_read_only_view(box, intent):
+    live = LiveAirspace()
+    one = intent(box())
+    live.put(one)
+    assert dict(live.intents) == {one.id: one}
+    with pytest.raises(TypeError):
+        live.intents[one.id] = one  # type: ignore[index]
+
+
+def test_off_nominal_volumes_are_indexed_and_exclude_skips_an_id(box, intent):
+    live = LiveAirspace()
+    off = intent(state=State.CONTINGENT, off_nominal=[box(500.0)])
+    live.put(off)
+    assert live.overlapping([box(550.0)]) == [off]
+    assert live.overlapping([box(550.0)], exclude=off.id) == []
+
+
+def test_overlapping_and_near_agree_with_brute_force_over_all_intents(box, intent, t0):
+    """Oracle: Volume4D.intersects over every pair; the index answer must be identical and sorted by id."""
+    rng = np.random.default_rng(7)
+    live = LiveAirspace()
+    everyone = []
+    for n in range(300):
+        x, y = rng.uniform(0, 3_000, 2)
+        start = float(rng.uniform(0, 120))
+        volumes = [box(x, y, size_m=float(rng.uniform(20, 200)), start_min=start, end_min=start + 20)]
+        if n % 3 == 0:  # some circles, some two-volume intents
+            circle = Volume3D.circle(x + 300.0, y, float(rng.uniform(5, 80)), z_lower_m=40.0, z_upper_m=90.0)
+            volumes.append(Volume4D(circle, volumes[0].time_start, volumes[0].time_end))
+        everyone.append(intent(*volumes, intent_id=UUID(int=n + 1)))
+        live.put(everyone[-1])
+    for q in range(40):
+        x, y = rng.uniform(0, 3_000, 2)
+        start = float(rng.uniform(0, 120))
+        query = [box(x, y, size_m=float(rng.uniform(50, 400)), start_min=start, end_min=start + 10)]
+        exclude = UUID(int=q + 1)
+        brute = [
+            i
+            for i in everyone
+            if i.id != exclude and any(a.intersects(b) for a in query for b in i.all_volumes)
+        ]
+        assert live.overlapping(query, exclude=exclude) == brute
+        near = live.near(query[0].box, exclude=exclude)
+        assert {i.id for i in brute} <= {i.id for i in near}
+        assert [i.id for i in near] == sorted(i.id for i in near)
+
+
+def _fence(ident, restriction, box, t0, start_min, end_min):
+    window = (Applicability(t0 + timedelta(minutes=start_min), t0 + timedelta(minutes=end_min)),)
+    return Geofence(ident, restriction, (box(500.0, size_m=200.0).volume,), window)
+
+
+def test_geofences_put_replace_remove_and_meet_only_while_active(box, t0):
+    live = LiveAirspace(geofences=[_fence("B", Restriction.PROHIBITED, box, t0, 0, 60)])
+    live.put_geofence(_fence("A", Restriction.CONDITIONAL, box, t0, 40, 60))
+    assert [g.identifier for g in live.geofences] == ["A", "B"]
+    assert [g.identifier for g in live.geofences_meeting(box(600.0))] == ["B"]  # A starts at 40 min
+    assert [g.identifier for g in live.geofences_meeting(box(600.0, start_min=30, end_min=40))] == ["A", "B"]
+    live.put_geofence(_fence("B", Restriction.PROHIBITED, box, t0, 90, 120))  # replaced: new window
+    assert live.geofences_meeting(box(600.0)) == []
+    live.remove_geofence("B")
+    assert [g.identifier for g in live.geofences] == ["A"]
+    with pytest.raises(NotFound, match="'B'"):
+        live.remove_geofence("B")
+
+
+def test_a_permanent_geofence_meets_at_any_time(box, t0):
+    live = LiveAirspace(geofences=[Geofence("P", Restriction.PROHIBITED, (box(500.0).volume,))])
+    assert [g.identifier for g in live.geofences_meeting(box(550.0, start_min=10_000, end_min=10_001))] == [
+        "P"
+    ]
+    assert [g.identifier for g in live.fences_near(box(550.0).box)] == ["P"]

@@ -1,0 +1,250 @@
+"""Alternatives for a refused plan: a later start, another altitude layer, a reroute; each verified.
+
+Every alternative passes :func:`~utm.deconfliction.validate_request` and
+:func:`~utm.deconfliction.check_plan` exactly as a fresh submission would, so an operator who takes one is
+accepted unless the airspace changed in between. Layer: utm; imports airspace only.
+
+Choices (documented here, tested in tests/utm/test_alternatives.py):
+
+* Time shift: only later starts (an earlier one runs into the past or into what the operator avoided).
+  The earliest conflict-free shift is, up to the tolerance, one that moves some volume's start just past
+  the end of something it met: an intent volume, a geofence window or schedule interval, a cell occupant.
+  Those shifts (end - start + ``policy.time_tolerance``, rounded up to whole seconds) are tried in
+  increasing order, with a coarse grid of ``horizon / 24`` as a fallback, up to
+  ``policy.alternatives_horizon``.
+* Altitude layer: the same outlines and times, each volume stretched to one layer band of ``live.grid``
+  less ``LAYER_MARGIN_M`` at each end (neighbouring bands touch, and closed heights that touch conflict);
+  layers by distance between band centre and the plan's height centre, nearest first (ties: lower first).
+* Reroute: origin is the centroid of the earliest-starting volume, destination the centroid of the
+  latest-ending one (skipped when they are less than a metre apart, or without a route graph). The
+  corridor keeps the plan's start and, for a straight route, its end; the speed follows from that.
+  Blocking intents and zones found on a try are added as temporary prohibited zones for the next try.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from airspace.cells import CellGrid, Layer
+from airspace.errors import AirspaceInputError
+from airspace.geofences import Applicability, Geofence, Restriction
+from airspace.routes import RouteGraph
+from airspace.volumes import Circle, Volume3D, Volume4D, format_time
+from utm.decisions import Alternative
+from utm.deconfliction import NOMINAL, Policy, check_plan, validate_request
+from utm.errors import InvalidRequest, PlanRejected
+from utm.intents import IntentRequest, OperationalIntent
+from utm.live import LiveAirspace
+
+__all__ = ["find_alternatives"]
+
+MAX_SHIFT_TRIES = 100
+COARSE_STEPS = 24
+REROUTE_LAYERS = 2
+REROUTE_PASSES = 3
+_WEEK_S = 7 * 86400.0
+LAYER_MARGIN_M = 0.5
+"""How far inside its band an alternative layer's volumes keep: bands touch, and touching heights meet."""
+
+Verdict = Callable[[tuple[Volume4D, ...]], PlanRejected | InvalidRequest | None]
+
+
+def find_alternatives(
+    live: LiveAirspace,
+    request: IntentRequest,
+    *,
+    intent_id: UUID,
+    previous: OperationalIntent | None,
+    now: datetime,
+    policy: Policy,
+    routes: RouteGraph | None,
+) -> tuple[Alternative, ...]:
+    """Up to three verified alternatives, in the order time shift, altitude layer, reroute."""
+    if request.state not in NOMINAL or not request.volumes:
+        return ()
+
+    def verdict(volumes: tuple[Volume4D, ...]) -> PlanRejected | InvalidRequest | None:
+        candidate = replace(request, volumes=volumes)
+        try:
+            validate_request(candidate, now=now, policy=policy)
+            check_plan(live, candidate, intent_id=intent_id, previous=previous, now=now, policy=policy)
+        except (InvalidRequest, PlanRejected) as refused:
+            return refused
+        return None
+
+    found = (
+        _time_shift(live, request.volumes, intent_id, policy, verdict),
+        _altitude_layer(live.grid, request.volumes, verdict),
+        _reroute(live, request.volumes, routes, verdict),
+    )
+    return tuple(a for a in found if a is not None)
+
+
+def _time_shift(
+    live: LiveAirspace, volumes: tuple[Volume4D, ...], intent_id: UUID, policy: Policy, verdict: Verdict
+) -> Alternative | None:
+    horizon_s = policy.alternatives_horizon.total_seconds()
+    tol_s = policy.time_tolerance.total_seconds()
+    margin_m = live.grid.cell_size_m if live.grid is not None else 0.0  # cell occupants count for capacity
+    shifts = {horizon_s * k / COARSE_STEPS for k in range(1, COARSE_STEPS + 1)}
+    for v in volumes:
+        xmin, ymin, zmin, tmin, xmax, ymax, zmax, tmax = v.box
+        box = (
+            xmin - margin_m,
+            ymin - margin_m,
+            zmin,
+            tmin,
+            xmax + margin_m,
+            ymax + margin_m,
+            zmax,
+            tmax + horizon_s,
+        )
+        ends = [b.t_end_s for other in live.near(box, exclude=intent_id) for b in other.all_volumes]
+        ends += [t for g in live.fences_near(box) for t in _window_ends(g, tmin, tmax + horizon_s)]
+        shifts.update(_past(end_s - tmin, tol_s) for end_s in ends if end_s >= tmin)
+    for shift_s in sorted(s for s in shifts if 0.0 < s <= horizon_s)[:MAX_SHIFT_TRIES]:
+        moved = tuple(
+            replace(v, time_start=_later(v.time_start, shift_s), time_end=_later(v.time_end, shift_s))
+            for v in volumes
+        )
+        if verdict(moved) is None:
+            start = min(v.time_start for v in moved if v.time_start is not None)
+            return Alternative(
+                "time_shift", moved, f"the same volumes {shift_s:g} s later, from {format_time(start)}"
+            )
+    return None
+
+
+def _altitude_layer(
+    grid: CellGrid | None, volumes: tuple[Volume4D, ...], verdict: Verdict
+) -> Alternative | None:
+    if grid is None:
+        return None
+    for layer in _layers_by_distance(grid, volumes):
+        lo_m, hi_m = layer.z_lower_m + LAYER_MARGIN_M, layer.z_upper_m - LAYER_MARGIN_M
+        if all((v.volume.z_lower_m, v.volume.z_upper_m) == (lo_m, hi_m) for v in volumes):
+            continue
+        moved = tuple(replace(v, volume=Volume3D(v.volume.outline, lo_m, hi_m)) for v in volumes)
+        if verdict(moved) is None:
+            return Alternative(
+                "altitude_layer",
+                moved,
+                f"the same footprint and times on layer {layer.name} ({lo_m:g}-{hi_m:g} m)",
+            )
+    return None
+
+
+def _reroute(
+    live: LiveAirspace, volumes: tuple[Volume4D, ...], routes: RouteGraph | None, verdict: Verdict
+) -> Alternative | None:
+    if routes is None:
+        return None
+    first = min(volumes, key=lambda v: v.t_start_s)
+    last = max(volumes, key=lambda v: v.t_end_s)
+    origin, destination = _centroid(first.volume), _centroid(last.volume)
+    length_m = math.dist(origin, destination)
+    duration_s = last.t_end_s - first.t_start_s
+    if length_m < 1.0 or first.time_start is None:
+        return None
+    buffer_s = min(30.0, duration_s / 4.0)
+    speed_mps = length_m / (duration_s - 2.0 * buffer_s)
+    lateral_m = min(50.0, routes.grid.cell_size_m / 2.0)
+    fences = {g.identifier: g for g in live.geofences}
+    for layer in _layers_by_distance(routes.grid, volumes)[:REROUTE_LAYERS]:
+        extra: dict[str, Geofence] = {}
+        for _ in range(REROUTE_PASSES):
+            graph = RouteGraph(routes.grid, [*routes.geofences, *extra.values()])
+            try:
+                corridor = graph.plan(
+                    origin,
+                    destination,
+                    t0=first.time_start + timedelta(seconds=buffer_s),
+                    speed_mps=speed_mps,
+                    layer=layer.name,
+                    lateral_buffer_m=lateral_m,
+                    time_buffer_s=buffer_s,
+                )
+            except AirspaceInputError:
+                break
+            refused = verdict(tuple(corridor))
+            if refused is None:
+                return Alternative(
+                    "reroute",
+                    tuple(corridor),
+                    f"a corridor of {len(corridor)} legs on layer {layer.name} around the blocking "
+                    "traffic and zones",
+                )
+            new = _blockers(live, fences, refused)
+            if not isinstance(refused, PlanRejected) or new.keys() <= extra.keys():
+                break
+            extra.update(new)
+    return None
+
+
+def _blockers(
+    live: LiveAirspace, fences: dict[str, Geofence], refused: PlanRejected | InvalidRequest
+) -> dict[str, Geofence]:
+    """Temporary PROHIBITED zones for what refused a corridor: each blocking intent volume, each zone."""
+    out: dict[str, Geofence] = {}
+    for c in getattr(refused, "conflicts", ()):
+        if c.kind == "geofence" and c.ref in fences:
+            out[c.ref] = replace(fences[c.ref], restriction=Restriction.PROHIBITED)
+        elif c.kind == "intent" and (other := live.intents.get(UUID(c.ref))) is not None:
+            for n, b in enumerate(other.all_volumes):
+                key = f"intent {c.ref} #{n}"
+                out[key] = Geofence(
+                    key, Restriction.PROHIBITED, (b.volume,), (Applicability(b.time_start, b.time_end),)
+                )
+    return out
+
+
+def _layers_by_distance(grid: CellGrid, volumes: Iterable[Volume4D]) -> list[Layer]:
+    volumes = list(volumes)
+    lo = min(v.volume.z_lower_m for v in volumes)
+    hi = max(v.volume.z_upper_m for v in volumes)
+    centre = (lo + hi) / 2.0
+    return sorted(
+        grid.layers, key=lambda lay: (abs((lay.z_lower_m + lay.z_upper_m) / 2.0 - centre), lay.z_lower_m)
+    )
+
+
+def _window_ends(g: Geofence, t_min_s: float, t_max_s: float) -> list[float]:
+    """Ends (POSIX s) of the zone's applicability windows and weekly schedule intervals within the range."""
+    out = []
+    week0 = _monday_s(t_min_s)
+    for a in g.applicability:
+        if a.end is not None:
+            out.append(a.end.timestamp())
+        for schedule in a.schedules:
+            for _, hi_s in schedule.intervals_s:
+                for w in range(-1, int((t_max_s - week0) // _WEEK_S) + 2):
+                    out.append(week0 + w * _WEEK_S + hi_s)
+    return [t for t in out if t_min_s <= t <= t_max_s]
+
+
+def _monday_s(t_s: float) -> float:
+    """POSIX seconds of the Monday 00:00 UTC starting the week of ``t_s``."""
+    day = datetime.fromtimestamp(t_s, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (day - timedelta(days=day.weekday())).timestamp()
+
+
+def _past(gap_s: float, tol_s: float) -> float:
+    """Whole seconds beyond ``gap_s`` by ``tol_s``, and strictly beyond (closed intervals: touching meets)."""
+    shift_s = float(math.ceil(gap_s + tol_s))
+    return shift_s if shift_s > gap_s else float(math.floor(gap_s) + 1)
+
+
+def _later(t: datetime | None, shift_s: float) -> datetime | None:
+    return None if t is None else t + timedelta(seconds=shift_s)
+
+
+def _centroid(volume: Volume3D) -> tuple[float, float]:
+    """Centre of a circle, centroid of a polygon (local metres)."""
+    o = volume.outline
+    if isinstance(o, Circle):
+        return o.center_x_m, o.center_y_m
+    return float(o.centroid.x), float(o.centroid.y)
