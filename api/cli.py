@@ -17,6 +17,7 @@ from airspace.errors import AirspaceInputError
 from airspace.region import Region, load_region
 from airspace.routes import RouteGraph
 from airspace.volumes import parse_time
+from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
 
 __all__ = ["main"]
 
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (AirspaceInputError, KeyError) as err:
+    except (AirspaceInputError, KeyError, KeyToolError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
         print(f"utm6g {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     airspace.add_argument("--at", help="RFC 3339 time of the picture and the departure (default: now)")
     airspace.add_argument("--speed-mps", type=float, default=15.0, help="cruise speed of the route (m/s)")
     airspace.set_defaults(run=_airspace)
+    _add_dev_keys(commands)
+    _add_token(commands)
     return parser
 
 
@@ -90,6 +93,60 @@ def _farthest_hubs(region: Region) -> tuple[str, str]:
         key=lambda pair: (pair[0].x_m - pair[1].x_m) ** 2 + (pair[0].y_m - pair[1].y_m) ** 2,
     )
     return a.id, b.id
+
+
+def _add_dev_keys(commands: argparse._SubParsersAction) -> None:
+    dev_keys = commands.add_parser(
+        "dev-keys",
+        help="write a local RSA key pair for development tokens",
+        description="Write DIR/private.pem (mode 0600) and DIR/public.pem; never trust them in production.",
+    )
+    dev_keys.add_argument("directory", type=Path, metavar="DIR", help="folder for the key pair")
+    dev_keys.add_argument("--force", action="store_true", help="replace an existing private key")
+    dev_keys.set_defaults(run=_dev_keys)
+
+
+def _dev_keys(args: argparse.Namespace) -> int:
+    """``utm6g dev-keys``: write the pair, print the private then the public key's path."""
+    for path in write_dev_keys(args.directory, force=args.force):
+        print(path)
+    return 0
+
+
+def _add_token(commands: argparse._SubParsersAction) -> None:
+    token = commands.add_parser(
+        "token",
+        help="mint an RS256 bearer token with a dev key",
+        description="Print only the token, so that TOKEN=$(utm6g token ...) works.",
+    )
+    token.add_argument("--key", type=Path, required=True, metavar="DIR", help="folder of utm6g dev-keys")
+    token.add_argument("--sub", required=True, help="the caller (becomes the intents' manager)")
+    token.add_argument(
+        "--scope", required=True, help='space-separated scopes, e.g. "utm.strategic_coordination"'
+    )
+    token.add_argument("--audience", required=True, help="the server's audience (its host name)")
+    token.add_argument("--lifetime-s", default="3600", help="seconds until the token expires (default: 3600)")
+    token.set_defaults(run=_token)
+
+
+def _token(args: argparse.Namespace) -> int:
+    """``utm6g token``: the token alone on stdout."""
+    if not args.key.is_dir():
+        raise KeyToolError("--key", f"no such directory ({args.key}); create one with utm6g dev-keys")
+    private_path = args.key / PRIVATE_KEY_FILE
+    if not private_path.is_file():
+        raise KeyToolError("--key", f"no {PRIVATE_KEY_FILE} in {args.key}; create one with utm6g dev-keys")
+    try:
+        lifetime_s = int(args.lifetime_s)
+    except ValueError:
+        raise KeyToolError(
+            "--lifetime-s", f"must be a whole number of seconds (got {args.lifetime_s!r})"
+        ) from None
+    token = mint_token(
+        private_path, sub=args.sub, scopes=args.scope, audience=args.audience, lifetime_s=lifetime_s
+    )
+    print(token)
+    return 0
 
 
 if __name__ == "__main__":
