@@ -19,7 +19,11 @@ from airspace.routes import RouteGraph
 from airspace.volumes import parse_time
 from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
 
-__all__ = ["main"]
+__all__ = ["CommandError", "main"]
+
+
+class CommandError(Exception):
+    """A command-line mistake, reported as one line."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (AirspaceInputError, KeyError, KeyToolError) as err:
+    except (AirspaceInputError, KeyError, KeyToolError, CommandError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
         print(f"utm6g {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -56,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     airspace.set_defaults(run=_airspace)
     _add_dev_keys(commands)
     _add_token(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -151,3 +156,51 @@ def _token(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the UTM service over HTTP",
+        description="Run the operator API (F3548 names), USS reads, geofences and InterUSS flight_planning "
+        "under uvicorn. Flags override UTM6G_* environment settings. A verification key is required.",
+    )
+    serve.add_argument("--db", type=Path, help="SQLite database file (default: utm6g.sqlite)")
+    serve.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: 8000; 0 picks a free one)")
+    serve.add_argument("--audience", help="the JWT aud this server accepts: its host name")
+    keys = serve.add_mutually_exclusive_group()
+    keys.add_argument("--jwt-public-key", type=Path, help="PEM file of the RS256 public key to trust")
+    keys.add_argument("--jwks-url", help="JWKS URL of the token issuer")
+    serve.add_argument("--region", type=Path, help="region.yaml (default: the bundled Shenzhen-Nanshan)")
+    serve.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``utm6g serve``: settings from flags over the environment, then uvicorn with one worker."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    flags = {
+        "db_path": args.db,
+        "host": args.host,
+        "port": args.port,
+        "audience": args.audience,
+        "region": args.region,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if args.jwt_public_key is not None:  # a key given on the command line replaces one from the environment
+        overrides |= {"jwt_public_key": args.jwt_public_key, "jwks_url": None}
+    elif args.jwks_url is not None:
+        overrides |= {"jwks_url": args.jwks_url, "jwt_public_key": None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise CommandError(f"--{field.replace('_', '-')}: {first['msg']}") from None
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, log_level="info")
+    return 0

@@ -31,7 +31,12 @@ class Advisory:
     """Something an accepted plan's operator must know (a CONDITIONAL zone, a conflict it created)."""
 
     kind: Literal[
-        "geofence_condition", "geofence_authorisation", "conflict_created", "nonconforming", "contingent"
+        "geofence_condition",
+        "geofence_authorisation",
+        "conflict_created",
+        "nonconforming",
+        "contingent",
+        "conformance_restored",
     ]
     ref: str
     message: str

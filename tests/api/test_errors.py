@@ -25,7 +25,8 @@ from airspace.volumes import Volume3D
 from airspace.volumes import Volume4D as DomainVolume4D
 from api.auth import Forbidden, Unauthorized
 from api.errors import field_path, install_error_handlers
-from api.schemas import ErrorResponse, PutOperationalIntentRequest, QueryRequest, TelemetryRequest, Volume4D
+from api.schemas import ErrorResponse, PutOperationalIntentRequest, QueryRequest, Volume4D
+from api.telemetry_schemas import TelemetryRequest
 from utm.decisions import Alternative, Conflict
 from utm.errors import (
     AreaTooLarge,

@@ -1,0 +1,53 @@
+"""FastAPI dependency aliases: the service, the region frame, and the caller with the scope a route needs.
+
+Layer: api.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from airspace.frames import LocalFrame
+from api.auth import Caller, require_scope
+from utm.service import UTMService
+
+__all__ = [
+    "ConformanceCaller",
+    "Frame",
+    "GeofenceReader",
+    "GeofenceWriter",
+    "Operator",
+    "PlanningCaller",
+    "PlanningTestCaller",
+    "Service",
+    "StrategicOrConformance",
+]
+
+
+def get_service(request: Request) -> UTMService:
+    return request.app.state.service
+
+
+def get_frame(request: Request) -> LocalFrame:
+    return request.app.state.service.frame
+
+
+Service = Annotated[UTMService, Depends(get_service)]
+Frame = Annotated[LocalFrame, Depends(get_frame)]
+
+# Scopes as STANDARDS.md §5: one role scope per route family.
+Operator = Annotated[Caller, Depends(require_scope("utm.strategic_coordination"))]
+ConformanceCaller = Annotated[Caller, Depends(require_scope("utm.conformance_monitoring_sa"))]
+StrategicOrConformance = Annotated[
+    Caller, Depends(require_scope("utm.strategic_coordination", "utm.conformance_monitoring_sa"))
+]
+GeofenceWriter = Annotated[Caller, Depends(require_scope("utm.constraint_management"))]
+GeofenceReader = Annotated[
+    Caller, Depends(require_scope("utm.constraint_processing", "utm.constraint_management"))
+]
+PlanningCaller = Annotated[Caller, Depends(require_scope("interuss.flight_planning.plan"))]
+PlanningTestCaller = Annotated[
+    Caller, Depends(require_scope("interuss.flight_planning.direct_automated_test"))
+]
