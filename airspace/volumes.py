@@ -193,11 +193,14 @@ class Volume4D:
             volume = Volume3D.polygon(np.column_stack([x, y]), z_lower_m=z_lower, z_upper_m=z_upper, field=f3)
         else:
             volume = _circle_volume(vol["outline_circle"], frame, f3, z_lower, z_upper)
-        return cls(
-            volume,
+        start, end = (
             _time(doc.get("time_start"), f"{field}.time_start"),
             _time(doc.get("time_end"), f"{field}.time_end"),
         )
+        try:
+            return cls(volume, start, end)
+        except InvalidVolume as err:  # the window rule, named under this document's path
+            raise InvalidVolume(f"{field}.{err.field}", err.reason) from None
 
     def to_f3548(self, frame: LocalFrame) -> dict[str, Any]:
         """The F3548 JSON object of this volume; unbounded sides are omitted."""
@@ -236,6 +239,10 @@ def parse_time(text: Any, field: str) -> datetime:
         raise InvalidVolume(field, f"is not an RFC 3339 date-time ({text!r})") from None
     if t.utcoffset() is None:
         raise InvalidVolume(field, f"must carry a UTC offset or Z ({text!r})")
+    try:
+        t.astimezone(UTC)
+    except OverflowError:
+        raise InvalidVolume(field, f"is out of range in UTC, years 1-9999 ({text!r})") from None
     return t
 
 

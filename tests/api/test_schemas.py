@@ -28,9 +28,9 @@ from api.schemas import (
     QueryRequest,
     QueryResponse,
     RejectionResponse,
-    TelemetryRequest,
     Volume4D,
 )
+from api.telemetry_schemas import TelemetryRequest
 from utm.decisions import Advisory, Alternative, Conflict, Decision, Notification
 from utm.errors import PlanRejected
 from utm.intents import OperationalIntent as DomainIntent
