@@ -221,8 +221,13 @@ class TestF3548Json:
             ),
             (
                 lambda d: d["time_end"].__setitem__("value", "2026-11-27T11:00:00Z"),
-                "time_end",
+                "volume4d.time_end",
                 "after time_start",
+            ),
+            (
+                lambda d: d["time_start"].__setitem__("value", "0001-01-01T00:00:00+01:00"),
+                "time_start.value",
+                "out of range in UTC",
             ),
         ],
     )
