@@ -270,7 +270,7 @@ def _valid_polygon(vertices_xy_m: Sequence[Sequence[float]], field: str) -> Poly
         raise InvalidVolume(f"{field}.vertices", "must be finite numbers")
     if np.array_equal(xy[0], xy[-1]):
         raise InvalidVolume(f"{field}.vertices", "the last vertex repeats the first; F3548 polygons are open")
-    if len(np.unique(xy, axis=0)) != len(xy):
+    if len(set(map(tuple, xy.tolist()))) != len(xy):
         raise InvalidVolume(f"{field}.vertices", "vertices may not repeat")
     poly = Polygon(xy)
     if poly.convex_hull.area <= 0.0:

@@ -1,0 +1,397 @@
+"""The durable store: SQLite, one write transaction per decision, an append-only audit trail.
+
+File databases run in WAL mode with ``synchronous=FULL``: once :meth:`Store.write` returns, the
+transaction is on disk and survives a crash (ARCHITECTURE.md: a 2xx is durable). ``":memory:"`` serves
+the simulator. Each ``write()`` is ``BEGIN IMMEDIATE ... COMMIT`` (``ROLLBACK`` if the block raises), so a
+check made under the service's lock and the write that follows are atomic. The schema is versioned with
+``PRAGMA user_version``; pending migrations run in one transaction at open, and a database newer than
+this code is refused. ``decisions`` and ``intent_versions`` are append-only, enforced by triggers.
+Geometry is stored in the region's local metres (:mod:`utm.codec`), so the database remembers its frame
+and refuses to open under another one.
+
+Threads: one connection opened with ``check_same_thread=False``; the service calls it from FastAPI's
+threadpool under its own lock, and the store also serialises every use of the connection with its own
+re-entrant lock, so reads outside ``write()`` never see another thread's uncommitted transaction.
+
+Layer: utm; imports airspace only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from airspace.frames import LocalFrame
+from airspace.geofences import Geofence
+from utm.codec import (
+    StoreError,
+    dumps,
+    geofence_from_json,
+    geofence_to_json,
+    time_from_json,
+    time_to_json,
+    volume4d_from_json,
+    volume4d_to_json,
+)
+from utm.decisions import DecisionRecord, Notification
+from utm.errors import NotFound
+from utm.intents import OperationalIntent, State
+
+__all__ = ["Store", "StoreError", "StoreTx"]
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for op in ("UPDATE", "DELETE")
+    )
+
+
+_INTENT_COLUMNS = (
+    "manager TEXT NOT NULL, version INTEGER NOT NULL CHECK (version >= 1), ovn TEXT NOT NULL, "
+    "state TEXT NOT NULL CHECK (state IN ('Accepted', 'Activated', 'Nonconforming', 'Contingent')), "
+    "priority INTEGER NOT NULL, volumes TEXT NOT NULL, off_nominal_volumes TEXT NOT NULL, "
+    "uss_base_url TEXT NOT NULL, authorisation TEXT, time_created TEXT NOT NULL, time_updated TEXT NOT NULL"
+)
+
+# Migration k takes the schema from version k to k + 1; each is a tuple of single SQL statements, run with
+# the others pending in one transaction. Append new ones; never edit a released one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE intents (id TEXT PRIMARY KEY, {_INTENT_COLUMNS})",
+        "CREATE TABLE intent_versions (seq INTEGER PRIMARY KEY, intent_id TEXT NOT NULL, "
+        f"{_INTENT_COLUMNS}, ended_at TEXT)",
+        "CREATE INDEX intent_versions_by_intent ON intent_versions (intent_id, seq)",
+        "CREATE TABLE geofences (identifier TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+        "CREATE TABLE decisions (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, "
+        "action TEXT NOT NULL, entity_id TEXT NOT NULL, result TEXT NOT NULL, reason TEXT NOT NULL, "
+        "conflicting_ids TEXT NOT NULL, detail TEXT NOT NULL)",
+        "CREATE INDEX decisions_by_entity ON decisions (entity_id, seq)",
+        "CREATE TABLE notifications (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, manager TEXT NOT NULL, "
+        "intent_id TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL)",
+        "CREATE INDEX notifications_by_manager ON notifications (manager, time)",
+        "CREATE INDEX notifications_by_time ON notifications (time)",
+        *_append_only("decisions"),
+        *_append_only("intent_versions"),
+    ),
+)
+
+_FIELDS = (
+    "manager, version, ovn, state, priority, volumes, off_nominal_volumes, uss_base_url, authorisation, "
+    "time_created, time_updated"
+)
+_PUT_INTENT = (
+    f"INSERT INTO intents (id, {_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _FIELDS.split(", "))
+)
+_PUT_VERSION = (
+    f"INSERT INTO intent_versions (intent_id, {_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_END_VERSION = (
+    f"INSERT INTO intent_versions (intent_id, {_FIELDS}, ended_at) "
+    f"SELECT id, {_FIELDS}, ? FROM intents WHERE id = ?"
+)
+_RECORD = (
+    "INSERT INTO decisions (time, actor, action, entity_id, result, reason, conflicting_ids, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_NOTIFY = "INSERT INTO notifications (time, manager, intent_id, kind, message) VALUES (?, ?, ?, ?, ?)"
+_DECISION_COLUMNS = "time, actor, action, entity_id, result, reason, conflicting_ids, detail"
+
+
+class StoreTx:
+    """The writes of one transaction; obtained only from :meth:`Store.write`, unusable after it ends."""
+
+    __slots__ = ("_con",)
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self._con: sqlite3.Connection | None = con
+
+    def _db(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise StoreError("transaction", "is finished; open a new one with Store.write()")
+        return self._con
+
+    def get_intent(self, intent_id: UUID) -> OperationalIntent | None:
+        """The live intent, as this transaction sees it; ``None`` if absent or ended."""
+        row = (
+            self._db()
+            .execute(f"SELECT id, {_FIELDS} FROM intents WHERE id = ?", (str(intent_id),))
+            .fetchone()
+        )
+        return None if row is None else _intent(row)
+
+    def put_intent(self, intent: OperationalIntent) -> None:
+        """Insert or replace the live intent and append this version to its history."""
+        con = self._db()
+        values = (
+            intent.manager,
+            intent.version,
+            intent.ovn,
+            str(intent.state),
+            intent.priority,
+            dumps([volume4d_to_json(v) for v in intent.volumes]),
+            dumps([volume4d_to_json(v) for v in intent.off_nominal_volumes]),
+            intent.uss_base_url,
+            intent.authorisation,
+            time_to_json(intent.time_created),
+            time_to_json(intent.time_updated),
+        )
+        key = (str(intent.id),)
+        con.execute(_PUT_INTENT, key + values)
+        con.execute(_PUT_VERSION, key + values)
+
+    def end_intent(self, intent_id: UUID, at: datetime) -> None:
+        """Remove the intent from the live set; its last version is appended again with ``ended_at``."""
+        con = self._db()
+        if con.execute(_END_VERSION, (time_to_json(at), str(intent_id))).rowcount == 0:
+            raise NotFound(f"operational intent {intent_id} is not live")
+        con.execute("DELETE FROM intents WHERE id = ?", (str(intent_id),))
+
+    def put_geofence(self, geofence: Geofence) -> None:
+        """Insert or replace a geofence by identifier."""
+        self._db().execute(
+            "INSERT INTO geofences (identifier, doc) VALUES (?, ?) "
+            "ON CONFLICT (identifier) DO UPDATE SET doc = excluded.doc",
+            (geofence.identifier, dumps(geofence_to_json(geofence))),
+        )
+
+    def delete_geofence(self, identifier: str) -> None:
+        """Delete a geofence; :class:`NotFound` if there is none with this identifier."""
+        if self._db().execute("DELETE FROM geofences WHERE identifier = ?", (identifier,)).rowcount == 0:
+            raise NotFound(f"geofence {identifier!r} is not known")
+
+    def record(self, decision: DecisionRecord) -> None:
+        """Append one row to the audit trail."""
+        d = decision
+        self._db().execute(
+            _RECORD,
+            (
+                time_to_json(d.time),
+                d.actor,
+                d.action,
+                d.entity_id,
+                d.result,
+                d.reason,
+                dumps(list(d.conflicting_ids)),
+                d.detail,
+            ),
+        )
+
+    def notify(self, notification: Notification) -> None:
+        """Append one user notification."""
+        n = notification
+        self._db().execute(_NOTIFY, (time_to_json(n.time), n.manager, n.intent_id, n.kind, n.message))
+
+
+class Store:
+    """SQLite store of live intents, their history, geofences, the audit trail and notifications.
+
+    ``path`` is a file (created if missing) or ``":memory:"``; ``frame`` is the region's local frame,
+    remembered by the database at creation and checked at every later open.
+    """
+
+    def __init__(self, path: str | Path, frame: LocalFrame) -> None:
+        self._lock = threading.RLock()
+        self._frame = frame
+        self._con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        try:
+            self._schema_version = self._open(in_memory=str(path) == ":memory:")
+        except BaseException:
+            self._con.close()
+            raise
+
+    def _open(self, *, in_memory: bool) -> int:
+        con = self._con
+        con.execute("PRAGMA busy_timeout = 5000")
+        mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if not in_memory and mode != "wal":
+            raise StoreError("journal_mode", f"the database refuses WAL mode ({mode})")
+        con.execute("PRAGMA synchronous = FULL")
+        con.execute("PRAGMA foreign_keys = ON")
+        frame = dumps([self._frame.lat0_deg, self._frame.lon0_deg, self._frame.h0_m])
+        with self._transaction():
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                raise StoreError(
+                    "schema_version",
+                    f"the database is at version {version}, newer than this code knows "
+                    f"({len(_MIGRATIONS)}); upgrade utm6g or use another database",
+                )
+            for statements in _MIGRATIONS[version:]:
+                for sql in statements:
+                    con.execute(sql)
+            con.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+            con.execute(
+                "INSERT INTO meta (key, value) VALUES ('frame', ?) ON CONFLICT (key) DO NOTHING", (frame,)
+            )
+            stored = con.execute("SELECT value FROM meta WHERE key = 'frame'").fetchone()[0]
+            if stored != frame:
+                raise StoreError(
+                    "frame",
+                    f"the database was written in LocalFrame{tuple(json.loads(stored))}, "
+                    f"opened with {self._frame!r}",
+                )
+        return len(_MIGRATIONS)
+
+    @property
+    def frame(self) -> LocalFrame:
+        """The local frame every stored coordinate is in."""
+        return self._frame
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database (``PRAGMA user_version``)."""
+        return self._schema_version
+
+    def close(self) -> None:
+        """Close the connection; committed data is already durable."""
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._con.in_transaction:
+                raise StoreError("write", "a write transaction is already open; they do not nest")
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._con
+                self._con.execute("COMMIT")
+            except BaseException:
+                if self._con.in_transaction:
+                    self._con.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def write(self) -> Iterator[StoreTx]:
+        """One atomic transaction: ``BEGIN IMMEDIATE``, the block, ``COMMIT``; ``ROLLBACK`` if it raises."""
+        with self._transaction() as con:
+            tx = StoreTx(con)
+            try:
+                yield tx
+            finally:
+                tx._con = None
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._con.execute(sql, params).fetchall()
+
+    def load_intents(self) -> list[OperationalIntent]:
+        """Every live intent, sorted by id (to rebuild the live picture at start-up)."""
+        return [_intent(row) for row in self._rows(f"SELECT id, {_FIELDS} FROM intents ORDER BY id")]
+
+    def load_geofences(self) -> list[Geofence]:
+        """Every geofence, sorted by identifier."""
+        rows = self._rows("SELECT doc FROM geofences ORDER BY identifier")
+        return [geofence_from_json(json.loads(doc)) for (doc,) in rows]
+
+    def history(self, intent_id: UUID) -> list[OperationalIntent]:
+        """Every version ever stored of an intent, oldest first, live or ended; ``[]`` if none."""
+        rows = self._rows(
+            f"SELECT intent_id, {_FIELDS} FROM intent_versions "
+            "WHERE intent_id = ? AND ended_at IS NULL ORDER BY seq",
+            (str(intent_id),),
+        )
+        return [_intent(row) for row in rows]
+
+    def decisions(self, *, entity_id: str | None = None, limit: int | None = None) -> list[DecisionRecord]:
+        """Audit rows, oldest first; only ``entity_id``'s if given; only the latest ``limit`` if given."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise StoreError("limit", f"must be an integer >= 0 ({limit!r})")
+        if limit == 0:
+            return []
+        where, params = ("WHERE entity_id = ?", [entity_id]) if entity_id is not None else ("", [])
+        rows = self._rows(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions {where} ORDER BY seq DESC LIMIT ?",
+            [*params, -1 if limit is None else limit],
+        )
+        return [
+            DecisionRecord(
+                time=time_from_json(t, field="decisions.time"),
+                actor=actor,
+                action=action,
+                entity_id=entity,
+                result=result,
+                reason=reason,
+                conflicting_ids=tuple(json.loads(ids)),
+                detail=detail,
+            )
+            for t, actor, action, entity, result, reason, ids, detail in reversed(rows)
+        ]
+
+    def notifications(
+        self, *, manager: str | None = None, after: datetime | None = None, before: datetime | None = None
+    ) -> list[Notification]:
+        """Notifications in time order; ``manager``'s if given; ``after <= time <= before`` (InterUSS)."""
+        clauses, params = [], []
+        for clause, value in (
+            ("manager = ?", manager),
+            ("time >= ?", time_to_json(after)),
+            ("time <= ?", time_to_json(before)),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._rows(
+            f"SELECT time, manager, intent_id, kind, message FROM notifications {where} ORDER BY time, seq",
+            params,
+        )
+        return [
+            Notification(time_from_json(t, field="notifications.time"), m, intent, kind, message)
+            for t, m, intent, kind, message in rows
+        ]
+
+
+def _intent(row: Sequence[Any]) -> OperationalIntent:
+    """An :class:`OperationalIntent` from ``(id, *_FIELDS)``."""
+    (
+        key,
+        manager,
+        version,
+        ovn,
+        state,
+        priority,
+        volumes,
+        off_nominal,
+        url,
+        authorisation,
+        created,
+        updated,
+    ) = row
+    field = f"intents[{key}]"
+    return OperationalIntent(
+        id=UUID(key),
+        manager=manager,
+        version=version,
+        ovn=ovn,
+        state=State(state),
+        priority=priority,
+        volumes=tuple(
+            volume4d_from_json(d, field=f"{field}.volumes[{i}]") for i, d in enumerate(json.loads(volumes))
+        ),
+        off_nominal_volumes=tuple(
+            volume4d_from_json(d, field=f"{field}.off_nominal_volumes[{i}]")
+            for i, d in enumerate(json.loads(off_nominal))
+        ),
+        uss_base_url=url,
+        authorisation=authorisation,
+        time_created=time_from_json(created, field=f"{field}.time_created"),
+        time_updated=time_from_json(updated, field=f"{field}.time_updated"),
+    )
