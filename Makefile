@@ -22,8 +22,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The main job: the region's summary and map, then a scripted operator session against a local server.
 demo: install
 	$(BIN)/utm6g airspace $(REGION) --out out
+	$(BIN)/utm6g demo --region $(REGION)
 
 test: install-dev
 	$(BIN)/ruff check .
@@ -34,6 +36,7 @@ bench: install-dev
 	$(BIN)/python bench/frame_bench.py
 	$(BIN)/python bench/index_bench.py
 	$(BIN)/python bench/route_bench.py
+	$(BIN)/python bench/service_bench.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_dev_keys(commands)
     _add_token(commands)
     _add_serve(commands)
+    _add_demo(commands)
     return parser
 
 
@@ -154,10 +155,6 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _add_serve(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve",
@@ -204,3 +201,25 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError(f"--{field.replace('_', '-')}: {first['msg']}") from None
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, log_level="info")
     return 0
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="run a scripted operator session against a local server",
+        description="Start utm6g serve with dev keys on a temporary database and drive it over HTTP: plans "
+        "accepted and refused (with alternatives), activation, telemetry, a nonconformance, notifications.",
+    )
+    demo.add_argument("--region", type=Path, help="region.yaml (default: the bundled Shenzhen-Nanshan)")
+    demo.set_defaults(run=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from api.app import BUNDLED_REGION
+    from api.demo import run_demo
+
+    return run_demo(args.region or BUNDLED_REGION)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
