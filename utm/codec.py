@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
+from airspace.errors import InvalidVolume
 from airspace.geofences import Applicability, Geofence, Restriction, WeeklySchedule
-from airspace.volumes import Circle, Volume3D, Volume4D
+from airspace.volumes import Circle, Volume3D, Volume4D, parse_time
 from utm.errors import UTMError
 
 __all__ = [
@@ -72,15 +73,10 @@ def time_from_json(text: Any, *, field: str = "time") -> datetime | None:
     """The UTC datetime of :func:`time_to_json`'s text; ``None`` stays ``None``."""
     if text is None:
         return None
-    if not isinstance(text, str):
-        raise StoreError(field, f"must be an RFC 3339 string ({text!r})")
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise StoreError(field, f"is not an RFC 3339 date-time ({text!r})") from None
-    if t.utcoffset() is None:
-        raise StoreError(field, f"must carry a UTC offset or Z ({text!r})")
-    return t.astimezone(UTC)
+        return parse_time(text, field).astimezone(UTC)
+    except InvalidVolume as err:
+        raise StoreError(err.field, err.reason) from None
 
 
 def volume3d_to_json(v: Volume3D) -> dict[str, Any]:
