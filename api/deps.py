@@ -51,3 +51,9 @@ PlanningCaller = Annotated[Caller, Depends(require_scope("interuss.flight_planni
 PlanningTestCaller = Annotated[
     Caller, Depends(require_scope("interuss.flight_planning.direct_automated_test"))
 ]
+# DELETE /flight_planning/v1/flight_plans/{id}: uss_qualifier sends the plan scope, the spec names the other.
+PlanningOrTestCaller = Annotated[
+    Caller,
+    Depends(require_scope("interuss.flight_planning.plan", "interuss.flight_planning.direct_automated_test")),
+]
+__all__ += ["PlanningOrTestCaller"]

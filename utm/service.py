@@ -96,16 +96,10 @@ class UTMService:
             return self._decide(intent_id, request, manager=manager, previous=previous)
 
     def delete(self, intent_id: UUID, ovn: str, *, manager: str) -> OperationalIntent:
-        """End an intent (F3548: Ended = removed from the live set, kept in history)."""
+        """End an intent (F3548 Ended: removed from the live set, kept in history)."""
         with self._lock:
             intent = self._owned(intent_id, ovn, manager)
-            now = self._clock()
-            with self._store.write() as tx:
-                tx.end_intent(intent_id, now)
-                tx.record(DecisionRecord(now, manager, "delete", str(intent_id), "accepted", "ended"))
-            self._live.remove(intent_id)
-            self._monitor.forget(intent_id)
-            self._flagged_silent.discard(intent_id)
+            self._end([intent_id], actor=manager, reason="ended")
             return intent
 
     def get(self, intent_id: UUID) -> OperationalIntent:
@@ -348,3 +342,24 @@ class UTMService:
 
     def decisions(self, *, entity_id: str | None = None, limit: int | None = None) -> list[DecisionRecord]:
         return self._store.decisions(entity_id=entity_id, limit=limit)
+
+    # -- test director (InterUSS flight_planning ClearArea)
+
+    def clear_area(self, area: Volume4D, *, actor: str) -> list[UUID]:
+        """End every live intent meeting ``area``, whoever manages it, audited as ``actor``; their ids."""
+        with self._lock:
+            ended = [intent.id for intent in self._live.overlapping([area])]
+            self._end(ended, actor=actor, reason="clear_area")
+            return ended
+
+    def _end(self, intent_ids: list[UUID], *, actor: str, reason: str) -> None:
+        """End ``intent_ids`` in one transaction; then they leave the live picture and the monitor."""
+        now = self._clock()
+        with self._store.write() as tx:
+            for intent_id in intent_ids:
+                tx.end_intent(intent_id, now)
+                tx.record(DecisionRecord(now, actor, "delete", str(intent_id), "accepted", reason))
+        for intent_id in intent_ids:
+            self._live.remove(intent_id)
+            self._monitor.forget(intent_id)
+            self._flagged_silent.discard(intent_id)
