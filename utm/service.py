@@ -125,6 +125,7 @@ class UTMService:
         now = self._clock()
         action = "update" if previous else "create"
         validate_request(request, now=now, policy=self._policy)
+        self._check_in_region(request)
         check_transition(previous.state if previous else None, request.state)
         try:
             advisories = check_plan(
@@ -158,6 +159,18 @@ class UTMService:
         intent = self._version(intent_id, request, manager=manager, previous=previous, now=now)
         self._commit(intent, action=action, actor=manager, reason="", advisories=advisories, now=now)
         return Decision(intent, advisories)
+
+    def _check_in_region(self, request: IntentRequest) -> None:
+        """Nominal volumes must lie inside the managed region's grid: elsewhere this service has no say."""
+        grid = self._live.grid
+        if grid is None:
+            return
+        xmin, ymin, xmax, ymax = grid.bounds_xy_m
+        for n, volume in enumerate(request.volumes):
+            x0, y0, x1, y1 = volume.volume.bounds_xy_m
+            if x0 < xmin or y0 < ymin or x1 > xmax or y1 > ymax:
+                extent = f"x {xmin:g}..{xmax:g} m, y {ymin:g}..{ymax:g} m around the region origin"
+                raise InvalidRequest(f"volumes[{n}]", f"lies outside the managed region ({extent})")
 
     def _version(
         self,

@@ -215,3 +215,18 @@ def test_region_geofences_given_at_start_are_kept(db, frame, clock, box, plan):
     with pytest.raises(NotFound):
         service.get_geofence("nope")
     store.close()
+
+
+def test_plans_outside_the_managed_region_are_refused(db, frame, clock, box, plan):
+    from airspace.cells import CellGrid
+
+    grid = CellGrid(x_min_m=-1000.0, y_min_m=-1000.0, nx=4, ny=4)
+    store = Store(db, frame)
+    service = UTMService(store, clock=clock, grid=grid)
+    # a plan touching the region edge is inside it
+    service.create(
+        uuid4(), plan(box(x_m=-1000.0, y_m=-1000.0)), manager="uss-a"
+    )  # touching the edge is inside
+    with pytest.raises(ValueError, match=r"volumes\[0\]: lies outside the managed region"):
+        service.create(uuid4(), plan(box(x_m=950.0)), manager="uss-a")
+    store.close()
