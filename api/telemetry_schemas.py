@@ -15,7 +15,7 @@ from pydantic import AliasChoices, BeforeValidator, Field, WithJsonSchema
 from airspace.frames import LocalFrame
 from airspace.volumes import parse_time
 from api.schemas import Altitude, Latitude, Longitude, Time, _Wire
-from utm.conformance import TelemetryReport
+from utm.telemetry import TelemetryReport
 
 __all__ = ["Position", "TelemetryRequest", "TelemetryResponse", "VehicleTelemetry", "Velocity"]
 

@@ -21,13 +21,14 @@ from airspace.geozones import load_geozones
 from airspace.routes import RouteGraph
 from airspace.volumes import Volume4D
 from utm.alternatives import find_alternatives
-from utm.conformance import ConformanceChange, ConformanceMonitor, TelemetryReport
+from utm.conformance import ConformanceChange, ConformanceMonitor
 from utm.decisions import Advisory, Decision, DecisionRecord, Notification
 from utm.deconfliction import Policy, check_plan, validate_area, validate_request
 from utm.errors import InvalidRequest, NotFound, NotManager, PlanRejected, StaleOvn
 from utm.intents import IntentRequest, OperationalIntent, State, check_transition, make_ovn
 from utm.live import LiveAirspace
 from utm.store import Store
+from utm.telemetry import TelemetryReport
 
 __all__ = ["UTMService"]
 

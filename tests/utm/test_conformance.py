@@ -13,9 +13,10 @@ import shapely
 from shapely.geometry import Point
 
 from airspace.volumes import Circle, Volume3D, Volume4D
-from utm.conformance import ConformanceChange, ConformanceMonitor, TelemetryBatch, TelemetryReport
+from utm.conformance import ConformanceChange, ConformanceMonitor
 from utm.errors import InvalidRequest
 from utm.intents import OperationalIntent, State, make_ovn
+from utm.telemetry import TelemetryBatch, TelemetryReport
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BOX = [(0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0)]

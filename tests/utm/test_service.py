@@ -12,11 +12,11 @@ import pytest
 
 from airspace.geofences import Geofence, Restriction
 from airspace.volumes import Volume3D
-from utm.conformance import TelemetryReport
 from utm.errors import InvalidTransition, NotFound, NotManager, PlanRejected, StaleOvn
 from utm.intents import State
 from utm.service import UTMService
 from utm.store import Store
+from utm.telemetry import TelemetryReport
 
 
 class Clock:
