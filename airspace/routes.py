@@ -43,10 +43,15 @@ class RouteGraph:
     def __init__(self, grid: CellGrid, geofences: Sequence[Geofence] = ()) -> None:
         self.grid = grid
         self.geofences = tuple(geofences)
-        self._zones = [
-            (g, grid.cells_of_geofence(g)) for g in self.geofences if g.restriction == Restriction.PROHIBITED
-        ]
+        self._zones = _prohibited_cells(grid, self.geofences)
         self._graph = _octile_graph(grid.nx, grid.ny, grid.cell_size_m)
+
+    def with_geofences(self, extra: Sequence[Geofence]) -> RouteGraph:
+        """A planner that also avoids ``extra`` zones; it shares this one's graph, so nothing is rebuilt."""
+        clone = object.__new__(RouteGraph)
+        clone.grid, clone.geofences, clone._graph = self.grid, (*self.geofences, *extra), self._graph
+        clone._zones = self._zones + _prohibited_cells(self.grid, extra)
+        return clone
 
     def plan(
         self,
@@ -304,3 +309,8 @@ def _xy(field: str, xy_m: Sequence[float]) -> Point:
 def _ids(geofences: Iterable[Geofence]) -> str:
     """Sorted, comma-separated identifiers."""
     return ", ".join(sorted({g.identifier for g in geofences}))
+
+
+def _prohibited_cells(grid: CellGrid, geofences: Sequence[Geofence]) -> list[tuple[Geofence, np.ndarray]]:
+    """Each PROHIBITED zone with the cell-layers it touches (computed once; only activity varies per plan)."""
+    return [(g, grid.cells_of_geofence(g)) for g in geofences if g.restriction == Restriction.PROHIBITED]

@@ -157,7 +157,7 @@ def _reroute(
     for layer in _layers_by_distance(routes.grid, volumes)[:REROUTE_LAYERS]:
         extra: dict[str, Geofence] = {}
         for _ in range(REROUTE_PASSES):
-            graph = RouteGraph(routes.grid, [*routes.geofences, *extra.values()])
+            graph = routes.with_geofences(list(extra.values()))
             try:
                 corridor = graph.plan(
                     origin,

@@ -338,3 +338,18 @@ def test_safety_net_refuses_a_corridor_the_planner_got_wrong(monkeypatch):
     )
     with pytest.raises(NoRoute, match=r"^corridor: segment 0 \(a planner bug.*enters .* P5"):
         plan(graph, (250.0, 750.0), (3750.0, 750.0))
+
+
+def test_with_geofences_avoids_the_extra_zones_and_leaves_the_original_alone():
+    """The alternatives search adds temporary zones; the shared graph must not learn them."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10, cell_size_m=200.0)
+    graph = RouteGraph(grid)
+    wall = zone("TMP", box(900.0, 0.0, 1100.0, 1700.0))
+    detour = graph.with_geofences([wall])
+    origin, destination = (300.0, 300.0), (1700.0, 300.0)
+    around = plan(detour, origin, destination)
+    assert not any(enters(v, wall) for v in around)
+    assert route_length_m(around, T0) > math.dist(origin, destination) + 100.0
+    straight = plan(graph, origin, destination)
+    assert route_length_m(straight, T0) == pytest.approx(math.dist(origin, destination))
+    assert detour.geofences == (wall,) and graph.geofences == ()
