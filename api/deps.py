@@ -1,5 +1,7 @@
 """FastAPI dependency aliases: the service, the region frame, and the caller with the scope a route needs.
 
+The dependencies are async because they never block: each sync one would cost a threadpool hop per request.
+
 Layer: api.
 """
 
@@ -26,11 +28,11 @@ __all__ = [
 ]
 
 
-def get_service(request: Request) -> UTMService:
+async def get_service(request: Request) -> UTMService:
     return request.app.state.service
 
 
-def get_frame(request: Request) -> LocalFrame:
+async def get_frame(request: Request) -> LocalFrame:
     return request.app.state.service.frame
 
 

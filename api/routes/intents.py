@@ -25,9 +25,13 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/utm/v1", tags=["operator"])
 
+# Plan and update run on the event loop: the service serialises decisions under one lock anyway, and a
+# threadpool hop each way cost more than the decision itself (about 140 vs 400 durable plans/s, bench/).
+# The price: while a decision runs (~2 ms, ~13 ms for a refusal with alternatives) other requests wait.
+
 
 @router.put("/operational_intents/{entity_id}", status_code=201)
-def create_intent(
+async def create_intent(
     entity_id: UUID, body: PutOperationalIntentRequest, svc: Service, frame: Frame, who: Operator
 ) -> IntentResponse:
     """Plan a new operational intent; a refused plan answers 409 with the reason and alternatives."""
@@ -35,7 +39,7 @@ def create_intent(
 
 
 @router.put("/operational_intents/{entity_id}/{ovn}")
-def update_intent(
+async def update_intent(
     entity_id: UUID, ovn: str, body: PutOperationalIntentRequest, svc: Service, frame: Frame, who: Operator
 ) -> IntentResponse:
     """Change an intent at the version named by ``ovn`` (409 ``stale_ovn`` when it is not current)."""
