@@ -36,10 +36,9 @@ PLAN = "utm.strategic_coordination"
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("keys")
-    write_dev_keys(directory)
-    return directory
+def keys(dev_keys) -> Path:
+    """The folder of the session's dev key pair (private.pem, public.pem)."""
+    return dev_keys[0].parent
 
 
 @pytest.fixture(scope="module")

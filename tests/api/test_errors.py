@@ -27,6 +27,7 @@ from api.auth import Forbidden, Unauthorized
 from api.errors import field_path, install_error_handlers
 from api.schemas import ErrorResponse, PutOperationalIntentRequest, QueryRequest, Volume4D
 from api.telemetry_schemas import TelemetryRequest
+from tests.api.support import json_paths
 from utm.decisions import Alternative, Conflict
 from utm.errors import (
     AreaTooLarge,
@@ -328,17 +329,7 @@ JSON = st.recursive(
 )
 
 
-def _paths(doc, prefix=()):
-    yield prefix
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(doc, list):
-        for i, value in enumerate(doc):
-            yield from _paths(value, (*prefix, i))
-
-
-PATHS = list(_paths(BASE))[1:]
+PATHS = list(json_paths(BASE))[1:]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,7 +21,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.keys import mint_token, write_dev_keys
+from api.keys import mint_token
 from api.routes.flight_planning import RequestLedger
 from api.settings import Settings
 
@@ -37,10 +37,9 @@ BASE = "/flight_planning/v1"
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("keys")
-    write_dev_keys(directory)
-    return directory
+def keys(dev_keys) -> Path:
+    """The folder of the session's dev key pair (private.pem, public.pem)."""
+    return dev_keys[0].parent
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.settings import Settings
+from tests.api.support import json_paths
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 URL = "/utm/v1/operational_intents"
@@ -275,16 +276,6 @@ KEYS = [
 ]
 
 
-def _paths(doc, prefix=()):
-    yield prefix
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(doc, list):
-        for i, value in enumerate(doc):
-            yield from _paths(value, (*prefix, i))
-
-
 def _mutate(doc, path: tuple, value, *, delete: bool):
     doc = copy.deepcopy(doc)
     if not path:
@@ -344,7 +335,7 @@ def _nudgeable(doc) -> list[tuple]:
     """Paths of numbers (not bools) and of time values."""
     return [
         p
-        for p in _paths(doc)
+        for p in json_paths(doc)
         if (isinstance(leaf := _leaf(doc, p), int | float) and not isinstance(leaf, bool))
         or (p and p[-1] == "value" and isinstance(leaf, str))
     ]
@@ -362,7 +353,7 @@ def test_mutated_bodies_never_5xx(client, alice, bases, data, mode, value):
         path = data.draw(st.sampled_from(_nudgeable(base)), label="path")
         doc = _mutate(base, path, _nudged(_leaf(base, path), data), delete=False)
     else:
-        paths = list(_paths(base))
+        paths = list(json_paths(base))
         path = data.draw(st.sampled_from(paths[1:] if mode == "delete" else paths), label="path")
         doc = _mutate(base, path, value, delete=mode == "delete")
     text = json.dumps(doc)  # NaN and Infinity come out as the bare JSON literals
