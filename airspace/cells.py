@@ -203,9 +203,12 @@ class CellGrid:
         j_lo, j_hi = _span(ymin, ymax, self._y_edges_m)
         if ks.size == 0 or i_lo > i_hi or j_lo > j_hi:
             return np.empty((0, 3), dtype=np.int64)
-        ii, jj = np.meshgrid(np.arange(i_lo, i_hi + 1), np.arange(j_lo, j_hi + 1), indexing="ij")
-        ii, jj = ii.ravel(), jj.ravel()
-        hit = np.asarray(volume.outline_intersects(self.cell_box(ii, jj)), dtype=bool)
+        ni, nj = i_hi - i_lo + 1, j_hi - j_lo + 1
+        ii = np.repeat(np.arange(i_lo, i_hi + 1), nj)
+        jj = np.tile(np.arange(j_lo, j_hi + 1), ni)
+        x, y = self._x_edges_m, self._y_edges_m  # indices are in range by construction: no cell_box checks
+        boxes = shapely.box(x[ii], y[jj], x[ii + 1], y[jj + 1])
+        hit = np.asarray(volume.outline_intersects(boxes), dtype=bool)
         ii, jj = ii[hit], jj[hit]
         return np.column_stack([np.repeat(ii, ks.size), np.repeat(jj, ks.size), np.tile(ks, ii.size)]).astype(
             np.int64
