@@ -137,7 +137,7 @@ def capacity_conflicts(
     plan_cells: dict[tuple[int, int, int], list[tuple[float, float]]] = {}
     boxes = []
     for v in volumes:
-        cells = grid.cells_of_volume(v.volume)
+        cells = live.cells_of_volume(v.volume)
         if not len(cells):
             continue
         for cell in cells.tolist():

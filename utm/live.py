@@ -8,19 +8,25 @@ Layer: utm; imports airspace only.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from uuid import UUID
 
+import numpy as np
+
 from airspace.cells import CellGrid
 from airspace.geofences import Geofence
 from airspace.index import Box, SpaceTimeIndex
-from airspace.volumes import Volume4D
+from airspace.volumes import Volume3D, Volume4D
 from utm.errors import NotFound
 from utm.intents import OperationalIntent
 
 __all__ = ["LiveAirspace"]
+
+
+_RECENT_VOLUMES = 64  # cells kept for recently checked volumes (a few plans' worth)
 
 
 class LiveAirspace:
@@ -30,7 +36,7 @@ class LiveAirspace:
     order.
     """
 
-    __slots__ = ("_cells", "_fence_index", "_fences", "_index", "_intents", "grid")
+    __slots__ = ("_cells", "_fence_index", "_fences", "_index", "_intents", "_recent", "grid")
 
     def __init__(self, *, grid: CellGrid | None = None, geofences: Iterable[Geofence] = ()) -> None:
         self.grid = grid
@@ -39,6 +45,7 @@ class LiveAirspace:
         self._index: SpaceTimeIndex[UUID] = SpaceTimeIndex()
         self._fences: dict[str, Geofence] = {}
         self._fence_index: SpaceTimeIndex[str] = SpaceTimeIndex()
+        self._recent: OrderedDict[int, tuple[Volume3D, np.ndarray]] = OrderedDict()
         for fence in geofences:
             self.put_geofence(fence)
 
@@ -93,10 +100,25 @@ class LiveAirspace:
             return []
         if intent_id not in self._cells:
             self._cells[intent_id] = [
-                (tuple(map(tuple, self.grid.cells_of_volume(v.volume).tolist())), v.t_start_s, v.t_end_s)
+                (tuple(map(tuple, self.cells_of_volume(v.volume).tolist())), v.t_start_s, v.t_end_s)
                 for v in self.get(intent_id).volumes
             ]
         return self._cells[intent_id]
+
+    def cells_of_volume(self, volume: Volume3D) -> np.ndarray:
+        """``grid.cells_of_volume``, remembered for the last few volumes asked about.
+
+        A plan's cells, computed while it is checked, serve again once it is live and a neighbour's check
+        asks for them. Keyed by identity; the entry holds the volume, so its id cannot be reused meanwhile.
+        """
+        hit = self._recent.get(id(volume))
+        if hit is not None and hit[0] is volume:
+            return hit[1]
+        cells = self.grid.cells_of_volume(volume)
+        self._recent[id(volume)] = (volume, cells)
+        if len(self._recent) > _RECENT_VOLUMES:
+            self._recent.popitem(last=False)
+        return cells
 
     @property
     def geofences(self) -> tuple[Geofence, ...]:

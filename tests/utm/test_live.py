@@ -8,6 +8,7 @@ from uuid import UUID
 import numpy as np
 import pytest
 
+from airspace.cells import CellGrid
 from airspace.geofences import Applicability, Geofence, Restriction
 from airspace.volumes import Volume3D, Volume4D
 from utm.errors import NotFound
@@ -105,3 +106,18 @@ def test_a_permanent_geofence_meets_at_any_time(box, t0):
         "P"
     ]
     assert [g.identifier for g in live.fences_near(box(550.0).box)] == ["P"]
+
+
+def test_cells_of_volume_is_remembered_by_identity_and_equals_the_grid(box):
+    """The memo may only save work: same answer as the grid, and never confused by an equal-looking volume."""
+    grid = CellGrid(x_min_m=-1000.0, y_min_m=-1000.0, nx=4, ny=4)
+    live = LiveAirspace(grid=grid)
+    volume = box(x_m=-120.0, y_m=-80.0, size_m=300.0).volume
+    first = live.cells_of_volume(volume)
+    assert live.cells_of_volume(volume) is first
+    np.testing.assert_array_equal(first, grid.cells_of_volume(volume))
+    twin = box(x_m=-120.0, y_m=-80.0, size_m=300.0).volume
+    assert live.cells_of_volume(twin) is not first
+    for n in range(100):  # the memo stays bounded
+        live.cells_of_volume(box(x_m=float(n)).volume)
+    assert len(live._recent) <= 64
