@@ -1,5 +1,6 @@
 """Helpers shared by the api tests (not fixtures): walking JSON documents for mutation-based fuzzing."""
 
+import copy
 from collections.abc import Iterator
 
 
@@ -12,3 +13,13 @@ def json_paths(doc, prefix: tuple = ()) -> Iterator[tuple]:
     elif isinstance(doc, list):
         for i, value in enumerate(doc):
             yield from json_paths(value, (*prefix, i))
+
+
+def with_value(doc: dict, path: tuple, value) -> dict:
+    """A deep copy of ``doc`` with the value at ``path`` replaced (the original is untouched)."""
+    doc = copy.deepcopy(doc)
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return doc

@@ -27,7 +27,7 @@ from api.auth import Forbidden, Unauthorized
 from api.errors import field_path, install_error_handlers
 from api.schemas import ErrorResponse, PutOperationalIntentRequest, QueryRequest, Volume4D
 from api.telemetry_schemas import TelemetryRequest
-from tests.api.support import json_paths
+from tests.api.support import json_paths, with_value
 from utm.decisions import Alternative, Conflict
 from utm.errors import (
     AreaTooLarge,
@@ -112,15 +112,6 @@ APP = make_app()
 CLIENT = TestClient(APP)  # re-raises whatever reaches the 500 handler
 
 
-def _set(doc: dict, path: tuple, value) -> dict:
-    doc = copy.deepcopy(doc)
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return doc
-
-
 def _swap_vertices(doc: dict) -> dict:
     """Square a-b-c-d becomes a-c-b-d: a bow tie whose edges cross."""
     doc = copy.deepcopy(doc)
@@ -136,7 +127,7 @@ START, END = ("volumes", 0, "time_start", "value"), ("volumes", 0, "time_end", "
 
 
 def at(path: tuple, value) -> dict:
-    return _set(BASE, path, value)
+    return with_value(BASE, path, value)
 
 
 def _raw(old: str, new: str) -> bytes:
@@ -218,7 +209,7 @@ def test_10001_vertices_reach_the_service():
     """The 10,000-vertex limit is deconfliction's (a 400 from InvalidRequest); the body itself parses."""
     angles = np.linspace(0.0, 2 * np.pi, 10_001, endpoint=False)
     ring = [{"lat": 22.53 + 0.01 * math.sin(a), "lng": 113.93 + 0.01 * math.cos(a)} for a in angles]
-    answer = CLIENT.put(URL, json=_set(BASE, POLY, ring))
+    answer = CLIENT.put(URL, json=with_value(BASE, POLY, ring))
     assert answer.json() == {"volumes": 1, "vertices": 10_001}
 
 
@@ -336,7 +327,7 @@ PATHS = list(json_paths(BASE))[1:]
 @given(which=st.integers(0, len(PATHS) - 1), value=JSON)
 def test_no_mutation_of_a_valid_body_gets_past_400(which, value):
     """Hypothesis: any one field replaced by any JSON value is 200 or 400; never 422, never 5xx."""
-    text = json.dumps(_set(BASE, PATHS[which], value))
+    text = json.dumps(with_value(BASE, PATHS[which], value))
     answer = CLIENT.put(URL, content=text, headers={"content-type": "application/json"})
     assert answer.status_code in (200, 400), answer.text
     if answer.status_code == 400:

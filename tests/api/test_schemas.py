@@ -4,7 +4,6 @@ Oracles: hand-written F3548 JSON, pyproj Geod for where a lat/lng lands in local
 azimuthal equidistant projection keeps distance and azimuth from the origin), closed-form velocities.
 """
 
-import copy
 import json
 import math
 import time
@@ -31,6 +30,7 @@ from api.schemas import (
     Volume4D,
 )
 from api.telemetry_schemas import TelemetryRequest
+from tests.api.support import with_value
 from utm.decisions import Advisory, Alternative, Conflict, Decision, Notification
 from utm.errors import PlanRejected
 from utm.intents import OperationalIntent as DomainIntent
@@ -238,15 +238,6 @@ class TestPutRequest:
         assert err.value.field == "volumes[0].volume"
 
 
-def _set(doc: dict, path: tuple, value) -> dict:
-    doc = copy.deepcopy(doc)
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return doc
-
-
 VERTEX = ("volumes", 2, "volume", "outline_polygon", "vertices", 3)
 ALT = ("volumes", 1, "volume", "altitude_lower")
 
@@ -286,13 +277,13 @@ ALT = ("volumes", 1, "volume", "altitude_lower")
 )
 def test_wrong_types_and_ranges_are_refused_at_their_path(path, value, loc, type_):
     with pytest.raises(ValidationError) as err:
-        PutOperationalIntentRequest.model_validate(_set(put_doc(3), path, value))
+        PutOperationalIntentRequest.model_validate(with_value(put_doc(3), path, value))
     first = err.value.errors()[0]
     assert (first["loc"], first["type"]) == (loc or path, type_)
 
 
 def test_radius_must_be_a_non_negative_number():
-    doc = _set(circle_doc(), ("volume", "outline_circle", "radius", "value"), -1.0)
+    doc = with_value(circle_doc(), ("volume", "outline_circle", "radius", "value"), -1.0)
     with pytest.raises(ValidationError) as err:
         Volume4D.model_validate(doc)
     assert err.value.errors()[0]["loc"] == ("volume", "outline_circle", "radius", "value")
