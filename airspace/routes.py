@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import networkx as nx
@@ -21,10 +22,18 @@ from airspace.errors import AirspaceInputError, InvalidRegion, NoRoute
 from airspace.geofences import Geofence, Restriction
 from airspace.volumes import Volume3D, Volume4D, format_time
 
-__all__ = ["RouteGraph"]
+__all__ = ["Route", "RouteGraph", "corridor"]
 
 Cell = tuple[int, int]
 Point = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A planned route: its pulled-taut polyline (what a vehicle flies) and the 4D corridor around it."""
+
+    points: tuple[Point, ...]
+    corridor: tuple[Volume4D, ...]
 
 
 class RouteGraph:
@@ -64,7 +73,31 @@ class RouteGraph:
         lateral_buffer_m: float = 50.0,
         time_buffer_s: float = 30.0,
     ) -> list[Volume4D]:
-        """A 4D corridor from origin to destination on ``layer``, departing at ``t0`` at ``speed_mps``.
+        """The corridor of :meth:`route` (same arguments, same errors)."""
+        return list(
+            self.route(
+                origin_xy_m,
+                destination_xy_m,
+                t0=t0,
+                speed_mps=speed_mps,
+                layer=layer,
+                lateral_buffer_m=lateral_buffer_m,
+                time_buffer_s=time_buffer_s,
+            ).corridor
+        )
+
+    def route(
+        self,
+        origin_xy_m: tuple[float, float],
+        destination_xy_m: tuple[float, float],
+        *,
+        t0: datetime,
+        speed_mps: float,
+        layer: int | str,
+        lateral_buffer_m: float = 50.0,
+        time_buffer_s: float = 30.0,
+    ) -> Route:
+        """A route from origin to destination on ``layer``, departing at ``t0`` at ``speed_mps``.
 
         A* finds the cells; the path origin point -> their centres -> destination point is then pulled
         taut: from each kept point the next is the farthest one whose buffered straight segment enters
@@ -111,13 +144,22 @@ class RouteGraph:
             if route_m <= length_m:
                 break
             length_m = route_m
-        corridor = self._corridor(points, t0, speed_mps, k, lateral_buffer_m, time_buffer_s)
+        lay = self.grid.layers[k]
+        legs = corridor(
+            points,
+            t0=t0,
+            speed_mps=speed_mps,
+            z_lower_m=lay.z_lower_m,
+            z_upper_m=lay.z_upper_m,
+            lateral_buffer_m=lateral_buffer_m,
+            time_buffer_s=time_buffer_s,
+        )
         end_legs = (
             len(points) > 1 and points[1] == centres[0],
             len(points) > 1 and points[-2] == centres[-1],
         )
-        self._verify(corridor, end_legs)
-        return corridor
+        self._verify(legs, end_legs)
+        return Route(tuple(points), tuple(legs))
 
     def _check_options(
         self, t0: datetime, speed_mps: float, lateral_buffer_m: float, time_buffer_s: float
@@ -217,42 +259,6 @@ class RouteGraph:
             a = b
         return kept
 
-    def _corridor(
-        self,
-        points: list[Point],
-        t0: datetime,
-        speed_mps: float,
-        k: int,
-        lateral_buffer_m: float,
-        time_buffer_s: float,
-    ) -> list[Volume4D]:
-        """One Volume4D per polyline segment (a disc when the polyline is a single point)."""
-        lay = self.grid.layers[k]
-        band = {"z_lower_m": lay.z_lower_m, "z_upper_m": lay.z_upper_m}
-        if len(points) == 1:
-            legs = [(Volume3D.circle(*points[0], lateral_buffer_m, **band, field="corridor[0]"), 0.0, 0.0)]
-        else:
-            legs, done_m = [], 0.0
-            for n, (p, q) in enumerate(itertools.pairwise(points)):
-                outline = shapely.LineString([p, q]).buffer(lateral_buffer_m)
-                vertices = np.asarray(outline.exterior.coords)[:-1]
-                legs.append(
-                    (
-                        Volume3D.polygon(vertices, **band, field=f"corridor[{n}]"),
-                        done_m,
-                        done_m + math.dist(p, q),
-                    )
-                )
-                done_m += math.dist(p, q)
-        return [
-            Volume4D(
-                volume,
-                t0 + timedelta(seconds=enter_m / speed_mps - time_buffer_s),
-                t0 + timedelta(seconds=exit_m / speed_mps + time_buffer_s),
-            )
-            for volume, enter_m, exit_m in legs
-        ]
-
     def _verify(self, corridor: list[Volume4D], end_legs: tuple[bool, bool]) -> None:
         """Exact check of every corridor volume against every prohibited geofence.
 
@@ -275,6 +281,44 @@ class RouteGraph:
                     f"segment {n} (a planner bug: blocked cells should have kept it out)",
                 )
             raise NoRoute(field, f"{what} enters the active prohibited zone(s) {_ids(hits)}")
+
+
+def corridor(
+    points: Sequence[Point],
+    *,
+    t0: datetime,
+    speed_mps: float,
+    z_lower_m: float,
+    z_upper_m: float,
+    lateral_buffer_m: float,
+    time_buffer_s: float,
+) -> list[Volume4D]:
+    """One Volume4D per polyline segment, flown from ``t0`` at ``speed_mps`` (a disc for a single point).
+
+    Each segment is buffered by ``lateral_buffer_m`` (round caps, so consecutive volumes overlap) over the
+    height band; its window is ``[enter - time_buffer_s, exit + time_buffer_s]``, enter and exit at
+    cumulative distance over ``speed_mps``.
+    """
+    band = {"z_lower_m": z_lower_m, "z_upper_m": z_upper_m}
+    if len(points) == 1:
+        legs = [(Volume3D.circle(*points[0], lateral_buffer_m, **band, field="corridor[0]"), 0.0, 0.0)]
+    else:
+        legs, done_m = [], 0.0
+        for n, (p, q) in enumerate(itertools.pairwise(points)):
+            outline = shapely.LineString([p, q]).buffer(lateral_buffer_m)
+            vertices = np.asarray(outline.exterior.coords)[:-1]
+            legs.append(
+                (Volume3D.polygon(vertices, **band, field=f"corridor[{n}]"), done_m, done_m + math.dist(p, q))
+            )
+            done_m += math.dist(p, q)
+    return [
+        Volume4D(
+            volume,
+            t0 + timedelta(seconds=enter_m / speed_mps - time_buffer_s),
+            t0 + timedelta(seconds=exit_m / speed_mps + time_buffer_s),
+        )
+        for volume, enter_m, exit_m in legs
+    ]
 
 
 def _octile_graph(nx_cells: int, ny_cells: int, cell_size_m: float) -> nx.Graph:

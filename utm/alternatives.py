@@ -159,7 +159,7 @@ def _reroute(
         for _ in range(REROUTE_PASSES):
             graph = routes.with_geofences(list(extra.values()))
             try:
-                corridor = graph.plan(
+                route = graph.route(
                     origin,
                     destination,
                     t0=first.time_start + timedelta(seconds=buffer_s),
@@ -170,13 +170,14 @@ def _reroute(
                 )
             except AirspaceInputError:
                 break
-            refused = verdict(tuple(corridor))
+            refused = verdict(route.corridor)
             if refused is None:
                 return Alternative(
                     "reroute",
-                    tuple(corridor),
-                    f"a corridor of {len(corridor)} legs on layer {layer.name} around the blocking "
+                    route.corridor,
+                    f"a corridor of {len(route.corridor)} legs on layer {layer.name} around the blocking "
                     "traffic and zones",
+                    route.points,
                 )
             new = _blockers(live, fences, refused)
             if not isinstance(refused, PlanRejected) or new.keys() <= extra.keys():

@@ -49,6 +49,7 @@ class Alternative:
     kind: Literal["time_shift", "altitude_layer", "reroute"]
     volumes: tuple[Volume4D, ...]
     description: str
+    path_xy_m: tuple[tuple[float, float], ...] = ()  # a reroute's polyline (local metres), for its flier
 
 
 @dataclass(frozen=True, slots=True)
