@@ -292,13 +292,24 @@ def corridor(
     z_upper_m: float,
     lateral_buffer_m: float,
     time_buffer_s: float,
+    max_leg_m: float | None = None,
 ) -> list[Volume4D]:
     """One Volume4D per polyline segment, flown from ``t0`` at ``speed_mps`` (a disc for a single point).
 
     Each segment is buffered by ``lateral_buffer_m`` (round caps, so consecutive volumes overlap) over the
     height band; its window is ``[enter - time_buffer_s, exit + time_buffer_s]``, enter and exit at
-    cumulative distance over ``speed_mps``.
+    cumulative distance over ``speed_mps``. With ``max_leg_m``, longer segments are cut into equal pieces
+    no longer than that, so each piece's window is short and the intent blocks less airspace-time.
+
+    >>> from datetime import UTC, datetime
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> legs = corridor([(0.0, 0.0), (1000.0, 0.0)], t0=t0, speed_mps=10.0, z_lower_m=30.0, z_upper_m=60.0,
+    ...                 lateral_buffer_m=50.0, time_buffer_s=30.0, max_leg_m=400.0)
+    >>> [(round(v.t_start_s - t0.timestamp(), 3), round(v.t_end_s - t0.timestamp(), 3)) for v in legs]
+    [(-30.0, 63.333), (3.333, 96.667), (36.667, 130.0)]
     """
+    if max_leg_m is not None:
+        points = _split(points, max_leg_m)
     band = {"z_lower_m": z_lower_m, "z_upper_m": z_upper_m}
     if len(points) == 1:
         legs = [(Volume3D.circle(*points[0], lateral_buffer_m, **band, field="corridor[0]"), 0.0, 0.0)]
@@ -319,6 +330,15 @@ def corridor(
         )
         for volume, enter_m, exit_m in legs
     ]
+
+
+def _split(points: Sequence[Point], max_leg_m: float) -> list[Point]:
+    """The polyline with points inserted so that no segment is longer than ``max_leg_m``."""
+    out = [tuple(points[0])]
+    for p, q in itertools.pairwise(points):
+        n = max(1, math.ceil(math.dist(p, q) / max_leg_m))
+        out += [(p[0] + (q[0] - p[0]) * k / n, p[1] + (q[1] - p[1]) * k / n) for k in range(1, n + 1)]
+    return out
 
 
 def _octile_graph(nx_cells: int, ny_cells: int, cell_size_m: float) -> nx.Graph:

@@ -18,6 +18,7 @@ from airspace.region import Region, load_region
 from airspace.routes import RouteGraph
 from airspace.volumes import parse_time
 from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
+from sim.errors import ScenarioError
 
 __all__ = ["CommandError", "main"]
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (AirspaceInputError, KeyError, KeyToolError, CommandError) as err:
+    except (AirspaceInputError, ScenarioError, KeyError, KeyToolError, CommandError) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
         print(f"utm6g {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_token(commands)
     _add_serve(commands)
     _add_demo(commands)
+    _add_simulate(commands)
     return parser
 
 
@@ -219,6 +221,44 @@ def _demo(args: argparse.Namespace) -> int:
     from api.demo import run_demo
 
     return run_demo(args.region or BUNDLED_REGION)
+
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    simulate = commands.add_parser(
+        "simulate",
+        help="fly a scenario through the UTM service and write its log, metrics and report",
+        description="Run a scenario file: the SimPy engine flies its traffic through the same UTM service "
+        "the HTTP API serves, with tactical CD&R over the scenario's comms model. Writes DIR/log/ (Parquet "
+        "event log), DIR/metrics.json and DIR/report.html.",
+    )
+    simulate.add_argument("scenario", type=Path, help="the scenario YAML file")
+    simulate.add_argument("--seed", type=int, help="override the scenario's seed")
+    simulate.add_argument("--duration", type=float, metavar="S", help="override the duration (s)")
+    simulate.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any scenario key, e.g. --set cdr.lookahead_s=45 (repeatable)",
+    )
+    simulate.add_argument("--out", type=Path, help="output folder (default: out/<scenario>-seed<N>)")
+    simulate.add_argument("--overwrite", action="store_true", help="replace a previous run in the folder")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    simulate.set_defaults(run=_simulate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from api.sim_console import run_with_progress
+
+    return run_with_progress(
+        args.scenario,
+        overrides=args.set,
+        seed=args.seed,
+        duration_s=args.duration,
+        out=args.out,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Layer: utm; imports airspace only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,7 +28,7 @@ from utm.errors import InvalidRequest, NotFound, NotManager, PlanRejected, Stale
 from utm.intents import IntentRequest, OperationalIntent, State, check_transition, make_ovn
 from utm.live import LiveAirspace
 from utm.store import Store
-from utm.telemetry import TelemetryReport
+from utm.telemetry import TelemetryBatch, TelemetryReport
 
 __all__ = ["UTMService"]
 
@@ -242,6 +242,24 @@ class UTMService:
                 self._apply(change)
             self._flagged_silent.discard(report.intent_id)
             return self._live.get(report.intent_id)
+
+    def telemetry_batch(
+        self, intent_ids: Sequence[UUID], batch: TelemetryBatch, *, manager: str
+    ) -> list[ConformanceChange]:
+        """Ingest many reports at once (the simulator's path); ``batch.intent_row`` indexes ``intent_ids``.
+
+        The same rules as :meth:`telemetry`, applied in report order; the conformance changes made.
+        """
+        with self._lock:
+            intents = [self._live.get(i) for i in intent_ids]
+            foreign = [str(i.id) for i in intents if i.manager != manager]
+            if foreign:
+                raise NotManager(f"operational intent {foreign[0]} is managed by another USS")
+            changes = self._monitor.ingest_batch(intents, batch)
+            for change in changes:
+                self._apply(change)
+            self._flagged_silent.difference_update(intent_ids)
+            return changes
 
     def last_telemetry(self, intent_id: UUID) -> TelemetryReport:
         """The latest report of a live intent (F3548 USS telemetry endpoint); ``NotFound`` without one."""

@@ -1,0 +1,425 @@
+"""The simulation engine: one SimPy environment flying the whole fleet through the real UTM service.
+
+Discrete events: flight requests (filed with :class:`sim.uss.SimUSS` a lead time ahead), take-offs,
+landings, advisory deliveries. Periodic processes, each batch work over the fleet's arrays: the
+kinematics tick (and ground-truth separation), the position-report cycle, the service's conformance
+timers, the CD&R cycle on the received picture, and state recording. Same-time processes run in the
+order they were started, so a run is a pure function of (scenario, seed). Layer: sim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from sim.comms import make_comms
+from sim.demand import free_flights, requests
+from sim.eventlog import EventLog
+from sim.fleet import MODE, Fleet, Performance
+from sim.kinematics import step
+from sim.metrics import Tally
+from sim.pairs import PairEpisodes, split_keys
+from sim.picture import Inbox
+from sim.plans import FlightPlan, FlightRequest
+from sim.rng import rng_for
+from sim.scenario import LoadedScenario
+from sim.uss import SimUSS
+from utm.conformance import ConformanceChange
+from utm.intents import State
+from utm.tactical import Conflicts, detect, los_pairs, mvp
+
+__all__ = ["Progress", "Simulation"]
+
+ADVISORY_CHANGE_MPS = 1.0
+"""A vehicle already under an advisory gets a new one only when the velocity asked for moves this much."""
+CONFORMANCE_PERIOD_S = 1.0
+_MODE_OF_STATE = {
+    State.NONCONFORMING: MODE["nonconforming"],
+    State.CONTINGENT: MODE["contingent"],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a progress bar shows: simulation time, airborne vehicles, conflicts and LoS so far."""
+
+    t_s: float
+    airborne: int
+    conflicts: int
+    los: int
+
+
+class Simulation:
+    """One run of a loaded scenario, writing its event log; :meth:`run` returns the metrics."""
+
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        log: EventLog,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        progress_every_s: float = 10.0,
+    ) -> None:
+        self.spec = loaded.spec
+        self.loaded = loaded
+        self.env = simpy.Environment()
+        self.log = log
+        self.fleet = Fleet()
+        self.comms = make_comms(loaded)
+        self.uss = SimUSS(loaded, lambda: self.env.now)
+        self.reports = Inbox()
+        self.advisories = Inbox()
+        self.conflicts = PairEpisodes()
+        self.los = PairEpisodes()
+        self.nmac = PairEpisodes()
+        self.tally = Tally(loaded)
+        self._plans: dict[int, FlightPlan] = {}
+        self._on_progress = on_progress
+        self._progress_every_s = progress_every_s
+
+    # -- the run
+
+    def run(self) -> dict:
+        """Run to ``duration_s``; close every open episode; the metrics."""
+        env, spec = self.env, self.spec
+        if spec.traffic.mode == "free_flight":
+            self._launch_free_flight()
+        else:
+            env.process(self._demand(requests(self.loaded)))
+        env.process(self._every(spec.tick_s, self._tick))
+        env.process(self._every(spec.comms.report_interval_s, self._report))
+        if spec.strategic.enabled:
+            env.process(self._every(CONFORMANCE_PERIOD_S, self._conformance))
+        if spec.cdr.enabled:
+            env.process(self._every(spec.cdr.interval_s, self._cdr))
+        env.process(self._every(spec.recording.state_interval_s, self._record, at_start=True))
+        if self._on_progress is not None:
+            env.process(self._every(self._progress_every_s, self._progress))
+        env.run(until=spec.duration_s)
+        self._finish()
+        return self.tally.metrics(spec.duration_s)
+
+    def _every(self, period_s: float, work: Callable[[], None], *, at_start: bool = False):
+        """A periodic process: ``work()`` every ``period_s`` (also at t = 0 when ``at_start``)."""
+        if at_start:
+            work()
+        while True:
+            yield self.env.timeout(period_s)
+            work()
+
+    # -- demand, take-off, landing
+
+    def _demand(self, reqs: list[FlightRequest]):
+        """Submit each request at its time; a flown plan gets its take-off process."""
+        for req in reqs:
+            yield self.env.timeout(req.submit_s - self.env.now)
+            self._register(req)
+            self.log.event(self.env.now, "request", flight=req.flight, value=req.requested_s, detail=req.kind)
+            outcome = self.uss.request(req)
+            self.tally.decision(outcome.decision, outcome.delay_s, flown=outcome.plan is not None)
+            self.log.event(
+                self.env.now, "decision", flight=req.flight, value=outcome.delay_s, detail=outcome.decision
+            )
+            if outcome.plan is None:
+                self.log.event(self.env.now, "not_flown", flight=req.flight, detail=outcome.decision)
+                continue
+            self.log.flight(
+                flight=req.flight,
+                intent_id=self.uss.intent_id(req.flight),
+                planned_takeoff_s=outcome.plan.takeoff_s,
+                planned_duration_s=outcome.plan.duration_s,
+            )
+            self.env.process(self._take_off(outcome.plan))
+
+    def _register(self, req: FlightRequest) -> None:
+        self.log.flight(
+            flight=req.flight,
+            vehicle=req.vehicle,
+            kind=req.kind,
+            operator=req.operator,
+            cooperative=req.cooperative,
+            priority=req.priority,
+            origin=req.origin,
+            destination=req.destination,
+            requested_s=req.requested_s,
+        )
+
+    def _take_off(self, plan: FlightPlan):
+        """Wait for the planned take-off, activate the intent, put the vehicle in the air."""
+        yield self.env.timeout(max(0.0, plan.takeoff_s - self.env.now))
+        flight = plan.request.flight
+        refused = self.uss.activate(flight)
+        if refused is not None:
+            self.tally.not_flown(f"activation:{refused}")
+            self.log.event(self.env.now, "not_flown", flight=flight, detail=f"activation refused: {refused}")
+            return
+        xyz, stop = plan.path()
+        self.fleet.launch(
+            flight,
+            xyz,
+            stop,
+            plan.perf,
+            t_s=self.env.now,
+            priority=plan.request.priority,
+            cooperative=plan.request.cooperative,
+        )
+        self._plans[flight] = plan
+        self.tally.took_off()
+        self.log.event(self.env.now, "takeoff", flight=flight, detail=self.uss.intent_id(flight))
+        self.log.flight(flight=flight, takeoff_s=self.env.now)
+
+    def _launch_free_flight(self) -> None:
+        """Free-flight traffic: every vehicle airborne at t = 0 on its random waypoints."""
+        spec = self.spec
+        traffic = spec.traffic
+        vehicle = traffic.vehicle or next(iter(spec.fleet))
+        base = self.uss.performance(vehicle)
+        ff = free_flights(self.loaded, radius_m=spec.separation.horizontal_m)
+        coop = rng_for(spec.seed, "cooperative").random(traffic.count) >= traffic.noncooperative_share
+        priority = spec.fleet[vehicle].priority
+        for flight, (path, speed, c) in enumerate(zip(ff.waypoints_m, ff.speed_mps, coop, strict=True)):
+            perf = Performance(
+                float(speed),
+                base.climb_rate_mps,
+                base.descent_rate_mps,
+                base.max_accel_mps2,
+                base.max_turn_rate_rps,
+            )
+            heading = path[1, :2] - path[0, :2]
+            vel = np.array([*(heading / np.hypot(*heading) * speed), 0.0])
+            stop = np.zeros(len(path), bool)
+            self.fleet.launch(
+                flight, path, stop, perf, t_s=0.0, priority=priority, cooperative=bool(c), vel_mps=vel
+            )
+            self.log.flight(
+                flight=flight,
+                vehicle=vehicle,
+                kind="free_flight",
+                operator="free-flight",
+                cooperative=bool(c),
+                priority=priority,
+                requested_s=0.0,
+                planned_takeoff_s=0.0,
+                takeoff_s=0.0,
+            )
+        self.tally.free_flight(traffic.count)
+
+    def _land(self, rows: np.ndarray) -> None:
+        """Vehicles that touched down: end their intents, log, free their rows."""
+        now = self.env.now
+        for flight in self.fleet.flight[rows].tolist():
+            plan = self._plans.pop(flight)
+            row = self.fleet.row_of(flight)
+            extension_s = (now - self.fleet.takeoff_s[row]) - plan.duration_s
+            self.uss.end(flight)
+            self.tally.landed(extension_s)
+            self.log.event(now, "landing", flight=flight, value=extension_s)
+            self.log.flight(flight=flight, landing_s=now)
+        self.fleet.land(rows)
+
+    # -- the periodic work
+
+    def _tick(self) -> None:
+        """Apply advisories that arrived, move the fleet, land arrivals, check separation on truth."""
+        self._apply_advisories()
+        rows = self.fleet.rows()
+        self.tally.airborne(self.env.now, len(rows), self.spec.tick_s)
+        landed = step(self.fleet, rows, self.spec.tick_s)
+        if len(landed):
+            self._land(landed)
+        self._separation()
+
+    def _separation(self) -> None:
+        """Losses of separation and NMACs on ground truth, as episodes per pair."""
+        sep = self.spec.separation
+        rows = self.fleet.rows()
+        pos = self.fleet.pos_m[rows]
+        pairs = los_pairs(pos, radius_m=sep.horizontal_m, half_height_m=sep.vertical_m)
+        d = pos[pairs[:, 1]] - pos[pairs[:, 0]]
+        dh, dz = np.hypot(d[:, 0], d[:, 1]), np.abs(d[:, 2])
+        norm = np.maximum(dh / sep.horizontal_m, dz / sep.vertical_m)
+        a, b = self.fleet.flight[rows[pairs[:, 0]]], self.fleet.flight[rows[pairs[:, 1]]]
+        now = self.env.now
+        self._pair_events(now, self.los, self.los.update(now, a, b, norm), "los")
+        near = (dh < sep.nmac_horizontal_m) & (dz < sep.nmac_vertical_m)
+        started = self.nmac.update(now, a[near], b[near], dh[near])
+        if len(started):
+            first, second = split_keys(started)
+            self.log.events(now, "nmac", first, other=second)
+            self.tally.nmac(len(started))
+
+    def _pair_events(self, now: float, episodes: PairEpisodes, started: np.ndarray, name: str) -> None:
+        """Log the starts and ends of one kind of pair episode and count them."""
+        if len(started):
+            first, second = split_keys(started)
+            self.log.events(now, f"{name}_start", first, other=second)
+        ended = episodes.ended
+        if len(ended.keys):
+            first, second = split_keys(ended.keys)
+            self.log.events(now, f"{name}_end", first, other=second, value=ended.worst)
+        self.tally.episodes(name, started, ended)
+
+    def _report(self) -> None:
+        """Every cooperative vehicle sends its position; the comms model says when each arrives."""
+        rows = self.fleet.rows()
+        rows = rows[self.fleet.cooperative[rows]]
+        now = self.env.now
+        flight, pos, vel = self.fleet.flight[rows], self.fleet.pos_m[rows], self.fleet.vel_mps[rows]
+        t_rx = self.comms.uplink(now, flight, pos)
+        self.log.messages("report", flight, np.full(len(rows), now), t_rx, pos)
+        ok = ~np.isnan(t_rx)
+        self.reports.push(flight[ok], np.full(int(ok.sum()), now), t_rx[ok], np.hstack([pos[ok], vel[ok]]))
+        self._receive()
+
+    def _receive(self) -> None:
+        """Reports whose time has come update the received picture and reach the service."""
+        due = self.reports.due(self.env.now)
+        if due is None:
+            return
+        flight, t_sent, _, payload = due
+        rows, airborne = self.fleet.rows_of(flight)
+        flight, t_sent, payload = flight[airborne], t_sent[airborne], payload[airborne]
+        newer = t_sent >= self.fleet.rx_t_s[rows] - 1e-9
+        newer |= ~self.fleet.rx_valid[rows]
+        r = rows[newer]
+        self.fleet.rx_pos_m[r], self.fleet.rx_vel_mps[r] = payload[newer, :3], payload[newer, 3:]
+        self.fleet.rx_t_s[r], self.fleet.rx_valid[r] = t_sent[newer], True
+        if self.spec.strategic.enabled:
+            self._conformance_changes(self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:]))
+
+    def _conformance(self) -> None:
+        self._conformance_changes(self.uss.tick())
+
+    def _conformance_changes(self, changes: list[ConformanceChange]) -> None:
+        """Log the service's conformance transitions and show them in the vehicles' modes."""
+        for change in changes:
+            flight = self.uss.flight_of[change.intent_id]
+            self.uss.refresh(flight)
+            self.tally.conformance(change.new_state)
+            self.log.event(
+                self.env.now, "conformance", flight=flight, detail=f"{change.new_state}: {change.reason}"
+            )
+            row = self.fleet.row_of(flight)
+            advised = MODE["advisory"] if self.fleet.adv_on[row] else MODE["nominal"]
+            self.fleet.mode[row] = _MODE_OF_STATE.get(change.new_state, advised)
+
+    def _cdr(self) -> None:
+        """Detect conflicts on the received picture; resolve them with MVP advisories sent down the link."""
+        self._receive()
+        now, cdr, sep = self.env.now, self.spec.cdr, self.spec.separation
+        rows = self.fleet.rows()
+        rows = rows[self.fleet.rx_valid[rows]]
+        age = now - self.fleet.rx_t_s[rows]
+        vel = self.fleet.rx_vel_mps[rows]
+        pos = self.fleet.rx_pos_m[rows] + vel * age[:, None]
+        found = detect(
+            pos, vel, lookahead_s=cdr.lookahead_s, radius_m=sep.horizontal_m, half_height_m=sep.vertical_m
+        )
+        a, b = self.fleet.flight[rows[found.i]], self.fleet.flight[rows[found.j]]
+        self._pair_events(now, self.conflicts, self.conflicts.update(now, a, b, found.d_cpa_m), "conflict")
+        if cdr.resolution == "mvp":
+            self._resolve(rows, pos, vel, found)
+
+    def _resolve(self, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, found: Conflicts) -> None:
+        """MVP velocity changes for the vehicles in conflict; clear advisories whose conflicts are over.
+
+        Resolutions are horizontal only: vehicles keep their layer, and a multirotor's 3-4 m/s vertical
+        rate cannot fly MVP's vertical escapes in time (measured: vertical MVP gave more LoS than none).
+        """
+        cdr, sep, fleet, now = self.spec.cdr, self.spec.separation, self.fleet, self.env.now
+        dv = mvp(
+            pos,
+            vel,
+            found,
+            radius_m=sep.horizontal_m,
+            half_height_m=sep.vertical_m,
+            lookahead_s=cdr.lookahead_s,
+            priority=fleet.priority[rows],
+            margin=cdr.margin,
+            vertical=False,
+        )
+        involved = np.zeros(len(rows), bool)
+        involved[found.i], involved[found.j] = True, True
+        until = np.zeros(len(rows))
+        np.maximum.at(until, found.i, found.t_cpa_s)
+        np.maximum.at(until, found.j, found.t_cpa_s)
+        moving = involved & (np.abs(dv).sum(axis=1) > 0.0)
+        target = self._capped(rows, vel + dv)
+        fresh = moving & (
+            ~fleet.adv_on[rows] | (np.hypot(*(target - fleet.adv_vel_mps[rows]).T[:2]) > ADVISORY_CHANGE_MPS)
+        )
+        r = rows[involved]
+        fleet.adv_until_s[r] = np.maximum(fleet.adv_until_s[r], now + until[involved])
+        self._issue(rows[fresh], target[fresh])
+        done = rows[fleet.adv_on[rows] & ~involved & (fleet.adv_until_s[rows] <= now)]
+        if len(done):
+            fleet.adv_on[done] = False
+            back = fleet.mode[done] == MODE["advisory"]
+            fleet.mode[done[back]] = MODE["nominal"]
+            self.log.events(now, "advisory_cleared", fleet.flight[done])
+
+    def _capped(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
+        """Advisory velocities within each vehicle's cruise speed and climb/descent rates."""
+        fleet = self.fleet
+        speed = np.hypot(want[:, 0], want[:, 1])
+        cruise = fleet.cruise_speed_mps[rows]
+        scale = np.where(speed > cruise, cruise / np.maximum(speed, 1e-9), 1.0)
+        vz = np.clip(want[:, 2], -fleet.descent_rate_mps[rows], fleet.climb_rate_mps[rows])
+        return np.column_stack([want[:, :2] * scale[:, None], vz])
+
+    def _issue(self, rows: np.ndarray, vel: np.ndarray) -> None:
+        """Send advisories down the link; each takes effect when (if) it arrives."""
+        if len(rows) == 0:
+            return
+        now = self.env.now
+        flight = self.fleet.flight[rows]
+        t_rx = self.comms.downlink(now, flight, self.fleet.pos_m[rows])
+        speed = np.hypot(vel[:, 0], vel[:, 1])
+        self.log.events(now, "advisory_issued", flight, value=speed)
+        self.log.messages(
+            "advisory", flight, np.full(len(rows), now), t_rx, self.fleet.pos_m[rows], value=speed
+        )
+        self.tally.advisories(len(rows), int(np.isnan(t_rx).sum()))
+        ok = ~np.isnan(t_rx)
+        self.advisories.push(flight[ok], np.full(int(ok.sum()), now), t_rx[ok], vel[ok])
+        self._apply_advisories()
+
+    def _apply_advisories(self) -> None:
+        """Advisories whose delivery time has come take effect (the latest one per vehicle wins)."""
+        due = self.advisories.due(self.env.now)
+        if due is None:
+            return
+        flight, _, t_rx, vel = due
+        rows, airborne = self.fleet.rows_of(flight)
+        flight, t_rx, vel = flight[airborne], t_rx[airborne], vel[airborne]
+        if len(flight) == 0:
+            return
+        fleet = self.fleet
+        fleet.adv_vel_mps[rows], fleet.adv_on[rows] = vel, True
+        nominal = fleet.mode[rows] == MODE["nominal"]
+        fleet.mode[rows[nominal]] = MODE["advisory"]
+        for name in ("advisory_delivered", "advisory_applied"):
+            self.log.events(self.env.now, name, flight, value=t_rx)
+
+    def _record(self) -> None:
+        """Vehicle states at the recording rate, and the cell occupancy they make."""
+        rows = self.fleet.rows()
+        f = self.fleet
+        self.log.states(self.env.now, f.flight[rows], f.pos_m[rows], f.vel_mps[rows], f.mode[rows])
+        self.tally.occupancy(self.env.now, f.pos_m[rows])
+
+    def _progress(self) -> None:
+        if self._on_progress is not None:
+            counts = (self.tally.count("conflict"), self.tally.count("los"))
+            self._on_progress(Progress(self.env.now, len(self.fleet), *counts))
+
+    def _finish(self) -> None:
+        """End the episodes still open at the end of the run (logged with the run's end time)."""
+        empty = np.empty(0, np.int64)
+        now = self.env.now
+        for name, episodes in (("los", self.los), ("conflict", self.conflicts)):
+            self._pair_events(now, episodes, episodes.update(now, empty, empty, np.empty(0)), name)
+        self.nmac.update(now, empty, empty, np.empty(0))

@@ -1,0 +1,25 @@
+"""Errors of the simulator layer: each names the file, the field path and the reason.
+
+Layer: sim; imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ScenarioError"]
+
+
+class ScenarioError(ValueError):
+    """A scenario file, override or value that cannot be run; the message reads
+    ``"<file name>: <dotted.field.path>: <reason>"`` (the file and field parts are left out when empty).
+
+    >>> str(ScenarioError("cdr.lookahead_s", "must be > 0 (got -1.0)", source="demo.yaml"))
+    'demo.yaml: cdr.lookahead_s: must be > 0 (got -1.0)'
+    >>> str(ScenarioError("", "no such file (/tmp/x.yaml)", source="x.yaml"))
+    'x.yaml: no such file (/tmp/x.yaml)'
+    """
+
+    def __init__(self, field: str, reason: str, *, source: str | None = None) -> None:
+        super().__init__(": ".join(part for part in (source, field, reason) if part))
+        self.field = field
+        self.reason = reason
+        self.source = source

@@ -1,0 +1,162 @@
+"""Run metrics on ground truth: traffic, strategic outcomes, conflicts, losses of separation, NMACs.
+
+The engine reports what happens as it happens; :meth:`Tally.metrics` turns that into the ``metrics.json``
+a planner compares across runs: counts, rates per flight-hour, severities, delays, flight-time
+extensions, peak cell occupancy and throughput. LoS severity of an episode is ``1 - min max(dh / R,
+|dz| / H)``: 0 at the edge of the protected zone, 1 for a collision course through its centre.
+Layer: sim.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from sim.pairs import Ended
+from sim.scenario import LoadedScenario
+from utm.intents import State
+
+__all__ = ["Tally"]
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    """Mean, 95th percentile and maximum (None when there is nothing)."""
+    if not values:
+        return {"mean": None, "p95": None, "max": None}
+    a = np.asarray(values)
+    return {"mean": float(a.mean()), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+
+
+def _per_hour(n: float, hours: float) -> float | None:
+    return n / hours if hours > 0 else None
+
+
+class Tally:
+    """Counters and samples collected during one run."""
+
+    def __init__(self, loaded: LoadedScenario) -> None:
+        self._grid = loaded.region.grid
+        self._flight_s = 0.0
+        self._peak = (0, 0.0)
+        self._cell_peak: tuple[int, str, float] = (0, "", 0.0)
+        self._decisions: Counter[str] = Counter()
+        self._not_flown: Counter[str] = Counter()
+        self._delays: list[float] = []
+        self._extensions: list[float] = []
+        self._episodes: Counter[str] = Counter()
+        self._pairs: dict[str, set[int]] = {"conflict": set(), "los": set()}
+        self._severity: list[float] = []
+        self._counts: Counter[str] = Counter()
+        self._conformance: Counter[str] = Counter()
+
+    def count(self, name: str) -> int:
+        """Episodes of ``name`` (conflict, los) started so far."""
+        return self._episodes[name]
+
+    def decision(self, decision: str, delay_s: float, *, flown: bool) -> None:
+        self._counts["requested"] += 1
+        self._decisions[decision.split(" ")[0]] += 1
+        if flown:
+            self._delays.append(delay_s)
+        else:
+            self._not_flown[decision.split(" ")[0]] += 1
+
+    def not_flown(self, reason: str) -> None:
+        self._not_flown[reason] += 1
+
+    def took_off(self) -> None:
+        self._counts["took_off"] += 1
+
+    def free_flight(self, n: int) -> None:
+        self._counts["took_off"] += n
+
+    def landed(self, extension_s: float) -> None:
+        self._counts["landed"] += 1
+        self._extensions.append(extension_s)
+
+    def airborne(self, t_s: float, n: int, dt_s: float) -> None:
+        self._flight_s += n * dt_s
+        if n > self._peak[0]:
+            self._peak = (n, t_s)
+
+    def episodes(self, name: str, started: np.ndarray, ended: Ended) -> None:
+        self._episodes[name] += len(started)
+        self._pairs[name].update(started.tolist())
+        if name == "los" and len(ended.keys):
+            self._severity.extend((1.0 - np.minimum(ended.worst, 1.0)).tolist())
+
+    def nmac(self, n: int) -> None:
+        self._counts["nmac"] += n
+
+    def advisories(self, issued: int, lost: int) -> None:
+        self._counts["advisories_issued"] += issued
+        self._counts["advisories_lost"] += lost
+
+    def conformance(self, state: State) -> None:
+        self._conformance[str(state)] += 1
+
+    def occupancy(self, t_s: float, pos_m: np.ndarray) -> None:
+        """Track the busiest cell-layer (vehicles at once) at a recording instant."""
+        grid = self._grid
+        inside = grid.contains(pos_m[:, 0], pos_m[:, 1], pos_m[:, 2])
+        if not inside.any():
+            return
+        p = pos_m[inside]
+        ijk = grid.cell_of(p[:, 0], p[:, 1], p[:, 2])
+        flat = np.ravel_multi_index(ijk.T, grid.shape)
+        counts = np.bincount(flat)
+        top = int(counts.argmax())
+        if counts[top] > self._cell_peak[0]:
+            i, j, k = np.unravel_index(top, grid.shape)
+            self._cell_peak = (int(counts[top]), f"{i},{j} {grid.layers[k].name}", t_s)
+
+    def metrics(self, duration_s: float) -> dict[str, Any]:
+        """The run's metrics (JSON-ready)."""
+        hours = self._flight_s / 3600.0
+        requested = self._counts["requested"]
+        refused = sum(n for d, n in self._decisions.items() if d.startswith("rejected"))
+        los = self._episodes["los"]
+        return {
+            "flight_hours": hours,
+            "flights": {
+                "requested": requested,
+                "took_off": self._counts["took_off"],
+                "landed": self._counts["landed"],
+                "not_flown": dict(sorted(self._not_flown.items())),
+            },
+            "airborne_peak": {"count": self._peak[0], "t_s": self._peak[1]},
+            "strategic": {
+                "decisions": dict(sorted(self._decisions.items())),
+                "rejection_rate": refused / requested if requested else None,
+                "delay_s": _summary(self._delays),
+            },
+            "conflicts": {
+                "pairs": len(self._pairs["conflict"]),
+                "episodes": self._episodes["conflict"],
+                "per_flight_hour": _per_hour(self._episodes["conflict"], hours),
+            },
+            "los": {
+                "count": los,
+                "pairs": len(self._pairs["los"]),
+                "per_flight_hour": _per_hour(los, hours),
+                "severity": _summary(self._severity),
+            },
+            "nmac": {
+                "count": self._counts["nmac"],
+                "per_flight_hour": _per_hour(self._counts["nmac"], hours),
+            },
+            "advisories": {
+                "issued": self._counts["advisories_issued"],
+                "lost": self._counts["advisories_lost"],
+            },
+            "conformance": dict(sorted(self._conformance.items())),
+            "flight_time_extension_s": _summary(self._extensions),
+            "cell_occupancy_peak": {
+                "count": self._cell_peak[0],
+                "cell": self._cell_peak[1],
+                "t_s": self._cell_peak[2],
+            },
+            "throughput_per_hour": self._counts["landed"] / duration_s * 3600.0,
+        }

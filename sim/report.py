@@ -1,0 +1,380 @@
+"""The run report: one self-contained HTML page with the run's header, its metrics and five plots.
+
+Plots are PNGs drawn with matplotlib's Agg backend and embedded as base64 data URIs, so the page needs no
+network, no JavaScript and no files beside it. States are streamed from the log's ``states.parquet`` row
+group by row group (two or three columns at a time), so a 36 M-row hour is reported in bounded memory.
+A plot with nothing to show becomes a line saying "none". Layer: sim; imports numpy, pyarrow, matplotlib
+(inside the plotting functions) and sim.eventlog; never api.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sim.eventlog import RunLog
+
+__all__ = ["PLOT_TITLES", "active_series", "airborne_series", "density_grid", "write_report"]
+
+PLOT_TITLES: dict[str, str] = {
+    "airborne": "Airborne vehicles over time",
+    "conflicts": "Active conflicts and losses of separation over time",
+    "density": "Traffic density over the map",
+    "delay": "Strategic delay per decision",
+    "extension": "Flight-time extension per landing",
+}
+"""Section titles, in page order (also the figure titles)."""
+
+DENSITY_BINS = 200  # cells along the longer side of the map
+_BATCH_ROWS = 1 << 20
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}"
+    "p.none{color:#777;font-style:italic}"
+)
+
+
+def write_report(run_dir: str | Path, log: RunLog, metrics: Mapping[str, Any]) -> Path:
+    """Write ``run_dir/report.html`` for a run read with ``read_log``; the page's path.
+
+    States are read from ``log.directory`` (not from ``log.states``), so the log may be read with
+    ``columns=[]``.
+    """
+    path = Path(run_dir) / "report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kinds = log.events["kind"].cast(pa.string())
+    t_s, airborne = airborne_series(log)
+    delay_s, extension_s = _values(log.events, kinds, "decision"), _values(log.events, kinds, "landing")
+    sections = [
+        _section(PLOT_TITLES["airborne"], _plot_airborne(t_s, airborne), "no vehicle was airborne"),
+        _section(PLOT_TITLES["conflicts"], _plot_conflicts(log.events, kinds), "no conflict or LoS recorded"),
+        _section(PLOT_TITLES["density"], _plot_density(log), "no vehicle state recorded"),
+        _histogram_section("delay", delay_s, "delay (s)", "no decision carried a delay"),
+        _histogram_section(
+            "extension", extension_s, "extension over plan (s)", "no landing carried a flight-time extension"
+        ),
+    ]
+    title = f"utm6g run report: {_scenario_name(log.header)}"
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
+        f"{_header_table(log, t_s)}\n<h2>Metrics</h2>\n{_metrics_table(metrics)}\n"
+        + "\n".join(sections)
+        + "\n</body></html>\n"
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# --- header and metrics ---------------------------------------------------------------------------------
+
+
+def _scenario_name(header: Mapping[str, Any]) -> str:
+    scenario = header.get("scenario")
+    name = scenario.get("name") if isinstance(scenario, Mapping) else None
+    return str(name) if name else "unnamed scenario"
+
+
+def _duration(log: RunLog, t_s: np.ndarray) -> str:
+    """The declared duration (header or scenario ``duration_s``), else the last recorded time."""
+    scenario = log.header.get("scenario")
+    declared = log.header.get("duration_s")
+    if declared is None and isinstance(scenario, Mapping):
+        declared = scenario.get("duration_s")
+    if isinstance(declared, int | float) and not isinstance(declared, bool):
+        return f"{_fmt(declared)} s ({_clock(declared)})"
+    last = [float(np.max(t_s))] if len(t_s) else []
+    if log.events.num_rows:
+        last.append(pc.max(log.events["t_s"]).as_py())
+    return (
+        f"{_fmt(max(last))} s, last record (not declared)"
+        if last
+        else "none (not declared, nothing recorded)"
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, s = divmod(round(seconds), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m:02d} min {s:02d} s"
+
+
+def _header_table(log: RunLog, t_s: np.ndarray) -> str:
+    rows = [
+        ("scenario", _scenario_name(log.header)),
+        ("seed", _fmt(log.header.get("seed"))),
+        ("duration", _duration(log, t_s)),
+        ("software version", _fmt(log.header.get("software_version"))),
+        ("log format", _fmt(log.header.get("format"))),
+        ("flights", _fmt(log.flights.num_rows)),
+        ("events", _fmt(log.events.num_rows)),
+    ]
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf value) pairs, nested mappings first-to-last in their own order."""
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def _fmt(value: Any) -> str:
+    """A metric value as a person reads it: 12,345 / 0.1235 / 1,234.5 / yes / none."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if math.isnan(v):
+            return "n/a"
+        if math.isinf(v):
+            return "∞" if v > 0 else "-∞"
+        return f"{v:,.1f}" if abs(v) >= 1000 else f"{v:.4g}"
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return ", ".join(_fmt(v) for v in value) if value else "none"
+    return str(value)
+
+
+def _metrics_table(metrics: Mapping[str, Any]) -> str:
+    rows = list(_flatten(metrics))
+    if not rows:
+        return '<p class="none">none: no metrics were given</p>'
+    body = "".join(
+        f'<tr><th>{html.escape(k)}</th><td class="num">{html.escape(_fmt(v))}</td></tr>' for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _section(title: str, image: str | None, nothing: str, caption: str = "") -> str:
+    """An h2 and its plot (and a caption line), or the "none" line when there is nothing to plot."""
+    if image is None:
+        return f'<h2>{html.escape(title)}</h2>\n<p class="none">none: {html.escape(nothing)}</p>'
+    text = f"\n<p>{html.escape(caption)}</p>" if caption else ""
+    return f'<h2>{html.escape(title)}</h2>\n<img alt="{html.escape(title)}" src="{image}">{text}'
+
+
+def _histogram_section(key: str, values: np.ndarray, xlabel: str, nothing: str) -> str:
+    title = PLOT_TITLES[key]
+    return _section(title, _plot_histogram(values, title, xlabel), nothing, _summary(values, "s"))
+
+
+# --- data (numpy and pyarrow only) ---------------------------------------------------------------------
+
+
+def airborne_series(log: RunLog) -> tuple[np.ndarray, np.ndarray]:
+    """(t_s, vehicles with a state row at t_s), ascending t_s, streamed over the states file."""
+    times, counts = [], []
+    for batch in log.iter_states(["t_s"], batch_rows=_BATCH_ROWS):
+        t, n = np.unique(batch.column(0).to_numpy(), return_counts=True)
+        times.append(t)
+        counts.append(n)
+    if not times:
+        return np.empty(0), np.empty(0, np.int64)
+    t, where = np.unique(np.concatenate(times), return_inverse=True)  # a time can straddle two batches
+    return t, np.bincount(where, weights=np.concatenate(counts)).astype(np.int64)
+
+
+def active_series(events: pa.Table, kinds: pa.ChunkedArray, start: str, end: str) -> tuple[np.ndarray, ...]:
+    """(t_s, number active once every event at t_s is counted), one row per distinct time, ascending.
+
+    +1 at each ``start`` event and -1 at each ``end``; a pair that ends and starts again at the same time
+    leaves no spike.
+    """
+    is_start = pc.equal(kinds, start).to_numpy(zero_copy_only=False)
+    is_end = pc.equal(kinds, end).to_numpy(zero_copy_only=False)
+    keep = is_start | is_end
+    t_s = events["t_s"].to_numpy()[keep]
+    order = np.argsort(t_s, kind="stable")
+    t_s, active = t_s[order], np.cumsum(np.where(is_start[keep], 1, -1)[order])
+    last = np.ones(len(t_s), bool)
+    last[:-1] = t_s[1:] != t_s[:-1]
+    return t_s[last], active[last]
+
+
+def _values(events: pa.Table, kinds: pa.ChunkedArray, kind: str) -> np.ndarray:
+    """The finite ``value`` of every event of one kind."""
+    values = events["value"].to_numpy()[pc.equal(kinds, kind).to_numpy(zero_copy_only=False)]
+    return values[np.isfinite(values)]
+
+
+def _extent(log: RunLog) -> tuple[float, float, float, float] | None:
+    """(x_min, x_max, y_min, y_max) of all states in m: from row-group statistics, else one pass."""
+    meta = pq.ParquetFile(log.directory / "states.parquet").metadata
+    names = meta.schema.names
+    lows, highs = [], []
+    for rg in range(meta.num_row_groups):
+        stats = [meta.row_group(rg).column(names.index(c)).statistics for c in ("x_m", "y_m")]
+        if not all(s is not None and s.has_min_max for s in stats):
+            break
+        lows.append([s.min for s in stats])
+        highs.append([s.max for s in stats])
+    else:
+        if not lows:
+            return None
+        (x0, y0), (x1, y1) = np.min(lows, axis=0), np.max(highs, axis=0)
+        return float(x0), float(x1), float(y0), float(y1)
+    lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
+    for batch in log.iter_states(["x_m", "y_m"], batch_rows=_BATCH_ROWS):
+        for i in range(2):
+            col = batch.column(i).to_numpy()
+            col = col[np.isfinite(col)]
+            if len(col):
+                lo[i], hi[i] = min(lo[i], col.min()), max(hi[i], col.max())
+    return None if not np.isfinite(lo).all() else (lo[0], hi[0], lo[1], hi[1])
+
+
+def density_grid(log: RunLog, *, bins: int = DENSITY_BINS) -> tuple[np.ndarray, ...] | None:
+    """(counts (nx, ny), x edges m, y edges m): state samples per square cell, streamed; None if empty."""
+    extent = _extent(log)
+    if extent is None:
+        return None
+    x0, x1, y0, y1 = extent
+    cell_m = max(x1 - x0, y1 - y0, 1.0) / bins
+    x_edges = x0 + cell_m * np.arange(max(1, math.ceil((x1 - x0) / cell_m)) + 1)
+    y_edges = y0 + cell_m * np.arange(max(1, math.ceil((y1 - y0) / cell_m)) + 1)
+    nx, ny = len(x_edges) - 1, len(y_edges) - 1
+    counts = np.zeros(nx * ny, np.int64)
+    for batch in log.iter_states(["x_m", "y_m"], batch_rows=_BATCH_ROWS):
+        i = _uniform_bin(batch.column(0).to_numpy().astype(np.float64), x_edges)
+        j = _uniform_bin(batch.column(1).to_numpy().astype(np.float64), y_edges)
+        inside = (i >= 0) & (j >= 0)
+        counts += np.bincount(i[inside] * ny + j[inside], minlength=nx * ny)
+    return (counts.reshape(nx, ny).astype(np.float64), x_edges, y_edges) if counts.any() else None
+
+
+def _uniform_bin(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each value on uniform ``edges`` (-1 outside or NaN), as ``np.histogram2d`` bins it.
+
+    Arithmetic, then corrected against the edges themselves (numpy's own uniform-bin fast path), so a
+    value on an edge lands where histogram2d puts it; about ten times faster than histogram2d's search.
+    """
+    n = len(edges) - 1
+    scaled = (values - edges[0]) * (n / (edges[-1] - edges[0]))
+    inside = (values >= edges[0]) & (values <= edges[-1])  # False for NaN
+    index = np.where(inside, np.clip(np.nan_to_num(scaled), 0, n - 1), 0).astype(np.int64)
+    index -= values < edges[index]
+    index += (values >= edges[index + 1]) & (index != n - 1)
+    return np.where(inside, index, -1)
+
+
+# --- plots (matplotlib Agg, one small function each) ------------------------------------------------------
+
+
+def _figure(width_in: float = 8.0, height_in: float = 3.6) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> str:
+    """The figure as a ``data:image/png;base64`` URI (no Software/date metadata)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _time_axis(t_max_s: float) -> tuple[float, str]:
+    """(divisor, label): minutes when the run is longer than 10 min, else seconds."""
+    return (60.0, "time (min)") if t_max_s > 600 else (1.0, "time (s)")
+
+
+def _plot_airborne(t_s: np.ndarray, airborne: np.ndarray) -> str | None:
+    if not len(t_s):
+        return None
+    fig = _figure()
+    ax = fig.subplots()
+    scale, label = _time_axis(float(t_s.max()))
+    ax.step(t_s / scale, airborne, where="post", color="tab:blue")
+    ax.set(title=PLOT_TITLES["airborne"], xlabel=label, ylabel="airborne vehicles", ylim=(0, None))
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _plot_conflicts(events: pa.Table, kinds: pa.ChunkedArray) -> str | None:
+    series = {
+        "conflicts": active_series(events, kinds, "conflict_start", "conflict_end"),
+        "losses of separation": active_series(events, kinds, "los_start", "los_end"),
+    }
+    if not any(len(t_s) for t_s, _ in series.values()):
+        return None
+    fig = _figure()
+    ax = fig.subplots()
+    scale, label = _time_axis(max(float(t_s.max()) for t_s, _ in series.values() if len(t_s)))
+    for (name, (t_s, active)), colour in zip(series.items(), ("tab:orange", "tab:red"), strict=True):
+        peak = int(active.max()) if len(active) else 0
+        t = np.concatenate([[0.0], t_s]) / scale
+        ax.step(t, np.concatenate([[0], active]), where="post", color=colour, label=f"{name} (peak {peak})")
+    ax.set(title=PLOT_TITLES["conflicts"], xlabel=label, ylabel="active pairs", ylim=(0, None))
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _plot_density(log: RunLog) -> str | None:
+    grid = density_grid(log)
+    if grid is None:
+        return None
+    from matplotlib.colors import LogNorm
+
+    counts, x_edges, y_edges = grid
+    fig = _figure(7.0, 6.0)
+    ax = fig.subplots()
+    shown = np.ma.masked_equal(counts.T, 0.0)
+    mesh = ax.pcolormesh(
+        x_edges / 1000,
+        y_edges / 1000,
+        shown,
+        norm=LogNorm(vmin=1.0, vmax=max(counts.max(), 1.0)),
+        cmap="viridis",
+    )
+    fig.colorbar(mesh, ax=ax, label="state samples per cell")
+    cell_m = x_edges[1] - x_edges[0]
+    ax.set(
+        title=f"{PLOT_TITLES['density']} ({_fmt(cell_m)} m cells)", xlabel="east (km)", ylabel="north (km)"
+    )
+    ax.set_aspect("equal")
+    return _png(fig)
+
+
+def _plot_histogram(values: np.ndarray, title: str, xlabel: str) -> str | None:
+    if not len(values):
+        return None
+    fig = _figure()
+    ax = fig.subplots()
+    ax.hist(values, bins=min(50, max(1, len(np.unique(values)))), color="tab:blue")
+    ax.set(title=title, xlabel=xlabel, ylabel="count")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _summary(values: np.ndarray, unit: str) -> str:
+    """n, median, p95 and max of a histogram's values, for the line under it."""
+    if not len(values):
+        return ""
+    p50, p95, top = np.percentile(values, [50, 95, 100])
+    return f"n = {len(values):,}; median {_fmt(p50)} {unit}; p95 {_fmt(p95)} {unit}; max {_fmt(top)} {unit}"

@@ -1,0 +1,70 @@
+"""One simulation run into a directory: the event log, ``metrics.json`` and ``report.html``.
+
+Layer: sim.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from sim.engine import Progress, Simulation
+from sim.eventlog import EventLog, read_log
+from sim.report import write_report
+from sim.scenario import LoadedScenario
+
+__all__ = ["LOG_DIR", "RunResult", "run_header", "simulate", "software_version"]
+
+LOG_DIR = "log"
+LOG_FORMAT = "utm6g-eventlog/1"
+
+
+def software_version() -> str:
+    """The installed utm6g version ("unknown" when run from a tree that was never installed)."""
+    try:
+        return version("utm6g")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def run_header(loaded: LoadedScenario) -> dict[str, Any]:
+    """What a log must carry to be re-run: the resolved scenario, its seed, the software version."""
+    return {
+        "format": LOG_FORMAT,
+        "software_version": software_version(),
+        "seed": loaded.spec.seed,
+        "scenario_file": loaded.source.name,
+        "scenario": loaded.resolved,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Where a run's outputs are, and its metrics."""
+
+    out_dir: Path
+    log_dir: Path
+    metrics: dict[str, Any]
+    report: Path | None
+
+
+def simulate(
+    loaded: LoadedScenario,
+    out_dir: str | Path,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    report: bool = True,
+) -> RunResult:
+    """Run the scenario; write ``out_dir/log/``, ``out_dir/metrics.json`` and (unless ``report=False``)
+    ``out_dir/report.html``."""
+    out = Path(out_dir)
+    log_dir = out / LOG_DIR
+    with EventLog(log_dir, run_header(loaded)) as log:
+        metrics = Simulation(loaded, log, on_progress=on_progress).run()
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    page = write_report(out, read_log(log_dir), metrics) if report else None
+    return RunResult(out, log_dir, metrics, page)

@@ -1,0 +1,72 @@
+"""Demand: requests drawn from the scenario and its seed, free-flight traffic as the bench defines it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial import distance
+
+from sim.demand import free_flights, requests
+from sim.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+DEMO = SCENARIOS / "shenzhen-nanshan" / "demo.yaml"
+FREE = SCENARIOS / "bench" / "free-flight-10km.yaml"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_scenario(DEMO)
+
+
+def test_the_same_seed_gives_the_same_requests_and_another_seed_others(demo):
+    assert requests(demo) == requests(load_scenario(DEMO))
+    assert requests(demo) != requests(load_scenario(DEMO, seed=demo.spec.seed + 1))
+
+
+def test_requests_follow_the_rate_shares_and_noncooperative_share(demo):
+    """Oracle: Poisson counts within 4 sigma of the scenario's rate; shares within 4 sigma of binomial."""
+    reqs = requests(demo)
+    rate = demo.spec.demand.rate_per_hour(demo.spec.start) * demo.spec.duration_s / 3600.0
+    assert abs(len(reqs) - rate) < 4 * np.sqrt(rate)
+    n = len(reqs)
+    for share, got in (
+        (demo.spec.traffic.noncooperative_share, sum(not r.cooperative for r in reqs)),
+        (
+            next(p.share for p in demo.spec.demand.patterns if p.kind == "shuttle"),
+            sum(r.kind == "shuttle" for r in reqs),
+        ),
+    ):
+        assert abs(got - share * n) < 4 * np.sqrt(n * share * (1 - share)) + 1
+    lead = demo.spec.demand.lead_time_s
+    assert all(r.submit_s == max(0.0, r.requested_s - lead) for r in reqs)
+    assert [(r.submit_s, r.flight) for r in reqs] == sorted((r.submit_s, r.flight) for r in reqs)
+
+
+def test_destinations_are_inside_the_grid_at_the_pattern_distance(demo):
+    xmin, ymin, xmax, ymax = demo.region.grid.bounds_xy_m
+    pattern = next(p for p in demo.spec.demand.patterns if p.kind == "delivery")
+    for r in requests(demo):
+        assert xmin < r.destination_xy_m[0] < xmax and ymin < r.destination_xy_m[1] < ymax
+        if r.kind == "delivery":
+            d = np.hypot(r.destination_xy_m[0] - r.origin_xy_m[0], r.destination_xy_m[1] - r.origin_xy_m[1])
+            assert pattern.distance_m[0] <= d <= pattern.distance_m[1]
+        else:
+            assert r.destination != r.origin
+
+
+def test_free_flight_traffic_is_what_the_bench_scenario_says():
+    """Oracle: the issue's definition: box, altitude 30-122 m, speed 10-18 m/s, no two starts within 50 m."""
+    loaded = load_scenario(FREE, ["traffic.count=400"], duration_s=3600.0)
+    ff = free_flights(loaded, radius_m=50.0)
+    wp = ff.waypoints_m
+    assert wp.shape[0] == 400
+    assert np.abs(wp[..., :2]).max() <= 5000.0
+    assert np.all(wp[..., 2] == wp[:, :1, 2])
+    assert wp[..., 2].min() >= 30.0 and wp[..., 2].max() <= 122.0
+    assert ff.speed_mps.min() >= 10.0 and ff.speed_mps.max() <= 18.0
+    assert distance.pdist(wp[:, 0, :2]).min() >= 50.0
+    route_m = np.linalg.norm(np.diff(wp[..., :2], axis=1), axis=2).sum(axis=1)
+    assert np.all(route_m >= ff.speed_mps * 3600.0)

@@ -1,0 +1,50 @@
+"""Pair episodes against a brute-force replay with Python sets (the oracle)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.pairs import PairEpisodes, pair_keys, split_keys
+
+frames = st.lists(
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.floats(0, 100)), max_size=8),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(frames)
+def test_episodes_match_a_set_replay(sequence):
+    """Oracle: starts/ends from set differences, worst from a running min per open pair."""
+    episodes = PairEpisodes()
+    open_pairs: dict[tuple[int, int], tuple[float, float]] = {}
+    for t, frame in enumerate([*sequence, []]):
+        frame = [(a, b, m) for a, b, m in frame if a != b]
+        now: dict[tuple[int, int], float] = {}
+        for a, b, m in frame:
+            key = (min(a, b), max(a, b))
+            now[key] = min(now.get(key, np.inf), m)
+        a = np.array([p[0] for p in frame], np.int64)
+        b = np.array([p[1] for p in frame], np.int64)
+        started = episodes.update(float(t), a, b, np.array([p[2] for p in frame]))
+        expect_started = sorted(set(now) - set(open_pairs))
+        assert list(zip(*(x.tolist() for x in split_keys(started)), strict=True)) == expect_started
+        ended = episodes.ended
+        expect_ended = sorted(set(open_pairs) - set(now))
+        assert list(zip(*(x.tolist() for x in split_keys(ended.keys)), strict=True)) == expect_ended
+        for key, s, w in zip(expect_ended, ended.start_s.tolist(), ended.worst.tolist(), strict=True):
+            assert (s, w) == open_pairs[key]
+        open_pairs = {
+            k: (open_pairs[k][0], min(open_pairs[k][1], m)) if k in open_pairs else (float(t), m)
+            for k, m in now.items()
+        }
+    assert len(episodes) == 0
+
+
+def test_keys_ignore_the_order_of_the_pair():
+    assert (
+        pair_keys(np.array([9]), np.array([4])).tolist() == pair_keys(np.array([4]), np.array([9])).tolist()
+    )
