@@ -7,6 +7,7 @@ airspace.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from shapely.geometry import Polygon
 
 from airspace.errors import InvalidRegion
 from airspace.geofences import Geofence, Restriction
-from airspace.volumes import Volume3D
+from airspace.volumes import Circle, Volume3D
 
 __all__ = ["DEFAULT_LAYERS", "CellGrid", "Layer"]
 
@@ -64,7 +65,16 @@ class CellGrid:
     ((4, 3, 5), 2, 10)
     """
 
-    __slots__ = ("_capacity", "_x_edges_m", "_y_edges_m", "_z_lower_m", "_z_upper_m", "cell_size_m", "layers")
+    __slots__ = (
+        "_capacity",
+        "_edge_lists",
+        "_x_edges_m",
+        "_y_edges_m",
+        "_z_lower_m",
+        "_z_upper_m",
+        "cell_size_m",
+        "layers",
+    )
 
     def __init__(
         self,
@@ -92,6 +102,8 @@ class CellGrid:
         self._y_edges_m = float(y_min_m) + np.arange(int(ny) + 1) * self.cell_size_m
         self._z_lower_m = np.array([layer.z_lower_m for layer in self.layers])
         self._z_upper_m = np.array([layer.z_upper_m for layer in self.layers])
+        edges = (self._x_edges_m, self._y_edges_m, self._z_lower_m, self._z_upper_m)
+        self._edge_lists = tuple(e.tolist() for e in edges)  # for bisect, per volume, in cells_of_volumes
         self._capacity = np.full(self.shape, _valid_capacity(capacity, "capacity"), dtype=np.int64)
         self._override(capacity_overrides or {})
         self._capacity.flags.writeable = False
@@ -186,7 +198,7 @@ class CellGrid:
 
         Columns come from the exact closed outline test (:meth:`Volume3D.outline_intersects`, so a
         circle is a true disc) on the cells under the outline's bounding box; layers from closed height
-        overlap. Touching a cell's edge or a layer's bound counts.
+        overlap. Touching a cell's edge or a layer's bound counts. See :meth:`cells_of_volumes`.
 
         >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=3, ny=3)
         >>> grid.cells_of_volume(Volume3D.circle(500.0, 500.0, 1.0, z_lower_m=0.0, z_upper_m=30.0))
@@ -197,22 +209,61 @@ class CellGrid:
         >>> grid.cells_of_volume(Volume3D.circle(0.0, 0.0, 100.0, z_lower_m=125.0, z_upper_m=145.0)).shape
         (0, 3)
         """
-        ks = np.flatnonzero((self._z_lower_m <= volume.z_upper_m) & (volume.z_lower_m <= self._z_upper_m))
-        xmin, ymin, xmax, ymax = volume.bounds_xy_m
-        i_lo, i_hi = _span(xmin, xmax, self._x_edges_m)
-        j_lo, j_hi = _span(ymin, ymax, self._y_edges_m)
-        if ks.size == 0 or i_lo > i_hi or j_lo > j_hi:
-            return np.empty((0, 3), dtype=np.int64)
-        ni, nj = i_hi - i_lo + 1, j_hi - j_lo + 1
-        ii = np.repeat(np.arange(i_lo, i_hi + 1), nj)
-        jj = np.tile(np.arange(j_lo, j_hi + 1), ni)
-        x, y = self._x_edges_m, self._y_edges_m  # indices are in range by construction: no cell_box checks
-        boxes = shapely.box(x[ii], y[jj], x[ii + 1], y[jj + 1])
-        hit = np.asarray(volume.outline_intersects(boxes), dtype=bool)
-        ii, jj = ii[hit], jj[hit]
-        return np.column_stack([np.repeat(ii, ks.size), np.repeat(jj, ks.size), np.tile(ks, ii.size)]).astype(
-            np.int64
+        return self.cells_of_volumes([volume])[0]
+
+    def cells_of_volumes(self, volumes: Sequence[Volume3D]) -> tuple[np.ndarray, np.ndarray]:
+        """``(cells, owner)``: :meth:`cells_of_volume` of every volume in one call (a plan's, or a restart's).
+
+        ``cells`` is ``(m, 3)`` int64, sorted within each volume; ``owner`` is ``(m,)`` int64, the position
+        in ``volumes`` of each row's volume, ascending. The exact tests are those of
+        :meth:`Volume3D.outline_intersects`, run element-wise by one shapely call over the candidate cells
+        of thousands of volumes at a time.
+
+        >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=3, ny=3, layers=[Layer("a", 0.0, 100.0)])
+        >>> square = Volume3D.polygon([(0, 0), (500, 0), (500, 400), (0, 400)], z_lower_m=0.0, z_upper_m=9.0)
+        >>> disc = Volume3D.circle(1400.0, 1400.0, 10.0, z_lower_m=0.0, z_upper_m=9.0)
+        >>> cells, owner = grid.cells_of_volumes([square, disc])
+        >>> cells.tolist(), owner.tolist()  # the square's edge x = 500 touches column 1
+        ([[0, 0, 0], [1, 0, 0], [2, 2, 0]], [0, 0, 1])
+        """
+        parts = [self._cover(volumes, at) for at in range(0, len(volumes), _CHUNK)]
+        out = np.concatenate([np.empty((0, 4), dtype=np.int64), *parts])
+        return out[:, :3], out[:, 3]
+
+    def _cover(self, volumes: Sequence[Volume3D], first: int) -> np.ndarray:
+        """``(i, j, k, owner)`` rows of ``volumes[first : first + _CHUNK]``: the candidate cells under each
+        bounding box (plain Python: a plan has a handful), then one vectorized shapely test of them all."""
+        x, y = self._edge_lists[:2]
+        chunk = range(first, min(first + _CHUNK, len(volumes)))
+        ranges = {n: self._ranges(volumes[n]) for n in chunk}
+        candidates = [
+            (n, i, j)
+            for n, (_, _, i_lo, ni, j_lo, nj) in ranges.items()
+            for i in range(i_lo, i_lo + ni)
+            for j in range(j_lo, j_lo + nj)
+        ]
+        boxes = shapely.box(
+            *np.array([(x[i], y[j], x[i + 1], y[j + 1]) for _, i, j in candidates]).reshape(-1, 4).T
         )
+        hit = _outlines_meet([volumes[n].outline for n, _, _ in candidates], boxes).tolist()
+        rows = [
+            (i, j, k, n)
+            for (n, i, j), meets in zip(candidates, hit, strict=True)
+            if meets
+            for k in range(ranges[n][0], ranges[n][0] + ranges[n][1])
+        ]
+        return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+    def _ranges(self, volume: Volume3D) -> tuple[int, int, int, int, int, int]:
+        """``(k_lo, nk, i_lo, ni, j_lo, nj)``: the layers (closed height overlap), then the columns and rows
+        whose closed cells meet the volume's bounding box (none without a layer)."""
+        x, y, z_lower, z_upper = self._edge_lists
+        k_lo = bisect.bisect_left(z_upper, volume.z_lower_m)
+        nk = bisect.bisect_right(z_lower, volume.z_upper_m) - k_lo
+        xmin, ymin, xmax, ymax = volume.bounds_xy_m
+        i_lo, ni = _span(xmin, xmax, x)
+        j_lo, nj = _span(ymin, ymax, y)
+        return k_lo, nk, i_lo, ni if nk > 0 else 0, j_lo, nj
 
     def cells_of_geofence(self, geofence: Geofence) -> np.ndarray:
         """``(n, 3)`` sorted unique cell-layers touched by any of the geofence's volumes."""
@@ -227,6 +278,8 @@ class CellGrid:
         >>> grid.capacity([0, 1], 0, 2)
         array([4, 0])
         """
+        if all(_is_int(v) and 0 <= v < n for v, n in zip((i, j, k), self.shape, strict=True)):
+            return int(self._capacity[i, j, k])  # one cell-layer: no arrays to build (capacity checks)
         index = (_checked_index(name, v, n) for name, v, n in zip("ijk", (i, j, k), self.shape, strict=True))
         out = self._capacity[tuple(np.broadcast_arrays(*index))]
         return int(out) if out.ndim == 0 else out
@@ -274,6 +327,9 @@ class CellGrid:
         return np.stack([i, j, k], axis=-1).astype(np.int64), in_x & in_y & in_z
 
 
+_CHUNK = 4096  # volumes per vectorized pass of cells_of_volumes: bounds its temporary arrays
+
+
 def _axis_index(v: np.ndarray, edges_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cell index of each value along one axis, exact against ``edges_m``; ties go up, the last edge down."""
     n = len(edges_m) - 1
@@ -285,12 +341,30 @@ def _axis_index(v: np.ndarray, edges_m: np.ndarray) -> tuple[np.ndarray, np.ndar
     return i, inside
 
 
-def _span(lo_m: float, hi_m: float, edges_m: np.ndarray) -> tuple[int, int]:
-    """Candidate index range (inclusive, clipped, one cell wider each side) for the closed ``[lo, hi]``."""
-    step_m = edges_m[1] - edges_m[0]
-    first = math.floor((lo_m - edges_m[0]) / step_m) - 1
-    last = math.floor((hi_m - edges_m[0]) / step_m) + 1
-    return max(first, 0), min(last, len(edges_m) - 2)
+def _span(lo_m: float, hi_m: float, edges_m: list[float]) -> tuple[int, int]:
+    """First index and count (0 when none) of the cells whose closed interval meets ``[lo_m, hi_m]``.
+
+    The bounds are first widened by 1e-9 relative: a circle's bounds (centre ± radius) round on their own
+    and may fall a hair inside an edge the disc touches; the exact test drops the extra candidates.
+    """
+    grow_m = 1e-9 * (abs(lo_m) + abs(hi_m) + 1.0)
+    first = max(bisect.bisect_left(edges_m, lo_m - grow_m) - 1, 0)
+    last = min(bisect.bisect_right(edges_m, hi_m + grow_m) - 1, len(edges_m) - 2)
+    return first, max(last - first + 1, 0)
+
+
+def _outlines_meet(outlines: list[Polygon | Circle], boxes: np.ndarray) -> np.ndarray:
+    """:meth:`Volume3D.outline_intersects`, element-wise: whether ``outlines[n]`` meets ``boxes[n]``."""
+    shapes = np.empty(len(outlines), dtype=object)
+    shapes[:] = outlines
+    disc = np.array([isinstance(o, Circle) for o in outlines], dtype=bool).reshape(-1)
+    hit = np.empty(len(outlines), dtype=bool)
+    if not disc.all():
+        hit[~disc] = shapely.intersects(shapes[~disc], boxes[~disc])
+    if disc.any():
+        circles = np.array([(o.center_x_m, o.center_y_m, o.radius_m) for o in shapes[disc]])
+        hit[disc] = shapely.distance(shapely.points(circles[:, :2]), boxes[disc]) <= circles[:, 2]
+    return hit
 
 
 def _checked_index(name: str, value: ArrayLike, n: int) -> np.ndarray:

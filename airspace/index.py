@@ -14,6 +14,7 @@ import math
 from collections.abc import Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
 
+import numpy as np
 from rtree import index
 
 from airspace.errors import InvalidVolume
@@ -38,6 +39,8 @@ _XY_GROWTH = 1e-9
 
 def _clamped(box: Box) -> Box:
     """``box`` with every bound clamped to ``[-BOX_LIMIT, BOX_LIMIT]``."""
+    if min(box) >= -BOX_LIMIT and max(box) <= BOX_LIMIT:
+        return box  # nothing to clamp: every bounded box
     return tuple(min(max(b, -BOX_LIMIT), BOX_LIMIT) for b in box)  # type: ignore[return-value]
 
 
@@ -66,12 +69,25 @@ def _search_box(volume: Volume4D) -> Box:
 def _stored_box(volume: Volume4D) -> Box:
     """The clamped box of a volume to be stored; a finite bound at or past the limit is refused."""
     box = volume.box
+    if min(box) > -BOX_LIMIT and max(box) < BOX_LIMIT:
+        return box  # finite and in range: nothing to refuse or clamp (every intent's box)
     for name, b in zip(
         ("x_min", "y_min", "z_min", "t_min", "x_max", "y_max", "z_max", "t_max"), box, strict=True
     ):
         if math.isfinite(b) and not -BOX_LIMIT < b < BOX_LIMIT:
             raise InvalidVolume(f"volume.box.{name}", f"finite bounds must lie within ±{BOX_LIMIT:g} ({b})")
     return _clamped(box)
+
+
+def _tree_box(box: Box) -> Box:
+    """``box`` in the tree's axis order, time first: ``(t, x, y, z)`` minima, then maxima.
+
+    STR bulk loading (:meth:`SpaceTimeIndex.from_items`) slices the first axis finest, and a day of plans
+    is spread far more in time than in space: time first makes queries of a bulk-loaded 100k-intent tree
+    1.5x faster than x first (measured with bench/service_bench.py's corridors).
+    """
+    x_min, y_min, z_min, t_min, x_max, y_max, z_max, t_max = box
+    return (t_min, x_min, y_min, z_min, t_max, x_max, y_max, z_max)
 
 
 def _properties() -> index.Property:
@@ -110,19 +126,27 @@ class SpaceTimeIndex(Generic[K]):
 
     def __init__(self) -> None:
         self._tree = index.Index(properties=_properties(), interleaved=True)
-        self._entries: dict[int, tuple[K, Volume4D, Box]] = {}
+        self._entries: dict[int, tuple[K, Volume4D, Box]] = {}  # row: key, volume, box in tree order
         self._ids_of: dict[K, list[int]] = {}
         self._next_id = 0
 
     @classmethod
     def from_items(cls, items: Iterable[tuple[K, Volume4D]]) -> SpaceTimeIndex[K]:
-        """An index of ``items``, ``(key, volume)`` pairs, bulk-loaded (STR): ~3x faster than inserts."""
+        """An index of ``items``, ``(key, volume)`` pairs, bulk-loaded (STR, from arrays).
+
+        The tree of 200k corridor volumes packs in 0.3 s, against 7 s of inserts (a restart's budget). The
+        packed tree answers a query in about 1.6x the time of one grown by inserts, and the first removal
+        from each packed leaf re-inserts its neighbours; later inserts and removals work as usual.
+        """
         out: SpaceTimeIndex[K] = cls()
         for key, volume in items:
             out._add(key, volume)
         if out._entries:
-            stream = ((i, box, None) for i, (_, _, box) in out._entries.items())
-            out._tree = index.Index(stream, properties=_properties(), interleaved=True)
+            rows = np.fromiter(out._entries, dtype=np.int64, count=len(out._entries))
+            boxes = np.array([box for _, _, box in out._entries.values()])
+            out._tree = index.Index(
+                (rows, boxes[:, :4], boxes[:, 4:]), properties=_properties(), interleaved=True
+            )
         return out
 
     def insert(self, key: K, volume: Volume4D) -> None:
@@ -157,7 +181,7 @@ class SpaceTimeIndex(Generic[K]):
         seconds; bounds may be infinite.
         """
         entries = self._entries
-        return sorted({entries[row][0] for row in self._tree.intersection(_clamped(box))})
+        return sorted({entries[row][0] for row in self._tree.intersection(_tree_box(_clamped(box)))})
 
     def query(self, volume: Volume4D) -> list[K]:
         """Keys with a volume truly intersecting ``volume`` (:meth:`Volume4D.intersects`); sorted, unique."""
@@ -173,7 +197,7 @@ class SpaceTimeIndex(Generic[K]):
     def _hits(self, volume: Volume4D, found: set[K]) -> set[K]:
         """Add to ``found`` the keys with a volume intersecting ``volume``; keys already found are skipped."""
         entries = self._entries
-        for row in self._tree.intersection(_search_box(volume)):
+        for row in self._tree.intersection(_tree_box(_search_box(volume))):
             key, stored, _ = entries[row]
             if key not in found and volume.intersects(stored):
                 found.add(key)
@@ -183,7 +207,7 @@ class SpaceTimeIndex(Generic[K]):
         """Record ``volume`` under ``key`` (not yet in the tree); returns its row id."""
         if not isinstance(volume, Volume4D):
             raise InvalidVolume("volume", f"must be a Volume4D ({type(volume).__name__})")
-        box = _stored_box(volume)
+        box = _tree_box(_stored_box(volume))
         row = self._next_id
         self._next_id += 1
         self._entries[row] = (key, volume, box)

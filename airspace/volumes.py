@@ -7,6 +7,7 @@ of 1 cm or more (GEN0500) is detected. Layer: airspace; imports nothing of ours 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ class Volume3D:
     outline: Polygon | Circle
     z_lower_m: float
     z_upper_m: float
+    _bounds_xy_m: tuple[float, float, float, float] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )  # computed on first use: the outline never changes, and every index and cell lookup asks
 
     @classmethod
     def polygon(
@@ -81,24 +85,42 @@ class Volume3D:
             raise InvalidVolume(f"{field}.outline_circle.radius", f"must be finite and >= 0 ({radius_m})")
         return cls(Circle(float(x_m), float(y_m), float(radius_m)), *_valid_z(z_lower_m, z_upper_m, field))
 
+    @classmethod
+    def trusted(
+        cls,
+        outline: Polygon | Circle,
+        z_lower_m: float,
+        z_upper_m: float,
+        bounds_xy_m: tuple[float, float, float, float] | None = None,
+    ) -> Volume3D:
+        """A volume from parts validated before (a store reading back its own rows): nothing is checked.
+
+        ``bounds_xy_m``, when given, must be the outline's own (a bulk reader gets them from the coordinate
+        arrays it builds the polygons from, saving one shapely call per volume).
+        """
+        volume = cls(outline, z_lower_m, z_upper_m)
+        if bounds_xy_m is not None:
+            object.__setattr__(volume, "_bounds_xy_m", bounds_xy_m)
+        return volume
+
     @property
     def bounds_xy_m(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the outline."""
-        o = self.outline
-        if isinstance(o, Circle):
-            return (
-                o.center_x_m - o.radius_m,
-                o.center_y_m - o.radius_m,
-                o.center_x_m + o.radius_m,
-                o.center_y_m + o.radius_m,
-            )
-        return o.bounds
+        if self._bounds_xy_m is None:
+            o = self.outline
+            if isinstance(o, Circle):
+                r_m = o.radius_m
+                bounds = (o.center_x_m - r_m, o.center_y_m - r_m, o.center_x_m + r_m, o.center_y_m + r_m)
+            else:
+                bounds = o.bounds
+            object.__setattr__(self, "_bounds_xy_m", bounds)  # a cache, not state: frozen stays frozen
+        return self._bounds_xy_m  # type: ignore[return-value]
 
     @property
     def vertex_count(self) -> int:
         """Vertices as F3548 counts them (a circle counts as 1), for the 10,000-vertex limit."""
         o = self.outline
-        return 1 if isinstance(o, Circle) else len(o.exterior.coords) - 1
+        return 1 if isinstance(o, Circle) else int(shapely.get_num_coordinates(o.exterior)) - 1
 
     def footprint(self, *, quad_segs: int = 32) -> Polygon:
         """The outline as a polygon, for drawing and export only (circles are approximated)."""

@@ -19,24 +19,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import numpy as np
 import shapely
 
-from airspace.cells import CellGrid
 from airspace.geofences import Geofence, Restriction
-from airspace.index import Box
 from airspace.volumes import Circle, Volume4D, format_time
 from utm.decisions import Advisory, Conflict
 from utm.errors import AreaTooLarge, InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent, State
-from utm.live import LiveAirspace
+from utm.live import Cell, LiveAirspace
 
 __all__ = ["Policy", "capacity_conflicts", "check_plan", "validate_area", "validate_request"]
 
 NOMINAL = frozenset({State.ACCEPTED, State.ACTIVATED})
 _KIND_ORDER = {"geofence": 0, "intent": 1, "capacity": 2}
 _REASON = {"geofence": "geofence", "intent": "conflict", "capacity": "capacity"}
-_GROW_M = 1e-6  # broad-phase margin: a circle's rounded bounds must never hide a touching cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,38 +124,26 @@ def capacity_conflicts(
 
     At each instant a cell-layer holds the distinct intents whose nominal volumes touch it (closed box,
     closed interval), in any state, plus this plan; only instants when the plan itself is there count.
-    Work is bounded by the plan: only the cells it touches, only intents the index returns for those
-    cells' box, and one sweep over interval endpoints per cell.
+    Work is bounded by the plan: only the cells it touches, only the spans the live occupancy holds there
+    during the plan's stay, and one sweep over interval endpoints per cell that could overflow.
     """
     grid = live.grid
     if grid is None:
         return []
-    plan_cells: dict[tuple[int, int, int], list[tuple[float, float]]] = {}
-    boxes = []
-    for v in volumes:
-        cells = live.cells_of_volume(v.volume)
-        if not len(cells):
-            continue
-        for cell in cells.tolist():
-            plan_cells.setdefault(tuple(cell), []).append((v.t_start_s, v.t_end_s))
-        boxes.append(_cells_box(grid, cells, v))
-    occupants: dict[tuple[int, int, int], dict[object, list[tuple[float, float]]]] = {
-        cell: {"": spans}
-        for cell, spans in plan_cells.items()  # "" is the plan; ids are UUIDs
-    }
-    seen: set[UUID] = set()
-    for box in boxes:
-        for other in live.near(box, exclude=exclude):
-            if other.id in seen:
-                continue
-            seen.add(other.id)
-            for cells, start_s, end_s in live.cells_of(other.id):
-                for cell in cells:
-                    if cell in occupants:
-                        occupants[cell].setdefault(other.id, []).append((start_s, end_s))
+    plan_cells: dict[Cell, list[tuple[float, float]]] = {}
+    for v, cells in zip(volumes, live.cells_of_each([v.volume for v in volumes]), strict=True):
+        for i, j, k in cells.tolist():
+            plan_cells.setdefault((i, j, k), []).append((v.t_start_s, v.t_end_s))
     out = []
-    for (i, j, k), by_intent in sorted(occupants.items()):
+    for (i, j, k), spans in sorted(plan_cells.items()):
         capacity = grid.capacity(i, j, k)
+        by_intent: dict[object, list[tuple[float, float]]] = {"": spans}  # "" is the plan; ids are UUIDs
+        stay = min(s for s, _ in spans), max(e for _, e in spans)
+        for start_s, end_s, key in live.occupants((i, j, k), *stay):
+            if key != exclude:
+                by_intent.setdefault(key, []).append((start_s, end_s))
+        if len(by_intent) <= capacity:  # one place per intent at most: this cell cannot overflow
+            continue
         for start_s, end_s, peak in _saturated(by_intent, capacity):
             ref = f"cell {i},{j} layer {grid.layers[k].name}"
             when = f"{_fmt(start_s)} to {_fmt(end_s)}"
@@ -361,23 +345,6 @@ def _span(
     return (
         None if None in starts else min(starts),  # type: ignore[type-var]
         None if None in ends else max(ends),  # type: ignore[type-var]
-    )
-
-
-def _cells_box(grid: CellGrid, cells: np.ndarray, v: Volume4D) -> Box:
-    """The 4D box of a block of cell-layers over ``v``'s window, grown by a micrometre in x and y."""
-    x0, y0, _, _ = grid.bounds_xy_m
-    s = grid.cell_size_m
-    (i0, j0, k0), (i1, j1, k1) = cells.min(axis=0).tolist(), cells.max(axis=0).tolist()
-    return (
-        x0 + i0 * s - _GROW_M,
-        y0 + j0 * s - _GROW_M,
-        grid.layers[k0].z_lower_m,
-        v.t_start_s,
-        x0 + (i1 + 1) * s + _GROW_M,
-        y0 + (j1 + 1) * s + _GROW_M,
-        grid.layers[k1].z_upper_m,
-        v.t_end_s,
     )
 
 

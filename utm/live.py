@@ -1,16 +1,20 @@
 """The live airspace picture strategic decisions read: intents and geofences, each behind a space-time index.
 
 Every pair search goes through :class:`~airspace.index.SpaceTimeIndex` (an R*-tree broad phase, then the
-exact F3548 test), never through a scan of all intents (ARCHITECTURE.md, hot paths). The picture is
-in memory only; the service rebuilds it from the store at start-up and updates it after each commit.
+exact F3548 test), never through a scan of all intents (ARCHITECTURE.md, hot paths). With a cell grid, the
+picture also keeps each cell-layer's occupancy (the nominal spans touching it, sorted by start), updated
+with every put and remove, so a capacity check reads only the plan's own cells. The picture is in memory
+only; the service rebuilds it from the store at start-up (in bulk) and updates it after each commit.
 Layer: utm; imports airspace only.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from types import MappingProxyType
 from uuid import UUID
 
@@ -23,10 +27,15 @@ from airspace.volumes import Volume3D, Volume4D
 from utm.errors import NotFound
 from utm.intents import OperationalIntent
 
-__all__ = ["LiveAirspace"]
+__all__ = ["Cell", "LiveAirspace", "Span"]
 
+Cell = tuple[int, int, int]
+"""A cell-layer ``(i, j, k)`` of the grid."""
+Span = tuple[float, float, UUID]
+"""One nominal volume's stay in a cell-layer: ``(start_s, end_s, intent id)``, POSIX seconds, closed."""
 
 _RECENT_VOLUMES = 64  # cells kept for recently checked volumes (a few plans' worth)
+_START = itemgetter(0)
 
 
 class LiveAirspace:
@@ -36,18 +45,42 @@ class LiveAirspace:
     order.
     """
 
-    __slots__ = ("_cells", "_fence_index", "_fences", "_index", "_intents", "_recent", "grid")
+    __slots__ = (
+        "_fence_index",
+        "_fences",
+        "_index",
+        "_intents",
+        "_longest_s",
+        "_occupancy",
+        "_recent",
+        "grid",
+    )
 
-    def __init__(self, *, grid: CellGrid | None = None, geofences: Iterable[Geofence] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        grid: CellGrid | None = None,
+        geofences: Iterable[Geofence] = (),
+        intents: Iterable[OperationalIntent] = (),
+    ) -> None:
+        """The picture of ``geofences`` and ``intents`` (bulk-loaded, as :meth:`put` one by one would)."""
         self.grid = grid
-        self._intents: dict[UUID, OperationalIntent] = {}
-        self._cells: dict[UUID, list[tuple[tuple[tuple[int, int, int], ...], float, float]]] = {}
-        self._index: SpaceTimeIndex[UUID] = SpaceTimeIndex()
+        self._intents = {intent.id: intent for intent in intents}
+        self._index: SpaceTimeIndex[UUID] = SpaceTimeIndex.from_items(
+            (i.id, v) for i in self._intents.values() for v in i.all_volumes
+        )
+        self._occupancy: dict[Cell, list[Span]] = {}
+        self._longest_s: dict[Cell, float] = {}
         self._fences: dict[str, Geofence] = {}
         self._fence_index: SpaceTimeIndex[str] = SpaceTimeIndex()
         self._recent: OrderedDict[int, tuple[Volume3D, np.ndarray]] = OrderedDict()
         for fence in geofences:
             self.put_geofence(fence)
+        if grid is not None:
+            nominal = [(i.id, v) for i in self._intents.values() for v in i.volumes]
+            spans = [(v.t_start_s, v.t_end_s, key) for key, v in nominal]
+            cells, owner = grid.cells_of_volumes([v.volume for _, v in nominal])
+            self._occupy(zip(map(tuple, cells.tolist()), map(spans.__getitem__, owner.tolist()), strict=True))
 
     @property
     def intents(self) -> Mapping[UUID, OperationalIntent]:
@@ -62,18 +95,23 @@ class LiveAirspace:
             raise NotFound(f"operational intent {intent_id} not found") from None
 
     def put(self, intent: OperationalIntent) -> None:
-        """Insert or replace ``intent`` and index all its volumes (nominal and off-nominal)."""
+        """Insert or replace ``intent``: index all its volumes (nominal and off-nominal), occupy cells."""
         if intent.id in self._intents:
             self.remove(intent.id)
         self._intents[intent.id] = intent
         for volume in intent.all_volumes:
             self._index.insert(intent.id, volume)
+        self._occupy(self._rows_of(intent))
 
     def remove(self, intent_id: UUID) -> None:
         """Drop ``intent_id`` from the live set (F3548: Ended); :class:`NotFound` when absent."""
-        self.get(intent_id)
+        intent = self.get(intent_id)
         del self._intents[intent_id]
-        self._cells.pop(intent_id, None)
+        for cell, span in self._rows_of(intent):  # what put entered: cells are a function of the volume
+            spans = self._occupancy[cell]
+            del spans[bisect.bisect_left(spans, span)]
+            if not spans:
+                del self._occupancy[cell], self._longest_s[cell]
         if intent_id in self._index:
             self._index.remove(intent_id)
 
@@ -91,34 +129,74 @@ class LiveAirspace:
         """
         return [self._intents[k] for k in self._index.candidates(box) if k != exclude]
 
-    def cells_of(self, intent_id: UUID) -> list[tuple[tuple[tuple[int, int, int], ...], float, float]]:
-        """Per nominal volume: the ``(i, j, k)`` cell-layers of ``grid`` it touches, its start, end (POSIX s).
+    def occupants(self, cell: Cell, start_s: float, end_s: float) -> list[Span]:
+        """Spans of live intents' nominal volumes in cell-layer ``cell`` meeting the closed window, by start.
 
-        Computed on first use and kept until the intent changes; empty without a grid.
+        Every intent, in any state, with a nominal volume touching the cell (:meth:`CellGrid.cells_of_volume`)
+        during the window; one span per such volume. Empty without a grid.
+        """
+        spans = self._occupancy.get(cell)
+        if not spans:
+            return []
+        # No span is longer than _longest_s; doubled, it also covers the rounding of end - start.
+        first = bisect.bisect_left(spans, start_s - 2.0 * self._longest_s[cell], key=_START)
+        last = bisect.bisect_right(spans, end_s, key=_START)
+        return [span for span in spans[first:last] if span[1] >= start_s]
+
+    def cells_of_each(self, volumes: Sequence[Volume3D]) -> list[np.ndarray]:
+        """``grid.cells_of_volume`` of each volume (one batch for those not in memory); ``[]`` without a grid.
+
+        The last few volumes asked about are remembered: a plan's cells, computed while it is checked, serve
+        again when it is put. Keyed by identity; the entry holds the volume, so its id cannot be reused.
         """
         if self.grid is None:
             return []
-        if intent_id not in self._cells:
-            self._cells[intent_id] = [
-                (tuple(map(tuple, self.cells_of_volume(v.volume).tolist())), v.t_start_s, v.t_end_s)
-                for v in self.get(intent_id).volumes
-            ]
-        return self._cells[intent_id]
+        cells = [self._recall(v) for v in volumes]
+        missing = [n for n, c in enumerate(cells) if c is None]
+        if missing:
+            found, owner = self.grid.cells_of_volumes([volumes[n] for n in missing])
+            ends = np.searchsorted(owner, np.arange(len(missing) + 1)).tolist()
+            for at, n in enumerate(missing):
+                cells[n] = found[ends[at] : ends[at + 1]]
+                self._remember(volumes[n], cells[n])
+        return cells  # type: ignore[return-value]  # every None was filled
 
     def cells_of_volume(self, volume: Volume3D) -> np.ndarray:
-        """``grid.cells_of_volume``, remembered for the last few volumes asked about.
+        """``grid.cells_of_volume``, remembered like :meth:`cells_of_each`."""
+        return self.cells_of_each([volume])[0]
 
-        A plan's cells, computed while it is checked, serve again once it is live and a neighbour's check
-        asks for them. Keyed by identity; the entry holds the volume, so its id cannot be reused meanwhile.
-        """
+    def _recall(self, volume: Volume3D) -> np.ndarray | None:
         hit = self._recent.get(id(volume))
-        if hit is not None and hit[0] is volume:
-            return hit[1]
-        cells = self.grid.cells_of_volume(volume)
+        return hit[1] if hit is not None and hit[0] is volume else None
+
+    def _remember(self, volume: Volume3D, cells: np.ndarray) -> None:
         self._recent[id(volume)] = (volume, cells)
         if len(self._recent) > _RECENT_VOLUMES:
             self._recent.popitem(last=False)
-        return cells
+
+    def _rows_of(self, intent: OperationalIntent) -> list[tuple[Cell, Span]]:
+        """``(cell, span)`` for each cell-layer a nominal volume of ``intent`` touches (none without grid)."""
+        cells = self.cells_of_each([v.volume for v in intent.volumes])
+        return [
+            ((i, j, k), (v.t_start_s, v.t_end_s, intent.id))
+            for v, of_v in zip(intent.volumes, cells, strict=False)  # no cells at all without a grid
+            for i, j, k in of_v.tolist()
+        ]
+
+    def _occupy(self, rows: Iterable[tuple[Cell, Span]]) -> None:
+        """Enter ``(cell, span)`` rows into the occupancy, each cell's spans kept sorted."""
+        added: dict[Cell, list[Span]] = {}
+        for cell, span in rows:
+            added.setdefault(cell, []).append(span)
+        for cell, spans in added.items():
+            longest_s = max(end_s - start_s for start_s, end_s, _ in spans)
+            self._longest_s[cell] = max(self._longest_s.get(cell, 0.0), longest_s)
+            present = self._occupancy.get(cell)
+            if present is None:
+                self._occupancy[cell] = sorted(spans)
+            else:
+                for span in spans:
+                    bisect.insort(present, span)
 
     @property
     def geofences(self) -> tuple[Geofence, ...]:

@@ -30,14 +30,16 @@ from uuid import UUID
 
 from airspace.frames import LocalFrame
 from airspace.geofences import Geofence
+from airspace.volumes import Volume4D
 from utm.codec import (
     StoreError,
     dumps,
     geofence_from_json,
     geofence_to_json,
     time_from_json,
+    time_from_stored,
     time_to_json,
-    volume4d_from_json,
+    volume4d_lists_from_stored,
     volume4d_to_json,
 )
 from utm.decisions import DecisionRecord, Notification
@@ -128,7 +130,7 @@ class StoreTx:
             .execute(f"SELECT id, {_FIELDS} FROM intents WHERE id = ?", (str(intent_id),))
             .fetchone()
         )
-        return None if row is None else _intent(row)
+        return None if row is None else _intents([row])[0]
 
     def put_intent(self, intent: OperationalIntent) -> None:
         """Insert or replace the live intent and append this version to its history."""
@@ -218,6 +220,10 @@ class Store:
             raise StoreError("journal_mode", f"the database refuses WAL mode ({mode})")
         con.execute("PRAGMA synchronous = FULL")
         con.execute("PRAGMA foreign_keys = ON")
+        if in_memory:
+            # 16 KiB pages: a big in-memory database's COMMIT sometimes sweeps its page-cache hash table
+            # (~1 ms at 100k intents with 4 KiB pages; 4x fewer pages, 4x less to sweep)
+            con.execute("PRAGMA page_size = 16384")
         frame = dumps([self._frame.lat0_deg, self._frame.lon0_deg, self._frame.h0_m])
         with self._transaction():
             version = con.execute("PRAGMA user_version").fetchone()[0]
@@ -293,8 +299,8 @@ class Store:
             return self._con.execute(sql, params).fetchall()
 
     def load_intents(self) -> list[OperationalIntent]:
-        """Every live intent, sorted by id (to rebuild the live picture at start-up)."""
-        return [_intent(row) for row in self._rows(f"SELECT id, {_FIELDS} FROM intents ORDER BY id")]
+        """Every live intent, sorted by id (to rebuild the live picture at start-up; decoded in bulk)."""
+        return _intents(self._rows(f"SELECT id, {_FIELDS} FROM intents ORDER BY id"))
 
     def load_geofences(self) -> list[Geofence]:
         """Every geofence, sorted by identifier."""
@@ -308,7 +314,7 @@ class Store:
             "WHERE intent_id = ? AND ended_at IS NULL ORDER BY seq",
             (str(intent_id),),
         )
-        return [_intent(row) for row in rows]
+        return _intents(rows)
 
     def decisions(self, *, entity_id: str | None = None, limit: int | None = None) -> list[DecisionRecord]:
         """Audit rows, oldest first; only ``entity_id``'s if given; only the latest ``limit`` if given."""
@@ -359,22 +365,22 @@ class Store:
         ]
 
 
-def _intent(row: Sequence[Any]) -> OperationalIntent:
-    """An :class:`OperationalIntent` from ``(id, *_FIELDS)``."""
-    (
-        key,
-        manager,
-        version,
-        ovn,
-        state,
-        priority,
-        volumes,
-        off_nominal,
-        url,
-        authorisation,
-        created,
-        updated,
-    ) = row
+def _intents(rows: Sequence[Sequence[Any]]) -> list[OperationalIntent]:
+    """:class:`OperationalIntent` of each ``(id, *_FIELDS)`` row; the volumes decoded in one trusted batch."""
+    texts, fields = [], []
+    for row in rows:
+        key, nominal_text, off_nominal_text = row[0], row[6], row[7]  # by _FIELDS
+        texts += (nominal_text, off_nominal_text)
+        fields += (f"intents[{key}].volumes", f"intents[{key}].off_nominal_volumes")
+    volumes = iter(volume4d_lists_from_stored(texts, fields))
+    return [_intent(row, next(volumes), next(volumes)) for row in rows]
+
+
+def _intent(
+    row: Sequence[Any], volumes: tuple[Volume4D, ...], off_nominal: tuple[Volume4D, ...]
+) -> OperationalIntent:
+    """An :class:`OperationalIntent` from ``(id, *_FIELDS)`` and its decoded volumes."""
+    key, manager, version, ovn, state, priority, _, _, url, authorisation, created, updated = row
     field = f"intents[{key}]"
     return OperationalIntent(
         id=UUID(key),
@@ -383,15 +389,10 @@ def _intent(row: Sequence[Any]) -> OperationalIntent:
         ovn=ovn,
         state=State(state),
         priority=priority,
-        volumes=tuple(
-            volume4d_from_json(d, field=f"{field}.volumes[{i}]") for i, d in enumerate(json.loads(volumes))
-        ),
-        off_nominal_volumes=tuple(
-            volume4d_from_json(d, field=f"{field}.off_nominal_volumes[{i}]")
-            for i, d in enumerate(json.loads(off_nominal))
-        ),
+        volumes=volumes,
+        off_nominal_volumes=off_nominal,
         uss_base_url=url,
         authorisation=authorisation,
-        time_created=time_from_json(created, field=f"{field}.time_created"),
-        time_updated=time_from_json(updated, field=f"{field}.time_updated"),
+        time_created=time_from_stored(created, field=f"{field}.time_created"),
+        time_updated=time_from_stored(updated, field=f"{field}.time_updated"),
     )

@@ -310,3 +310,77 @@ def test_blocked_at_permanent_and_time_windowed_prohibited_zones():
     assert np.array_equal(grid.blocked_at(zones, T0, T0 + timedelta(minutes=59)), mask(permanent))
     assert np.array_equal(grid.blocked_at(zones, T0 + timedelta(hours=2, seconds=1)), mask(permanent))
     assert not grid.blocked_at([authorised, conditional], T0).any()
+
+
+def _mixed_volumes(grid: CellGrid, rng: np.random.Generator, n: int) -> list[Volume3D]:
+    """Rotated corridors, circles, boxes and L shapes, often exactly on grid lines and layer bounds."""
+    x0, y0, x1, y1 = grid.bounds_xy_m
+    edges = [x0 + i * grid.cell_size_m for i in range(grid.nx + 1)]
+
+    def snap(v: float) -> float:
+        return float(rng.choice(edges)) if rng.random() < 0.3 else v
+
+    out = []
+    for k in range(n):
+        lo = float(rng.choice([0.0, 30.0, 59.0, 60.0, 125.0, -math.inf]))
+        z = {"z_lower_m": lo, "z_upper_m": max(lo, 0.0) + float(rng.choice([1.0, 30.0, math.inf]))}
+        cx, cy = snap(rng.uniform(x0 - 300, x1 + 300)), snap(rng.uniform(y0 - 300, y1 + 300))
+        if k % 4 == 0:
+            out.append(Volume3D.circle(cx, cy, float(rng.choice([0.0, 125.0, rng.uniform(0, 400)])), **z))
+        elif k % 4 == 1:
+            a, length, half = rng.uniform(0, 2 * np.pi), rng.uniform(10, 500), rng.uniform(5, 60)
+            u, w = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)]) * half
+            c = np.array([cx, cy])
+            out.append(Volume3D.polygon([c + w, c + length * u + w, c + length * u - w, c - w], **z))
+        elif k % 4 == 2:
+            size = rng.uniform(1, 600)
+            out.append(
+                Volume3D.polygon([(cx, cy), (cx + size, cy), (cx + size, cy + size), (cx, cy + size)], **z)
+            )
+        else:
+            s = rng.uniform(50, 500)
+            corner = [(0, 0), (s, 0), (s, s / 3), (s / 3, s / 3), (s / 3, s), (0, s)]
+            out.append(Volume3D.polygon([(cx + dx, cy + dy) for dx, dy in corner], **z))
+    return out
+
+
+def test_cells_of_volumes_in_one_call_match_each_volume_and_brute_force(monkeypatch):
+    """Oracle: brute-force shapely boxes per volume; the batch, in several chunks, answers as each alone."""
+    monkeypatch.setattr("airspace.cells._CHUNK", 7)  # several chunks, one partial
+    grid = CellGrid(x_min_m=-1000.0, y_min_m=-500.0, nx=8, ny=6, cell_size_m=250.0)
+    volumes = _mixed_volumes(grid, np.random.default_rng(5), 150)
+    cells, owner = grid.cells_of_volumes(volumes)
+    assert cells.dtype == owner.dtype == np.int64
+    assert owner.tolist() == sorted(owner.tolist())
+    for n, volume in enumerate(volumes):
+        mine = cells[owner == n]
+        assert mine.tolist() == grid.cells_of_volume(volume).tolist()
+        assert {tuple(c) for c in mine.tolist()} == brute_cells_of_volume(grid, volume)
+    empty_cells, empty_owner = grid.cells_of_volumes([])
+    assert empty_cells.shape == (0, 3) and empty_owner.shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("edge_m", "centre_m", "radius_m"),
+    [
+        (43.6, -237.00000000000003, 280.6),
+        (-59.6, -346.0, 286.4),
+        (120.2, -178.3, 298.5),
+        (478.3, 300.9, 177.4),
+    ],
+)
+def test_cells_of_volume_circle_whose_rounded_bounds_stop_short_of_a_cell_it_touches(
+    edge_m, centre_m, radius_m
+):
+    """centre + radius rounds a hair below the grid's west (south) edge, yet the exact distance is the radius:
+    the disc touches the cells on that edge. Oracle: brute-force shapely distances."""
+    assert centre_m + radius_m < edge_m
+    grid = CellGrid(x_min_m=edge_m, y_min_m=edge_m, nx=2, ny=2, layers=[Layer("a", 0.0, 10.0)])
+    inside_m = edge_m + 250.0
+    for disc in (
+        Volume3D.circle(centre_m, inside_m, radius_m, z_lower_m=0.0, z_upper_m=1.0),
+        Volume3D.circle(inside_m, centre_m, radius_m, z_lower_m=0.0, z_upper_m=1.0),
+    ):
+        expected = brute_cells_of_volume(grid, disc)
+        assert expected  # the case is real: shapely says the disc touches
+        assert {tuple(c) for c in grid.cells_of_volume(disc).tolist()} == expected

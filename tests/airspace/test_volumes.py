@@ -242,3 +242,23 @@ class TestF3548Json:
     def test_vertex_count_counts_a_circle_as_one(self):
         assert Volume3D.circle(0, 0, 1, z_lower_m=0, z_upper_m=1).vertex_count == 1
         assert box(0, 0, 1, 1).vertex_count == 4
+
+
+def test_bounds_are_computed_once_and_invisible_to_equality_hash_repr_and_pickle():
+    """The bounds cache is not state: a volume equals, hashes and prints as one that never computed it."""
+    import pickle
+
+    fresh, used = box(0, 0, 10, 20), box(0, 0, 10, 20)
+    assert used.bounds_xy_m == (0.0, 0.0, 10.0, 20.0) and used.bounds_xy_m is used.bounds_xy_m
+    assert used == fresh and hash(used) == hash(fresh) and repr(used) == repr(fresh)
+    assert pickle.loads(pickle.dumps(used)) == fresh
+    disc = Volume3D.circle(1.0, 2.0, 3.0, z_lower_m=0.0, z_upper_m=1.0)
+    assert disc.bounds_xy_m == (-2.0, -1.0, 4.0, 5.0)
+
+
+def test_a_trusted_volume_equals_the_validated_one_and_keeps_the_bounds_it_is_given():
+    """Volume3D.trusted skips the checks (a store's own rows); its bounds, when given, are taken as is."""
+    checked = box(0, 0, 10, 20, 30.0, 60.0)
+    trusted = Volume3D.trusted(checked.outline, 30.0, 60.0, (0.0, 0.0, 10.0, 20.0))
+    assert trusted == checked and trusted.bounds_xy_m == checked.bounds_xy_m
+    assert Volume3D.trusted(checked.outline, 30.0, 60.0).bounds_xy_m == (0.0, 0.0, 10.0, 20.0)

@@ -22,10 +22,12 @@ from utm.codec import (
     geofence_from_json,
     geofence_to_json,
     time_from_json,
+    time_from_stored,
     time_to_json,
     volume3d_from_json,
     volume3d_to_json,
     volume4d_from_json,
+    volume4d_lists_from_stored,
     volume4d_to_json,
 )
 
@@ -125,6 +127,95 @@ def test_random_volumes_round_trip_bit_for_bit(v):
     back = round_trip_4d(v)
     assert back == v
     assert back.box == v.box
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(volumes4d(), max_size=4), max_size=6))
+def test_trusted_bulk_decoding_gives_what_the_validating_decoder_gives(lists):
+    """The store's bulk read of its own rows (no geometry re-validation, polygons built in one call per vertex
+    count) returns the volumes written, bit for bit. Oracle: the validating decoder and dataclass ==."""
+    texts = [dumps([volume4d_to_json(v) for v in vs]) for vs in lists]
+    fields = [f"rows[{n}]" for n in range(len(texts))]
+    got = volume4d_lists_from_stored(texts, fields)
+    assert got == [tuple(vs) for vs in lists]
+    validated = [tuple(volume4d_from_json(d) for d in strict_loads(t)) for t in texts]
+    assert got == validated
+    for v, w in zip((v for vs in got for v in vs), (w for ws in validated for w in ws), strict=True):
+        assert v.volume.bounds_xy_m == w.volume.bounds_xy_m  # the bounds given with a polygon are shapely's
+        for t in (v.time_start, v.time_end):
+            assert t is None or t.tzinfo is UTC
+
+
+def test_trusted_bulk_decoding_skips_the_validating_decoder_for_rows_as_written(monkeypatch):
+    """What makes a restart fast: the geometry rules ran before the write, so rows read as written are built
+    directly; the validating decoder is kept for rows that are not."""
+    volumes = [
+        Volume4D(Volume3D.polygon(BOX, z_lower_m=0.0, z_upper_m=1.0), T0, T0 + timedelta(seconds=1)),
+        Volume4D(Volume3D.circle(1.0, 2.0, 3.0, z_lower_m=-math.inf, z_upper_m=math.inf), None, None),
+    ]
+    monkeypatch.setattr("utm.codec.volume4d_from_json", lambda *a, **k: pytest.fail("validated again"))
+    assert volume4d_lists_from_stored([dumps([volume4d_to_json(v) for v in volumes])], ["r"]) == [
+        tuple(volumes)
+    ]
+
+
+def stored(volume: dict | None = None, **doc) -> str:
+    """The text of one stored volume list; the volume defaults to a unit circle between 0 and 1 m."""
+    volume = {"circle": [0.0, 0.0, 1.0], "z_lower_m": 0.0, "z_upper_m": 1.0} if volume is None else volume
+    return json.dumps([{"volume": volume, **doc}])  # json.dumps writes NaN as Python would read it
+
+
+BAD_STORED = [
+    ("[{", StoreError, r"^rows\[0\]: is not valid JSON"),
+    ('{"volume": 1}', StoreError, r"^rows\[0\]: must be a list"),
+    (
+        stored({"polygon": [[0.0, 0.0], [1.0, 0.0]], "z_lower_m": 0.0, "z_upper_m": 1.0}),
+        InvalidVolume,
+        r"^rows\[0\]\[0\]\.volume\.outline_polygon\.vertices: needs at least 3",
+    ),
+    (
+        stored({"polygon": [[0.0, 0.0], [1.0, "a"], [1.0, 1.0]], "z_lower_m": 0.0, "z_upper_m": 1.0}),
+        StoreError,
+        r"^rows\[0\]\[0\]\.volume\.polygon: must be a list",
+    ),
+    (
+        stored({"circle": [0.0, 0.0, -1.0], "z_lower_m": 0.0, "z_upper_m": 1.0}),
+        InvalidVolume,
+        r"^rows\[0\]\[0\]\.volume\.outline_circle\.radius",
+    ),
+    (stored({"circle": [0.0, 0.0, 1.0], "z_lower_m": 2.0, "z_upper_m": 1.0}), InvalidVolume, "must be below"),
+    (stored({"circle": [0.0, 0.0, 1.0], "z_lower_m": math.nan, "z_upper_m": 1.0}), InvalidVolume, "a number"),
+    (
+        stored({"circle": [0.0, 0.0, 1.0], "z_upper_m": 1.0}),
+        StoreError,
+        r"^rows\[0\]\[0\]\.volume\.z_lower_m: is required",
+    ),
+    (
+        stored(time_start="2026-01-01T00:00:00.000000Z", time_end="2025-01-01T00:00:00.000000Z"),
+        InvalidVolume,
+        "time_end: must be after time_start",
+    ),
+    (
+        stored(time_start="2026-13-01T00:00:00.000000Z", time_end=None),
+        StoreError,
+        r"^rows\[0\]\[0\]\.time_start: is not an RFC 3339",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "error", "message"), BAD_STORED)
+def test_a_damaged_stored_row_fails_loudly_naming_the_field(text, error, message):
+    """Trusted is not blind: what the fast path cannot read as written goes through the validating decoder."""
+    good = dumps([volume4d_to_json(Volume4D(Volume3D.polygon(BOX, z_lower_m=0.0, z_upper_m=1.0), T0, None))])
+    with pytest.raises(error, match=message):
+        volume4d_lists_from_stored([text, good], ["rows[0]", "rows[1]"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.none(), instants))
+def test_stored_time_reads_like_the_validating_decoder(t):
+    assert time_from_stored(time_to_json(t)) == time_from_json(time_to_json(t))
+    assert time_from_stored("2026-01-01T08:00:00+08:00") == time_from_json("2026-01-01T08:00:00+08:00")
 
 
 @settings(max_examples=200, deadline=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from uuid import UUID
 
@@ -121,3 +122,108 @@ def test_cells_of_volume_is_remembered_by_identity_and_equals_the_grid(box):
     for n in range(100):  # the memo stays bounded
         live.cells_of_volume(box(x_m=float(n)).volume)
     assert len(live._recent) <= 64
+
+
+def _random_intents(rng, box, intent, n):
+    """Intents of 1-3 boxes or circles, some with off-nominal volumes and any state, over 0-2 hours."""
+    out = []
+    for m in range(n):
+        volumes = []
+        for _ in range(int(rng.integers(1, 4))):
+            x, y = (float(v) for v in rng.uniform(-200, 2_200, 2))
+            start = float(rng.integers(0, 120))
+            v = box(
+                x,
+                y,
+                size_m=float(rng.uniform(20, 400)),
+                start_min=start,
+                end_min=start + float(rng.integers(1, 30)),
+            )
+            if rng.random() < 0.3:
+                circle = Volume3D.circle(
+                    x,
+                    y,
+                    float(rng.uniform(5, 300)),
+                    z_lower_m=40.0,
+                    z_upper_m=float(rng.choice([50.0, 200.0])),
+                )
+                v = Volume4D(circle, v.time_start, v.time_end)
+            volumes.append(v)
+        state = State.CONTINGENT if m % 7 == 0 else State.ACTIVATED if m % 3 == 0 else State.ACCEPTED
+        nominal = () if state == State.CONTINGENT else tuple(volumes)
+        off = tuple(volumes[:1]) if state == State.CONTINGENT or m % 5 == 0 else ()
+        out.append(intent(*nominal, state=state, off_nominal=off, intent_id=UUID(int=m + 1)))
+    return out
+
+
+def _brute_occupants(grid, intents, cell, start_s, end_s):
+    """Oracle: every nominal volume of every intent, its cells from the grid, closed overlap with a window."""
+    return sorted(
+        (v.t_start_s, v.t_end_s, i.id)
+        for i in intents
+        for v in i.volumes
+        if cell in map(tuple, grid.cells_of_volume(v.volume).tolist())
+        and v.t_start_s <= end_s
+        and start_s <= v.t_end_s
+    )
+
+
+def test_cell_occupancy_follows_puts_replacements_and_removals_like_brute_force(box, intent, t0):
+    """The occupancy kept incrementally answers, for any cell and window, what a scan of all intents does."""
+    rng = np.random.default_rng(11)
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=4, ny=4)
+    live = LiveAirspace(grid=grid)
+    everyone = {i.id: i for i in _random_intents(rng, box, intent, 60)}
+    for i in everyone.values():
+        live.put(i)
+    for m, replacement in enumerate(_random_intents(rng, box, intent, 20)):  # same ids: replaced in place
+        live.put(replacement)
+        everyone[replacement.id] = replacement
+        if m % 2:
+            live.remove(replacement.id)
+            del everyone[replacement.id]
+    base_s = t0.timestamp()
+    for _ in range(200):
+        cell = (int(rng.integers(4)), int(rng.integers(4)), int(rng.integers(3)))
+        start_s = base_s + float(rng.integers(-10, 150)) * 60.0
+        end_s = start_s + float(rng.integers(0, 40)) * 60.0
+        expected = _brute_occupants(grid, everyone.values(), cell, start_s, end_s)
+        assert live.occupants(cell, start_s, end_s) == expected
+
+
+def test_a_bulk_built_picture_answers_like_one_built_by_puts(box, intent, t0):
+    """LiveAirspace(intents=...) (the restart path: bulk-loaded index and occupancy) equals put one by one,
+    and stays equal through later puts and removals."""
+    rng = np.random.default_rng(12)
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=4, ny=4)
+    intents = _random_intents(rng, box, intent, 80)
+    bulk = LiveAirspace(grid=grid, intents=intents)
+    one_by_one = LiveAirspace(grid=grid)
+    for i in intents:
+        one_by_one.put(i)
+    later = _random_intents(np.random.default_rng(13), box, intent, 10)
+    for live in (bulk, one_by_one):
+        for i in later[:5]:
+            live.put(i)  # ids 1..5: replacements of bulk-loaded intents
+        for i in intents[40:50]:
+            live.remove(i.id)
+    assert dict(bulk.intents) == dict(one_by_one.intents)
+    base_s = t0.timestamp()
+    for _ in range(100):
+        x, y = (float(v) for v in rng.uniform(0, 2_000, 2))
+        start = float(rng.integers(0, 120))
+        query = box(x, y, size_m=float(rng.uniform(50, 800)), start_min=start, end_min=start + 20)
+        assert bulk.overlapping([query]) == one_by_one.overlapping([query])
+        assert bulk.near(query.box) == one_by_one.near(query.box)
+        cell = (int(rng.integers(4)), int(rng.integers(4)), int(rng.integers(3)))
+        window = (base_s + start * 60.0, base_s + (start + 20) * 60.0)
+        assert bulk.occupants(cell, *window) == one_by_one.occupants(cell, *window)
+
+
+def test_occupants_without_a_grid_or_in_an_empty_cell_are_empty(box, intent, t0):
+    live = LiveAirspace()
+    live.put(intent(box()))
+    assert live.occupants((0, 0, 0), -math.inf, math.inf) == []
+    assert live.cells_of_each([box().volume]) == []
+    gridded = LiveAirspace(grid=CellGrid(x_min_m=0.0, y_min_m=0.0, nx=4, ny=4))
+    assert gridded.occupants((3, 3, 0), -math.inf, math.inf) == []

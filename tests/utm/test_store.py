@@ -98,6 +98,20 @@ def test_intents_round_trip_exactly_and_load_sorted_by_id(store):
     assert store.load_intents() == sorted(intents, key=lambda i: str(i.id))
 
 
+def test_a_damaged_intent_row_fails_the_load_naming_the_row(db_path):
+    """The bulk read trusts the geometry it validated before writing, not the bytes: damage fails loudly."""
+    store = Store(db_path, FRAME)
+    with store.write() as tx:
+        tx.put_intent(make_intent(0))
+        tx.put_intent(make_intent(1))
+    damaged = make_intent(1).id
+    with sqlite3.connect(db_path) as other:
+        other.execute("UPDATE intents SET volumes = ? WHERE id = ?", ('[{"volume": {"polygon', str(damaged)))
+    with pytest.raises(StoreError, match=rf"^intents\[{damaged}\]\.volumes: is not valid JSON"):
+        store.load_intents()
+    store.close()
+
+
 def test_put_replaces_the_live_intent_and_get_sees_the_transaction(store):
     v1, v2 = make_intent(0), make_intent(0, version=2, state=State.ACTIVATED)
     with store.write() as tx:
