@@ -18,7 +18,7 @@ import simpy
 from sim.comms import make_comms
 from sim.demand import free_flights, requests
 from sim.eventlog import EventLog
-from sim.fleet import MODE, Fleet, Performance
+from sim.fleet import MODE, Fleet, Performance, gather, select
 from sim.kinematics import step
 from sim.metrics import Tally
 from sim.pairs import PairEpisodes, split_keys
@@ -230,22 +230,24 @@ class Simulation:
         landed = step(self.fleet, rows, self.spec.tick_s)
         if len(landed):
             self._land(landed)
-        self._separation()
+            rows = self.fleet.rows()
+        self._separation(rows)
 
-    def _separation(self) -> None:
-        """Losses of separation and NMACs on ground truth, as episodes per pair."""
-        sep = self.spec.separation
-        rows = self.fleet.rows()
-        pos = self.fleet.pos_m[rows]
+    def _separation(self, rows: np.ndarray) -> None:
+        """Losses of separation and NMACs on ground truth (the airborne ``rows``), as episodes per pair."""
+        sep, fleet = self.spec.separation, self.fleet
+        pos = gather(fleet.pos_m, select(rows))
         pairs = los_pairs(pos, radius_m=sep.horizontal_m, half_height_m=sep.vertical_m)
-        d = pos[pairs[:, 1]] - pos[pairs[:, 0]]
-        dh, dz = np.hypot(d[:, 0], d[:, 1]), np.abs(d[:, 2])
+        i, j = pairs[:, 0], pairs[:, 1]
+        x, y, z = pos[:, 0], pos[:, 1], pos[:, 2]
+        dh = np.hypot(x.take(j) - x.take(i), y.take(j) - y.take(i))
+        dz = np.abs(z.take(j) - z.take(i))
         norm = np.maximum(dh / sep.horizontal_m, dz / sep.vertical_m)
-        a, b = self.fleet.flight[rows[pairs[:, 0]]], self.fleet.flight[rows[pairs[:, 1]]]
+        a, b = fleet.flight.take(rows.take(i)), fleet.flight.take(rows.take(j))
         now = self.env.now
         self._pair_events(now, self.los, self.los.update(now, a, b, norm), "los")
-        near = (dh < sep.nmac_horizontal_m) & (dz < sep.nmac_vertical_m)
-        started = self.nmac.update(now, a[near], b[near], dh[near])
+        near = ((dh < sep.nmac_horizontal_m) & (dz < sep.nmac_vertical_m)).nonzero()[0]
+        started = self.nmac.update(now, a.take(near), b.take(near), dh.take(near))
         if len(started):
             first, second = split_keys(started)
             self.log.events(now, "nmac", first, other=second)
@@ -264,14 +266,28 @@ class Simulation:
 
     def _report(self) -> None:
         """Every cooperative vehicle sends its position; the comms model says when each arrives."""
-        rows = self.fleet.rows()
-        rows = rows[self.fleet.cooperative[rows]]
-        now = self.env.now
-        flight, pos, vel = self.fleet.flight[rows], self.fleet.pos_m[rows], self.fleet.vel_mps[rows]
+        fleet = self.fleet
+        rows = fleet.rows()
+        sel = select(rows)
+        cooperative = fleet.cooperative[sel]
+        if not cooperative.all():
+            rows = rows.compress(cooperative)
+            sel = select(rows)
+        now, n = self.env.now, len(rows)
+        flight = fleet.flight[sel].copy() if isinstance(sel, slice) else fleet.flight.take(sel)
+        state = np.empty((n, 6))  # position and velocity: the report's payload
+        pos, vel = gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel)
+        for c in range(3):  # column by column: numpy runs (n, 3) slices row by row
+            state[:, c], state[:, 3 + c] = pos[:, c], vel[:, c]
+        pos = state[:, :3]
         t_rx = self.comms.uplink(now, flight, pos)
-        self.log.messages("report", flight, np.full(len(rows), now), t_rx, pos)
+        self.log.messages("report", flight, now, t_rx, pos)
         ok = ~np.isnan(t_rx)
-        self.reports.push(flight[ok], np.full(int(ok.sum()), now), t_rx[ok], np.hstack([pos[ok], vel[ok]]))
+        if ok.all():
+            self.reports.push(flight, np.full(n, now), t_rx, state)
+        else:
+            k = ok.nonzero()[0]
+            self.reports.push(flight.take(k), np.full(len(k), now), t_rx.take(k), state.take(k, axis=0))
         self._receive()
 
     def _receive(self) -> None:
@@ -280,13 +296,22 @@ class Simulation:
         if due is None:
             return
         flight, t_sent, _, payload = due
-        rows, airborne = self.fleet.rows_of(flight)
-        flight, t_sent, payload = flight[airborne], t_sent[airborne], payload[airborne]
-        newer = t_sent >= self.fleet.rx_t_s[rows] - 1e-9
-        newer |= ~self.fleet.rx_valid[rows]
-        r = rows[newer]
-        self.fleet.rx_pos_m[r], self.fleet.rx_vel_mps[r] = payload[newer, :3], payload[newer, 3:]
-        self.fleet.rx_t_s[r], self.fleet.rx_valid[r] = t_sent[newer], True
+        fleet = self.fleet
+        rows, airborne = fleet.rows_of(flight)
+        if len(rows) < len(flight):
+            k = airborne.nonzero()[0]
+            flight, t_sent, payload = flight.take(k), t_sent.take(k), payload.take(k, axis=0)
+        newer = t_sent >= fleet.rx_t_s.take(rows) - 1e-9
+        newer |= ~fleet.rx_valid.take(rows)
+        if newer.all():
+            r, fresh, t_fresh = rows, payload, t_sent
+        else:
+            k = newer.nonzero()[0]
+            r, fresh, t_fresh = rows.take(k), payload.take(k, axis=0), t_sent.take(k)
+        sel = select(r)
+        for c in range(3):  # column by column: 2-D fancy or sliced assignment is several times slower
+            fleet.rx_pos_m[sel, c], fleet.rx_vel_mps[sel, c] = fresh[:, c], fresh[:, 3 + c]
+        fleet.rx_t_s[sel], fleet.rx_valid[sel] = t_fresh, True
         if self.spec.strategic.enabled:
             self._conformance_changes(self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:]))
 
@@ -309,16 +334,23 @@ class Simulation:
     def _cdr(self) -> None:
         """Detect conflicts on the received picture; resolve them with MVP advisories sent down the link."""
         self._receive()
-        now, cdr, sep = self.env.now, self.spec.cdr, self.spec.separation
-        rows = self.fleet.rows()
-        rows = rows[self.fleet.rx_valid[rows]]
-        age = now - self.fleet.rx_t_s[rows]
-        vel = self.fleet.rx_vel_mps[rows]
-        pos = self.fleet.rx_pos_m[rows] + vel * age[:, None]
+        now, cdr, sep, fleet = self.env.now, self.spec.cdr, self.spec.separation, self.fleet
+        rows = fleet.rows()
+        sel = select(rows)
+        valid = fleet.rx_valid[sel]
+        if not valid.all():
+            rows = rows.compress(valid)
+            sel = select(rows)
+        age = now - gather(fleet.rx_t_s, sel)
+        vel = gather(fleet.rx_vel_mps, sel)  # nothing writes the received picture until _resolve returns
+        rx_pos, pos = gather(fleet.rx_pos_m, sel), np.empty((len(rows), 3))
+        for c in range(3):  # rx_pos + vel * age, column by column
+            np.multiply(vel[:, c], age, out=pos[:, c])
+            pos[:, c] += rx_pos[:, c]
         found = detect(
             pos, vel, lookahead_s=cdr.lookahead_s, radius_m=sep.horizontal_m, half_height_m=sep.vertical_m
         )
-        a, b = self.fleet.flight[rows[found.i]], self.fleet.flight[rows[found.j]]
+        a, b = fleet.flight.take(rows.take(found.i)), fleet.flight.take(rows.take(found.j))
         self._pair_events(now, self.conflicts, self.conflicts.update(now, a, b, found.d_cpa_m), "conflict")
         if cdr.resolution == "mvp":
             self._resolve(rows, pos, vel, found)
@@ -330,6 +362,7 @@ class Simulation:
         rate cannot fly MVP's vertical escapes in time (measured: vertical MVP gave more LoS than none).
         """
         cdr, sep, fleet, now = self.spec.cdr, self.spec.separation, self.fleet, self.env.now
+        sel = select(rows)
         dv = mvp(
             pos,
             vel,
@@ -337,54 +370,68 @@ class Simulation:
             radius_m=sep.horizontal_m,
             half_height_m=sep.vertical_m,
             lookahead_s=cdr.lookahead_s,
-            priority=fleet.priority[rows],
+            priority=gather(fleet.priority, sel),
             margin=cdr.margin,
             vertical=False,
         )
-        involved = np.zeros(len(rows), bool)
+        n = len(rows)
+        involved = np.zeros(n, bool)
         involved[found.i], involved[found.j] = True, True
-        until = np.zeros(len(rows))
+        until = np.zeros(n)
         np.maximum.at(until, found.i, found.t_cpa_s)
         np.maximum.at(until, found.j, found.t_cpa_s)
-        moving = involved & (np.abs(dv).sum(axis=1) > 0.0)
-        target = self._capped(rows, vel + dv)
-        fresh = moving & (
-            ~fleet.adv_on[rows] | (np.hypot(*(target - fleet.adv_vel_mps[rows]).T[:2]) > ADVISORY_CHANGE_MPS)
-        )
-        r = rows[involved]
-        fleet.adv_until_s[r] = np.maximum(fleet.adv_until_s[r], now + until[involved])
-        self._issue(rows[fresh], target[fresh])
-        done = rows[fleet.adv_on[rows] & ~involved & (fleet.adv_until_s[rows] <= now)]
+        # the vehicles in conflict only (the others get no advisory and keep their deadline)
+        k = involved.nonzero()[0]
+        r = rows.take(k)
+        dv = dv.take(k, axis=0)
+        moving = np.abs(dv[:, 0]) + np.abs(dv[:, 1]) + np.abs(dv[:, 2]) > 0.0  # any component non-zero
+        dv += vel.take(k, axis=0)
+        target = self._capped(r, dv)
+        adv_vel = fleet.adv_vel_mps.take(r, axis=0)
+        changed = np.hypot(target[:, 0] - adv_vel[:, 0], target[:, 1] - adv_vel[:, 1]) > ADVISORY_CHANGE_MPS
+        fresh = (moving & (~fleet.adv_on.take(r) | changed)).nonzero()[0]
+        fleet.adv_until_s[r] = np.maximum(fleet.adv_until_s.take(r), now + until.take(k))
+        self._issue(r.take(fresh), target.take(fresh, axis=0))
+        idle = gather(fleet.adv_on, sel) & ~involved
+        idle &= gather(fleet.adv_until_s, sel) <= now
+        done = rows.compress(idle)
         if len(done):
             fleet.adv_on[done] = False
-            back = fleet.mode[done] == MODE["advisory"]
-            fleet.mode[done[back]] = MODE["nominal"]
-            self.log.events(now, "advisory_cleared", fleet.flight[done])
+            back = fleet.mode.take(done) == MODE["advisory"]
+            fleet.mode[done.compress(back)] = MODE["nominal"]
+            self.log.events(now, "advisory_cleared", fleet.flight.take(done))
 
     def _capped(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
         """Advisory velocities within each vehicle's cruise speed and climb/descent rates."""
         fleet = self.fleet
         speed = np.hypot(want[:, 0], want[:, 1])
-        cruise = fleet.cruise_speed_mps[rows]
+        cruise = fleet.cruise_speed_mps.take(rows)
         scale = np.where(speed > cruise, cruise / np.maximum(speed, 1e-9), 1.0)
-        vz = np.clip(want[:, 2], -fleet.descent_rate_mps[rows], fleet.climb_rate_mps[rows])
-        return np.column_stack([want[:, :2] * scale[:, None], vz])
+        out = np.empty_like(want)
+        np.multiply(want[:, 0], scale, out=out[:, 0])
+        np.multiply(want[:, 1], scale, out=out[:, 1])
+        want[:, 2].clip(-fleet.descent_rate_mps.take(rows), fleet.climb_rate_mps.take(rows), out=out[:, 2])
+        return out
 
     def _issue(self, rows: np.ndarray, vel: np.ndarray) -> None:
         """Send advisories down the link; each takes effect when (if) it arrives."""
         if len(rows) == 0:
             return
         now = self.env.now
-        flight = self.fleet.flight[rows]
-        t_rx = self.comms.downlink(now, flight, self.fleet.pos_m[rows])
+        flight = self.fleet.flight.take(rows)
+        pos = self.fleet.pos_m.take(rows, axis=0)
+        t_rx = self.comms.downlink(now, flight, pos)
         speed = np.hypot(vel[:, 0], vel[:, 1])
         self.log.events(now, "advisory_issued", flight, value=speed)
-        self.log.messages(
-            "advisory", flight, np.full(len(rows), now), t_rx, self.fleet.pos_m[rows], value=speed
-        )
-        self.tally.advisories(len(rows), int(np.isnan(t_rx).sum()))
+        self.log.messages("advisory", flight, now, t_rx, pos, value=speed)
         ok = ~np.isnan(t_rx)
-        self.advisories.push(flight[ok], np.full(int(ok.sum()), now), t_rx[ok], vel[ok])
+        delivered = int(np.count_nonzero(ok))
+        self.tally.advisories(len(rows), len(rows) - delivered)
+        if delivered == len(rows):
+            self.advisories.push(flight, np.full(delivered, now), t_rx, vel)
+        else:
+            k = ok.nonzero()[0]
+            self.advisories.push(flight.take(k), np.full(delivered, now), t_rx.take(k), vel.take(k, axis=0))
         self._apply_advisories()
 
     def _apply_advisories(self) -> None:
@@ -393,23 +440,28 @@ class Simulation:
         if due is None:
             return
         flight, _, t_rx, vel = due
-        rows, airborne = self.fleet.rows_of(flight)
-        flight, t_rx, vel = flight[airborne], t_rx[airborne], vel[airborne]
+        fleet = self.fleet
+        rows, airborne = fleet.rows_of(flight)
+        if len(rows) < len(flight):
+            k = airborne.nonzero()[0]
+            flight, t_rx, vel = flight.take(k), t_rx.take(k), vel.take(k, axis=0)
         if len(flight) == 0:
             return
-        fleet = self.fleet
-        fleet.adv_vel_mps[rows], fleet.adv_on[rows] = vel, True
-        nominal = fleet.mode[rows] == MODE["nominal"]
-        fleet.mode[rows[nominal]] = MODE["advisory"]
+        for c in range(3):  # column by column: 2-D fancy assignment is several times slower
+            fleet.adv_vel_mps[rows, c] = vel[:, c]
+        fleet.adv_on[rows] = True
+        nominal = fleet.mode.take(rows) == MODE["nominal"]
+        fleet.mode[rows.compress(nominal)] = MODE["advisory"]
         for name in ("advisory_delivered", "advisory_applied"):
             self.log.events(self.env.now, name, flight, value=t_rx)
 
     def _record(self) -> None:
         """Vehicle states at the recording rate, and the cell occupancy they make."""
-        rows = self.fleet.rows()
         f = self.fleet
-        self.log.states(self.env.now, f.flight[rows], f.pos_m[rows], f.vel_mps[rows], f.mode[rows])
-        self.tally.occupancy(self.env.now, f.pos_m[rows])
+        sel = select(f.rows())
+        pos = gather(f.pos_m, sel)
+        self.log.states(self.env.now, gather(f.flight, sel), pos, gather(f.vel_mps, sel), gather(f.mode, sel))
+        self.tally.occupancy(self.env.now, np.asfortranarray(pos))  # F-order: it reads x, y, z apart
 
     def _progress(self) -> None:
         if self._on_progress is not None:

@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +159,7 @@ _STATISTICS_COLUMNS = {
 _ZSTD_LEVEL = 1
 _MAX_PENDING_ROW_GROUPS = 4  # bounds memory when the engine outruns the encoder
 _INT32 = np.iinfo(np.int32)
+_INT32_MIN, _INT32_MAX = int(_INT32.min), int(_INT32.max)
 
 
 class EventLogError(ValueError):
@@ -259,7 +259,9 @@ class _Sink:
             self._buffers = self._spare.pop()
         else:
             self._buffers = {name: np.empty(self._cap, dtype) for name, dtype in self._numeric.items()}
-        self._text: dict[str, list[str]] = {name: [] for name in self._strings}
+        self._text: dict[str, list[list]] = {name: [] for name in self._strings}  # [value, count] runs
+        # a scalar repeated over rows [a, b) of a numeric column is written at flush: [value, a, b] runs
+        self._fills: dict[str, list[list]] = {name: [] for name in self._numeric}
         self._used = 0
 
     def code(self, kind: str) -> int:
@@ -272,25 +274,70 @@ class _Sink:
         while done < n:
             k = min(n - done, self._cap - self._used)
             a, b = self._used, self._used + k
+            whole = k == n  # the common case: the rows fit in the open chunk, no slicing needed
             for name, value in columns.items():
                 buffer = self._buffers.get(name)
                 if buffer is None:
-                    text = self._text[name]
-                    text.extend(repeat(value, k) if isinstance(value, str) else value[done : done + k])
+                    runs = self._text[name]
+                    for text in [value] if isinstance(value, str) else value[done : done + k]:
+                        count = k if isinstance(value, str) else 1
+                        if runs and runs[-1][0] == text:
+                            runs[-1][1] += count
+                        else:
+                            runs.append([text, count])
                 elif isinstance(value, np.ndarray):
-                    buffer[a:b] = value[done : done + k]
+                    buffer[a:b] = value if whole else value[done : done + k]
                 else:
-                    buffer[a:b] = value
+                    self._fill(name, value, a, b)
             self._used, done = b, done + k
             if self._used == self._cap:
                 self.flush()
         self.rows += n
+
+    def put_events(
+        self, n: int, t: float, code: int, flight: np.ndarray, other: Any, value: Any, detail: str
+    ) -> None:
+        """:meth:`put` for a batch of events (the engine writes several per tick): the same rows."""
+        a, b = self._used, self._used + n
+        if n == 0 or b > self._cap:
+            columns = {"t_s": t, "kind": code, "flight": flight, "other": other, "value": value}
+            self.put(n, {**columns, "detail": detail})
+            return
+        self._fill("t_s", t, a, b)
+        self._fill("kind", code, a, b)
+        self._buffers["flight"][a:b] = flight
+        for name, column in (("other", other), ("value", value)):
+            if isinstance(column, np.ndarray):
+                self._buffers[name][a:b] = column
+            else:
+                self._fill(name, column, a, b)
+        runs = self._text["detail"]
+        if runs and runs[-1][0] == detail:
+            runs[-1][1] += n
+        else:
+            runs.append([detail, n])
+        self._used = b
+        self.rows += n
+        if b == self._cap:
+            self.flush()
+
+    def _fill(self, name: str, value: Any, a: int, b: int) -> None:
+        """Rows [a, b) of a numeric column hold the scalar ``value`` (written at flush)."""
+        runs = self._fills[name]
+        if runs and runs[-1][2] == a and _same(runs[-1][0], value):
+            runs[-1][2] = b
+        else:
+            runs.append([value, a, b])
 
     def flush(self) -> None:
         """Hand the buffered rows to the encoder as one row group."""
         if not self._used:
             return
         used = self._used
+        for name, runs in self._fills.items():
+            buffer = self._buffers[name]
+            for value, a, b in runs:
+                buffer[a:b] = value
         arrays = []
         for field in self._schema:
             if field.type == _KIND:
@@ -298,7 +345,7 @@ class _Sink:
                 codes = pa.array(self._buffers[field.name][:used])
                 arrays.append(pa.DictionaryArray.from_arrays(codes, dictionary))
             elif field.name in self._text:
-                arrays.append(pa.array(self._text[field.name], pa.string()))
+                arrays.append(_string_array(self._text[field.name], used))
             else:
                 arrays.append(pa.array(self._buffers[field.name][:used]))
         table = pa.Table.from_arrays(arrays, schema=self._schema)
@@ -320,16 +367,39 @@ class _Sink:
         self._writer.close()
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two scalars write the same bytes (0.0 and -0.0 differ; nan only as the same object)."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or a != b:
+        return False
+    return not isinstance(a, float | np.floating) or math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _string_array(runs: list[list], n: int) -> pa.Array:
+    """The n strings given as ``[value, count]`` runs, as an Arrow string array (the same array
+    ``pa.array`` makes from the list of strings, built from its buffers: no Python object per row)."""
+    encoded = [text.encode() for text, _ in runs]
+    counts = [count for _, count in runs]
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(np.repeat(np.array([len(e) for e in encoded], np.int32), counts), out=offsets[1:])
+    data = b"".join(e * c for e, c in zip(encoded, counts, strict=True))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
 def _ids(field: str, values: Any, n: int | None = None) -> np.ndarray:
     """A 1-D integer id array that fits int32 (length n when given)."""
-    ids = np.asarray(values)
+    ids = values if type(values) is np.ndarray else np.asarray(values)
     if ids.ndim != 1 or (n is not None and len(ids) != n):
         want = "n" if n is None else str(n)
         raise EventLogError(field, f"must be a 1-D array of length {want} (got shape {ids.shape})")
-    if len(ids) and not np.issubdtype(ids.dtype, np.integer):
-        raise EventLogError(field, f"must hold integers (got dtype {ids.dtype})")
-    if len(ids) and ids.dtype.itemsize > 4 and (ids.min() < _INT32.min or ids.max() > _INT32.max):
-        raise EventLogError(field, f"must fit int32 (got {ids.min()}..{ids.max()})")
+    if len(ids):
+        if ids.dtype.kind not in "iu":  # np.integer: signed or unsigned
+            raise EventLogError(field, f"must hold integers (got dtype {ids.dtype})")
+        if ids.dtype.itemsize > 4 and (
+            np.minimum.reduce(ids) < _INT32_MIN or np.maximum.reduce(ids) > _INT32_MAX
+        ):
+            raise EventLogError(field, f"must fit int32 (got {ids.min()}..{ids.max()})")
     return ids
 
 
@@ -480,7 +550,7 @@ class EventLog:
         if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
             raise EventLogError("event.value", f"must be a number, NaN when none (got {value!r})")
         for name, ident in (("flight", flight), ("other", other)):
-            if not isinstance(ident, int | np.integer) or not -1 <= ident <= _INT32.max:
+            if not isinstance(ident, int | np.integer) or not -1 <= ident <= _INT32_MAX:
                 raise EventLogError(f"event.{name}", f"must be an id >= 0, or -1 for none (got {ident!r})")
         self._events.put(
             1,
@@ -499,9 +569,13 @@ class EventLog:
         detail: str = "",
     ) -> None:
         """A batch of events of one kind at one time, in array order; ``other``/``value`` broadcast."""
-        self._open("events")
+        if self._closed:
+            self._open("events")
         t = _time("events.t_s", t_s)
-        code = self._events.code(_kind("events.kind", kind))
+        sink = self._events
+        code = sink.vocabulary.get(kind) if type(kind) is str else None
+        if code is None:
+            code = sink.code(_kind("events.kind", kind))
         ids = _ids("events.flight", flight)
         n = len(ids)
         if not isinstance(detail, str):
@@ -509,12 +583,10 @@ class EventLog:
         others = -1 if other is None else _column("events.other", other, n)
         if isinstance(others, np.ndarray):
             others = _ids("events.other", others, n)
-        elif isinstance(others, bool) or not isinstance(others, int) or not -1 <= others <= _INT32.max:
+        elif isinstance(others, bool) or not isinstance(others, int) or not -1 <= others <= _INT32_MAX:
             raise EventLogError("events.other", f"must be ids >= 0, or -1 for none (got {others!r})")
-        values = _column("events.value", value, n, math.nan)
-        self._events.put(
-            n, {"t_s": t, "kind": code, "flight": ids, "other": others, "value": values, "detail": detail}
-        )
+        values = math.nan if value is None else _column("events.value", value, n)
+        sink.put_events(n, t, code, ids, others, values, detail)
         if n:
             self._counts[kind] = self._counts.get(kind, 0) + n
 
@@ -530,7 +602,7 @@ class EventLog:
         n = len(ids)
         pos, vel = _xyz("states.pos_m", pos_m, n), _xyz("states.vel_mps", vel_mps, n)
         modes = np.asarray(mode)
-        if modes.shape != (n,) or (n and not np.issubdtype(modes.dtype, np.integer)):
+        if modes.shape != (n,) or (n and modes.dtype.kind not in "iu"):
             raise EventLogError(
                 "states.mode", f"must be ({n},) integer codes (got {modes.dtype} {modes.shape})"
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.fleet import Fleet
+from sim.fleet import Fleet, select
 
 __all__ = ["step"]
 
@@ -27,100 +27,166 @@ TURN_FREE_SPEED_MPS = 1.0
 
 
 def step(fleet: Fleet, rows: np.ndarray, dt_s: float) -> np.ndarray:
-    """Advance ``rows`` by ``dt_s``; the rows that reached their last waypoint (landed), ascending."""
-    if len(rows) == 0:
-        return rows
-    wp = fleet.wp_next[rows]
-    target = fleet.waypoints.xyz[wp]
-    stop = fleet.waypoints.stop[wp]
-    pos, vel = fleet.pos_m[rows], fleet.vel_mps[rows]
-    accel, omega = fleet.max_accel_mps2[rows], fleet.max_turn_rate_rps[rows]
-    cruise = fleet.cruise_speed_mps[rows]
-    want_h, want_vz = _desired(fleet, rows, pos, target, stop, cruise, dt_s)
-    adv = fleet.adv_on[rows]
-    if adv.any():
-        a_vel = fleet.adv_vel_mps[rows[adv]]
-        want_h[adv], want_vz[adv] = a_vel[:, :2], a_vel[:, 2]
-    new_h = _limit_horizontal(vel[:, :2], want_h, accel * dt_s, omega * dt_s, slow_to_turn=stop & ~adv)
-    dvz = np.clip(want_vz - vel[:, 2], -accel * dt_s, accel * dt_s)
-    new_vel = np.column_stack([new_h, vel[:, 2] + dvz])
-    new_pos = pos + new_vel * dt_s
-    fleet.vel_mps[rows], fleet.pos_m[rows] = new_vel, new_pos
-    reached = _reached(new_pos, target, stop, np.hypot(new_h[:, 0], new_h[:, 1]), omega, dt_s)
-    reached &= ~adv  # under an advisory a vehicle is off its path: it resumes the same waypoint afterwards
-    fleet.wp_next[rows[reached]] += 1
-    return rows[reached & (fleet.wp_next[rows] >= fleet.wp_end[rows])]
+    """Advance ``rows`` by ``dt_s``; the rows that reached their last waypoint (landed), ascending.
 
-
-def _desired(
-    fleet: Fleet,
-    rows: np.ndarray,
-    pos: np.ndarray,
-    target: np.ndarray,
-    stop: np.ndarray,
-    cruise: np.ndarray,
-    dt_s: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Desired horizontal velocity (n, 2) and vertical speed (n,) towards each row's next waypoint."""
-    d = target - pos
-    dist_h = np.hypot(d[:, 0], d[:, 1])
-    accel = fleet.max_accel_mps2[rows]
-    brake = np.sqrt(2.0 * accel * dist_h)  # speed from which the vehicle stops in dist_h
-    speed = np.where(stop, np.minimum(np.minimum(cruise, brake), dist_h / dt_s), cruise)
-    reach_m = np.maximum(CARROT_MIN_M, 2.0 * cruise / fleet.max_turn_rate_rps[rows])
-    aim = _carrot(fleet.waypoints.xyz[fleet.wp_next[rows] - 1, :2], target[:, :2], pos[:, :2], reach_m)
-    to_aim = aim - pos[:, :2]
-    aim_m = np.hypot(to_aim[:, 0], to_aim[:, 1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.where(aim_m[:, None] > 1e-9, to_aim / aim_m[:, None], 0.0)
-    want_vz = np.clip(d[:, 2] / dt_s, -fleet.descent_rate_mps[rows], fleet.climb_rate_mps[rows])
-    return unit * speed[:, None], want_vz
-
-
-def _carrot(prev: np.ndarray, nxt: np.ndarray, pos: np.ndarray, reach_m: np.ndarray) -> np.ndarray:
-    """The point ``reach_m`` along the leg ``prev -> nxt`` past the vehicle's projection on it (capped at
-    ``nxt``): steering at it brings a vehicle that drifted off (an advisory, a wide turn) back onto the leg.
+    Column by column on 1-D arrays (row-major (n, 3) arithmetic and 2-D fancy indexing cost several
+    times more); ``rows`` that form one contiguous run are read and written as slices.
     """
-    leg = nxt - prev
-    length = np.hypot(leg[:, 0], leg[:, 1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.where(length[:, None] > 1e-9, leg / length[:, None], 0.0)
-    along = np.clip(((pos - prev) * unit).sum(axis=1), 0.0, length) + reach_m
-    return np.where((along >= length)[:, None], nxt, prev + unit * along[:, None])
+    n = len(rows)
+    if n == 0:
+        return rows
+    fleet.ready()
+    sel = select(rows)
+    course = fleet.course[sel] if isinstance(sel, slice) else fleet.course.take(sel, axis=0)
+    tx, ty, tz, px, py = course[:, 0], course[:, 1], course[:, 2], course[:, 3], course[:, 4]
+    stop = fleet.course_stop[sel]
+    pos, vel = fleet.pos_m[sel], fleet.vel_mps[sel]  # views when sel is a slice: read before written
+    x, y, z, vx, vy, vz = pos[:, 0], pos[:, 1], pos[:, 2], vel[:, 0], vel[:, 1], vel[:, 2]
+    accel, omega = fleet.max_accel_mps2[sel], fleet.max_turn_rate_rps[sel]
+    cruise = fleet.cruise_speed_mps[sel]
+    adv = fleet.adv_on[sel]
+    any_adv, any_stop = bool(adv.any()), bool(stop.any())
+    # desired velocity: towards the carrot at cruise speed, braking to rest at a stop waypoint
+    if any_stop:
+        dist_h = np.hypot(tx - x, ty - y)
+        brake = np.sqrt(2.0 * accel * dist_h)  # speed from which the vehicle stops in dist_h
+        speed = np.where(stop, np.minimum(np.minimum(cruise, brake), dist_h / dt_s), cruise)
+    else:
+        speed = cruise
+    reach_m = np.maximum(CARROT_MIN_M, 2.0 * cruise / omega)
+    ax, ay = _carrot(px, py, tx, ty, course[:, 5:], x, y, reach_m)
+    ax -= x
+    ay -= y
+    wx, wy = _unit(ax, ay, np.hypot(ax, ay))
+    wx *= speed
+    wy *= speed
+    want_vz = ((tz - z) / dt_s).clip(-fleet.descent_rate_mps[sel], fleet.climb_rate_mps[sel])
+    if any_adv:
+        k = adv.nonzero()[0]
+        a_vel = fleet.adv_vel_mps.take(rows[k], axis=0)
+        wx[k], wy[k], want_vz[k] = a_vel[:, 0], a_vel[:, 1], a_vel[:, 2]
+    slow_to_turn = stop & ~adv if any_stop else None
+    speed = fleet.speed_h_mps[sel]
+    nvx, nvy = _limit_horizontal(vx, vy, speed, wx, wy, accel * dt_s, omega * dt_s, slow_to_turn=slow_to_turn)
+    dv_max = accel * dt_s
+    nvz = (want_vz - vz).clip(-dv_max, dv_max)
+    nvz += vz
+    nx, ny, nz = x + nvx * dt_s, y + nvy * dt_s, z + nvz * dt_s
+    speed_h = np.hypot(nvx, nvy)
+    for c, (p, v) in enumerate(((nx, nvx), (ny, nvy), (nz, nvz))):
+        fleet.pos_m[sel, c], fleet.vel_mps[sel, c] = p, v
+    fleet.speed_h_mps[sel] = speed_h
+    reached = _reached(tx - nx, ty - ny, tz - nz, stop if any_stop else None, speed_h, omega, dt_s)
+    if any_adv:
+        reached &= ~adv  # under an advisory a vehicle is off its path: it resumes the same waypoint later
+    k = reached.nonzero()[0]
+    if len(k) == 0:
+        return rows[:0]
+    done = rows[k]
+    fleet.wp_next[done] += 1
+    landed = fleet.wp_next[done] >= fleet.wp_end[done]
+    if not landed.all():
+        fleet.set_course(done[~landed])
+    return done[landed]
+
+
+def _unit(ux: np.ndarray, uy: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ux, uy) / length`` in place where ``length > 1e-9``, else 0."""
+    long = length > 1e-9
+    if long.all():
+        ux /= length
+        uy /= length
+    else:
+        np.divide(ux, length, out=ux, where=long)
+        np.divide(uy, length, out=uy, where=long)
+        ux[~long] = 0.0
+        uy[~long] = 0.0
+    return ux, uy
+
+
+def _carrot(
+    px: np.ndarray,
+    py: np.ndarray,
+    nx: np.ndarray,
+    ny: np.ndarray,
+    leg: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    reach_m: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The point ``reach_m`` along the leg ``p -> n`` past the vehicle's projection on it (capped at ``n``):
+    steering at it brings a vehicle that drifted off (an advisory, a wide turn) back onto the leg.
+    ``leg`` is the leg's (ux, uy, length) from :class:`~sim.fleet.Waypoints`."""
+    ux, uy, length = leg[:, 0], leg[:, 1], leg[:, 2]
+    along = ((x - px) * ux + (y - py) * uy).clip(0.0, length)
+    along += reach_m
+    past = along >= length
+    ax, ay = ux * along, uy * along
+    ax += px
+    ay += py
+    if past.any():
+        ax[past], ay[past] = nx[past], ny[past]
+    return ax, ay
 
 
 def _limit_horizontal(
-    vel_h: np.ndarray,
-    want_h: np.ndarray,
+    vx: np.ndarray,
+    vy: np.ndarray,
+    speed: np.ndarray,
+    wx: np.ndarray,
+    wy: np.ndarray,
     dv_max: np.ndarray,
     dpsi_max: np.ndarray,
     *,
-    slow_to_turn: np.ndarray,
-) -> np.ndarray:
-    """The new horizontal velocity: speed within ``dv_max`` of the old, heading within ``dpsi_max``.
+    slow_to_turn: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The new horizontal velocity: speed within ``dv_max`` of the old (``speed``, its norm), heading
+    within ``dpsi_max``.
 
     Where ``slow_to_turn`` (approaching a stop), the speed wanted shrinks with the cosine of the heading
     error, so a vehicle that overshot brakes and yaws back instead of orbiting its stop.
     """
-    speed = np.hypot(vel_h[:, 0], vel_h[:, 1])
-    want = np.hypot(want_h[:, 0], want_h[:, 1])
-    psi = np.arctan2(vel_h[:, 1], vel_h[:, 0])
-    psi_want = np.where(want > 1e-9, np.arctan2(want_h[:, 1], want_h[:, 0]), psi)
-    turn = (psi_want - psi + np.pi) % (2.0 * np.pi) - np.pi
-    free = speed < TURN_FREE_SPEED_MPS
-    want = np.where(slow_to_turn, want * np.maximum(np.cos(turn), 0.0), want)
-    turn = np.where(free, turn, np.clip(turn, -dpsi_max, dpsi_max))
-    new_speed = np.clip(want, speed - dv_max, speed + dv_max)
-    new_psi = psi + turn
-    return np.column_stack([new_speed * np.cos(new_psi), new_speed * np.sin(new_psi)])
+    want = np.hypot(wx, wy)
+    psi = np.arctan2(vy, vx)
+    turn = np.arctan2(wy, wx)
+    still = ~(want > 1e-9)
+    if still.any():
+        turn[still] = psi[still]
+    # (turn - psi + pi) % 2 pi - pi, without the slow floor-mod: turn - psi + pi lies in [-pi, 3 pi], where
+    # the mod subtracts 2 pi (exactly, Sterbenz) above 2 pi and adds it (one rounding, as mod does) below 0
+    turn -= psi
+    turn += np.pi
+    np.subtract(turn, 2.0 * np.pi, out=turn, where=turn >= 2.0 * np.pi)
+    np.add(turn, 2.0 * np.pi, out=turn, where=turn < 0.0)
+    turn -= np.pi
+    if slow_to_turn is not None and slow_to_turn.any():
+        want = np.where(slow_to_turn, want * np.maximum(np.cos(turn), 0.0), want)
+    turn = np.where(speed < TURN_FREE_SPEED_MPS, turn, turn.clip(-dpsi_max, dpsi_max))
+    new_speed = want.clip(speed - dv_max, speed + dv_max)
+    turn += psi
+    return new_speed * np.cos(turn), new_speed * np.sin(turn)
 
 
 def _reached(
-    pos: np.ndarray, target: np.ndarray, stop: np.ndarray, speed_h: np.ndarray, omega: np.ndarray, dt_s: float
+    dx: np.ndarray,
+    dy: np.ndarray,
+    dz: np.ndarray,
+    stop: np.ndarray | None,
+    speed_h: np.ndarray,
+    omega: np.ndarray,
+    dt_s: float,
 ) -> np.ndarray:
     """Whether each row is within the capture distance of its waypoint (horizontal and vertical)."""
-    d = target - pos
-    dist_h = np.hypot(d[:, 0], d[:, 1])
-    capture_h = np.where(stop, STOP_CAPTURE_M, np.maximum(speed_h / omega, speed_h * dt_s))
-    capture_h = np.maximum(capture_h, STOP_CAPTURE_M)
-    return (dist_h <= capture_h) & (np.abs(d[:, 2]) <= STOP_CAPTURE_M)
+    capture_h = np.maximum(speed_h / omega, speed_h * dt_s)
+    if stop is not None:
+        capture_h[stop] = STOP_CAPTURE_M
+    np.maximum(capture_h, STOP_CAPTURE_M, out=capture_h)
+    # hypot only where it can pass: hypot(dx, dy) >= max(|dx|, |dy|) (to within 1 ulp) elsewhere
+    loose = capture_h * (1.0 + 2.0**-40)
+    near = np.abs(dz) <= STOP_CAPTURE_M
+    near &= np.abs(dx) <= loose
+    near &= np.abs(dy) <= loose
+    k = near.nonzero()[0]
+    reached = np.zeros(len(dx), bool)
+    reached[k] = np.hypot(dx.take(k), dy.take(k)) <= capture_h.take(k)
+    return reached

@@ -12,6 +12,10 @@ import numpy as np
 
 __all__ = ["Ended", "PairEpisodes", "pair_keys", "split_keys"]
 
+_NO_KEYS = np.empty(0, np.int64)
+_NO_TIMES = np.empty(0)
+_NO_KEYS.flags.writeable = _NO_TIMES.flags.writeable = False  # shared empty results
+
 
 def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Order-free int64 keys of flight-id pairs.
@@ -24,8 +28,12 @@ def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The flight ids ``(a, b)`` of keys, ``a < b``."""
-    return keys >> 32, keys & 0xFFFFFFFF
+    """The flight ids ``(a, b)`` of keys, ``a < b``, as int32 (the event log's ids: ids fit it).
+
+    >>> [x.tolist() for x in split_keys(pair_keys(np.array([5, 2]), np.array([3, 9])))]
+    [[3, 2], [5, 9]]
+    """
+    return (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +71,42 @@ class PairEpisodes:
 
         The episodes this update ended are then in :attr:`ended`; updating with no pairs ends them all.
         """
-        keys, inverse = np.unique(pair_keys(a, b), return_inverse=True)
-        worst = np.full(len(keys), np.inf)
-        np.minimum.at(worst, inverse, metric)
-        at = np.searchsorted(self.keys, keys)
+        if len(a) == 0:  # nothing on: every open episode ends
+            self._ended = Ended(self.keys, self.start_s, self.worst)
+            self.keys, self.start_s, self.worst = _NO_KEYS, _NO_TIMES, _NO_TIMES
+            return _NO_KEYS
+        keys = pair_keys(a, b)
+        metric = np.asarray(metric, np.float64)
+        if len(keys) > 1:
+            order = keys.argsort()  # ties in any order: their metrics merge by min below
+            keys, worst = keys.take(order), metric.take(order)
+            dup = keys[1:] == keys[:-1]
+            if dup.any():  # the same pair given twice: one entry, its smallest metric
+                head = np.concatenate(([True], ~dup)).nonzero()[0]
+                keys, worst = keys.take(head), np.minimum.reduceat(worst, head)
+        else:
+            worst = metric.copy()
+        if len(keys) == len(self.keys) and (keys == self.keys).all():  # the same pairs as before
+            self._ended = Ended(_NO_KEYS, _NO_TIMES, _NO_TIMES)
+            self.worst = np.minimum(worst, self.worst, out=worst)
+            return _NO_KEYS
+        at = self.keys.searchsorted(keys)
         known = at < len(self.keys)
         known[known] = self.keys[at[known]] == keys[known]
         gone = np.ones(len(self.keys), bool)
         gone[at[known]] = False
-        self._ended = Ended(self.keys[gone], self.start_s[gone], self.worst[gone])
+        if gone.all():
+            self._ended = Ended(self.keys, self.start_s, self.worst)
+        else:
+            g = gone.nonzero()[0]
+            self._ended = Ended(self.keys.take(g), self.start_s.take(g), self.worst.take(g))
         start = np.full(len(keys), t_s)
-        start[known] = self.start_s[at[known]]
-        worst[known] = np.minimum(worst[known], self.worst[at[known]])
+        if known.any():
+            k, old = known.nonzero()[0], at[known]
+            start[k] = self.start_s.take(old)
+            worst[k] = np.minimum(worst.take(k), self.worst.take(old))
         self.keys, self.start_s, self.worst = keys, start, worst
-        return keys[~known]
+        return keys.compress(~known)
 
     @property
     def ended(self) -> Ended:

@@ -40,12 +40,24 @@ class Inbox:
         """The messages received by ``now_s``, in reception order (ties: sending order); None if none."""
         if not self._chunks:
             return None
-        flight, t_sent, t_rx, payload = (np.concatenate(c) for c in zip(*self._chunks, strict=True))
+        if len(self._chunks) == 1:
+            flight, t_sent, t_rx, payload = self._chunks[0]
+        else:
+            flight, t_sent, t_rx, payload = (np.concatenate(c) for c in zip(*self._chunks, strict=True))
         ready = t_rx <= now_s
-        if not ready.any():
+        if ready.all():  # everything has arrived (ideal comms: always)
+            self._chunks = []
+            if len(t_rx) < 2 or (t_rx[1:] >= t_rx[:-1]).all():  # already in reception order
+                return flight, t_sent, t_rx, payload
+            order = t_rx.argsort(kind="stable")
+        elif not ready.any():
             self._chunks = [(flight, t_sent, t_rx, payload)]
             return None
-        later = ~ready
-        self._chunks = [(flight[later], t_sent[later], t_rx[later], payload[later])] if later.any() else []
-        order = np.flatnonzero(ready)[np.argsort(t_rx[ready], kind="stable")]
-        return flight[order], t_sent[order], t_rx[order], payload[order]
+        else:
+            later = (~ready).nonzero()[0]
+            self._chunks = [
+                (flight.take(later), t_sent.take(later), t_rx.take(later), payload.take(later, axis=0))
+            ]
+            k = ready.nonzero()[0]
+            order = k.take(t_rx.take(k).argsort(kind="stable"))
+        return flight.take(order), t_sent.take(order), t_rx.take(order), payload.take(order, axis=0)

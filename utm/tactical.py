@@ -2,7 +2,7 @@
 
 State-based detection (linear extrapolation, as BlueSky's ``statebased.py``) without N x N matrices, and
 Modified Voltage Potential resolution (Eby 1994; Hoekstra et al. 2002, as BlueSky's ``mvp.py``). Local
-ENU metres, z up, velocities in m/s; rows are the caller's rows. Layer: utm; imports numpy, scipy and
+ENU metres, z up, velocities in m/s; rows are the caller's rows. Layer: utm; imports numpy and
 utm.errors only; no sim, no api.
 
 Protected zone and strictness
@@ -33,9 +33,21 @@ Broad phase (:func:`candidate_pairs`), a superset of the conflicts
     relative to the fleet's corner, a slack of ``1e-5`` of the fleet's extent (10 cm over 10 km; float32
     errors stay below ``1e-6`` of it), so rounding can add candidates but never drop a conflict;
     :func:`detect` then decides in float64 with :func:`conflict_intervals` alone. Nothing is N x N:
-    O(N) per window plus O(candidates), in batches of ~32k candidates. (One cKDTree ``query_pairs`` on
+    O(N) per window plus O(candidates), in batches of ~16k candidates. (One cKDTree ``query_pairs`` on
     the benchmark's 10,000 look-ahead midpoints, Chebyshev metric, took 25-35 ms here on its own, two
-    to three times this whole path; cKDTree serves :func:`los_pairs`.)
+    to three times this whole path.)
+
+Cost model of the numpy code
+    Per tick, the fleet sizes of interest make numpy's per-call overhead (1-2 us) and memory traffic
+    the costs, so the hot paths: work on contiguous 1-D columns (a (n, 3) slice or a broadcast over a
+    short axis runs row by row); gather with ``take`` (several times faster than fancy indexing of
+    (n, 3) arrays); call methods rather than numpy's Python-level wrappers; skip work that a mask shows
+    empty; and keep temporaries to about a batch. None of this changes the arithmetic of an element, so
+    the results do not depend on it.
+
+Ground truth (:func:`los_pairs`)
+    The same cell lists in 2D (cells of ``radius_m`` + slack, one range per neighbouring column), the
+    vertical test, then the strict cylinder test on the candidates.
 
 Resolution (:func:`mvp`): see its docstring for the choices (direction, head-on side, vertical rule,
 priority, accumulation).
@@ -43,12 +55,12 @@ priority, accumulation).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.spatial import cKDTree
 
 from utm.errors import InvalidRequest
 
@@ -59,8 +71,10 @@ _V_MIN_MPS = 1e-12  # relative speeds below this count as zero (horizontal and v
 _MY = 4  # y-cells per r_h: y is the contiguous axis, so finer y trims candidates at no cost
 _MZ = 1  # z-cells per r_v: each z offset is one more row of candidates per vehicle
 _MAX_SLICES = 6
-_CHUNK_PAIRS = 32768  # candidate pairs per batch (plus one vehicle's worth)
+_CHUNK_PAIRS = 16384  # candidate pairs per batch: temporaries stay in cache, and small enough that the
+# allocator reuses them (32768 tripled the page faults per tick at 10,000 vehicles)
 _CELLS_PER_VEHICLE = 64  # dense cell grid budget; larger extents get coarser (still exact) cells
+_LOS_CELLS_PER_VEHICLE = 8  # los_pairs: its candidates are few, the grid's prefix sum is the cost
 # Input bounds: far beyond any airspace, yet small enough that the float32 filters cannot overflow.
 _MAX_POS_M, _MAX_VEL_MPS, _MAX_SCALAR = 1e8, 1e5, 1e6
 _T_FLOOR_S = 1.0  # MVP: a change is spread over at least this long (no division by ~0 at CPA now)
@@ -110,8 +124,7 @@ def candidate_pairs(
     cols = _columns(pos_m, vel_mps)
     lookahead_s, radius_m, half_height_m = _zone(lookahead_s, radius_m, half_height_m)
     keys = _candidate_keys(cols, lookahead_s, radius_m, half_height_m)
-    n = len(cols[0])
-    return np.stack([keys // max(n, 1), keys % max(n, 1)], axis=1)
+    return np.stack(np.divmod(keys, max(cols.shape[1], 1)), axis=1)
 
 
 def conflict_intervals(
@@ -154,8 +167,8 @@ def conflict_intervals(
     dpos = _array3("dpos_m", dpos_m)
     dvel = _array3("dvel_mps", dvel_mps, len(dpos))
     lookahead_s, radius_m, half_height_m = _zone(lookahead_s, radius_m, half_height_m)
-    rel = [np.ascontiguousarray(a[:, c]) for a in (dpos, dvel) for c in range(3)]
-    return _intervals(*rel, lookahead_s, radius_m, half_height_m)
+    t_in, t_out, t_cpa, d_cpa, hit = _intervals(*dpos.T, *dvel.T, lookahead_s, radius_m, half_height_m)
+    return np.where(hit, np.maximum(t_in, 0.0), np.nan), np.where(hit, t_out, np.nan), t_cpa, d_cpa, hit
 
 
 def detect(
@@ -178,12 +191,15 @@ def detect(
     cols = _columns(pos_m, vel_mps)
     lookahead_s, radius_m, half_height_m = _zone(lookahead_s, radius_m, half_height_m)
     keys = _candidate_keys(cols, lookahead_s, radius_m, half_height_m)
-    n = len(cols[0])
-    i, j = keys // max(n, 1), keys % max(n, 1)
-    rel = [np.take(c, j) - np.take(c, i) for c in cols]
+    i, j = np.divmod(keys, max(cols.shape[1], 1))
+    rel = cols.take(j, axis=1)
+    rel -= cols.take(i, axis=1)
     t_in, t_out, t_cpa, d_cpa, hit = _intervals(*rel, lookahead_s, radius_m, half_height_m)
-    k = np.flatnonzero(hit)
-    return Conflicts(i[k], j[k], t_in[k], t_out[k], t_cpa[k], d_cpa[k])
+    np.maximum(t_in, 0.0, out=t_in)
+    if hit.all():
+        return Conflicts(i, j, t_in, t_out, t_cpa, d_cpa)
+    k = hit.nonzero()[0]
+    return Conflicts(i.take(k), j.take(k), t_in.take(k), t_out.take(k), t_cpa.take(k), d_cpa.take(k))
 
 
 def los_pairs(pos_m: ArrayLike, *, radius_m: float, half_height_m: float) -> np.ndarray:
@@ -196,9 +212,8 @@ def los_pairs(pos_m: ArrayLike, *, radius_m: float, half_height_m: float) -> np.
 
     Returns
     -------
-    (k, 2) int64 rows ``(i, j)``, ``i < j``, sorted. cKDTree ``query_pairs`` (z scaled by
-    ``radius_m / half_height_m``, Euclidean radius ``sqrt(2) radius_m``, a ball holding the cylinder)
-    gives candidates; the strict cylinder test decides.
+    (k, 2) int64 rows ``(i, j)``, ``i < j``, sorted. Horizontal cell lists (cells of ``radius_m``,
+    a superset of the pairs within ``radius_m``) give candidates; the strict cylinder test decides.
 
     Examples
     --------
@@ -209,15 +224,32 @@ def los_pairs(pos_m: ArrayLike, *, radius_m: float, half_height_m: float) -> np.
     """
     pos = _array3("pos_m", pos_m, limit=_MAX_POS_M)
     _, radius_m, half_height_m = _zone(0.0, radius_m, half_height_m)
-    if len(pos) < 2:
+    n = len(pos)
+    if n < 2:
         return np.empty((0, 2), np.int64)
-    scaled = pos * np.array([1.0, 1.0, radius_m / half_height_m])
-    reach_m = math.sqrt(2.0) * radius_m * (1.0 + _SLACK)
-    pairs = cKDTree(scaled).query_pairs(reach_m, output_type="ndarray").astype(np.int64, copy=False)
-    d = pos[pairs[:, 1]] - pos[pairs[:, 0]]
-    inside = (np.hypot(d[:, 0], d[:, 1]) < radius_m) & (np.abs(d[:, 2]) < half_height_m)
-    pairs = pairs[inside]
-    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    xyz = np.ascontiguousarray(pos.T)
+    extent = xyz[:2].min(axis=1).tolist(), xyz[:2].max(axis=1).tolist()
+    tol_m = 1e-6 + 1e-12 * max(-extent[0][0], -extent[0][1], extent[1][0], extent[1][1])
+    reach_m = radius_m * (1.0 + _SLACK) + tol_m
+    order, first, count = _cell_rows(
+        xyz, reach_m, math.inf, m_y=1, m_z=0, budget=_LOS_CELLS_PER_VEHICLE, extent=extent
+    )
+    sx, sy, sz = xyz[0].take(order), xyz[1].take(order), xyz[2].take(order)
+    keys = [np.empty(0, np.int64)]
+    for ii, jj in _expand(first, count):
+        dz = sz.take(jj)
+        dz -= sz.take(ii)
+        k = (np.abs(dz) < half_height_m).nonzero()[0]
+        ii, jj = ii.take(k), jj.take(k)
+        k = (np.hypot(sx.take(jj) - sx.take(ii), sy.take(jj) - sy.take(ii)) < radius_m).nonzero()[0]
+        gi, gj = order.take(ii.take(k)), order.take(jj.take(k))
+        lo_ij = np.minimum(gi, gj)
+        lo_ij *= n
+        lo_ij += np.maximum(gi, gj)
+        keys.append(lo_ij)
+    out = np.concatenate(keys)
+    out.sort()
+    return np.stack([out // n, out % n], axis=1)
 
 
 def mvp(
@@ -283,7 +315,7 @@ def mvp(
     """
     cols = _columns(pos_m, vel_mps)
     lookahead_s, radius_m, half_height_m = _zone(lookahead_s, radius_m, half_height_m)
-    n = len(cols[0])
+    n = cols.shape[1]
     prio = np.asarray(priority, dtype=float)
     if prio.shape != (n,) or not np.isfinite(prio).all():
         raise InvalidRequest("priority", f"must be {n} finite numbers (shape {prio.shape})")
@@ -292,37 +324,57 @@ def mvp(
     i, j = np.asarray(conflicts.i, np.int64), np.asarray(conflicts.j, np.int64)
     if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
         raise InvalidRequest("conflicts", f"rows must index the {n} vehicles given")
-    dx, dy, dz, du, dv, dw = (np.take(c, j) - np.take(c, i) for c in cols)
+    out = np.zeros((n, 3))
+    if len(i) == 0:
+        return out
+    rel = cols.take(j, axis=1)
+    rel -= cols.take(i, axis=1)
+    dx, dy, dz, du, dv, dw = rel
     a = du * du + dv * dv
     moving = a > _V_MIN_MPS**2
-    t = np.where(moving, np.maximum(-(dx * du + dy * dv) / np.where(moving, a, 1.0), 0.0), 0.0)
+    all_moving = bool(moving.all())
+    t = -(dx * du + dy * dv)
+    t /= a if all_moving else np.where(moving, a, 1.0)
+    np.maximum(t, 0.0, out=t)
+    if not all_moving:
+        t[~moving] = 0.0
     ex, ey, ez = dx + du * t, dy + dv * t, dz + dw * t
     miss_m, dist_m = np.hypot(ex, ey), np.hypot(dx, dy)
     reach_m, t_eff = margin * radius_m, np.maximum(np.minimum(t, lookahead_s), _T_FLOOR_S)
     # direction: along the miss vector; head-on: right of the relative velocity; neither: east
     head_on = miss_m < _HEAD_ON * radius_m
-    speed = np.sqrt(a)
-    right = np.where(moving, 1.0 / np.where(moving, speed, 1.0), 0.0)
-    ux = np.where(head_on, np.where(moving, dv * right, 1.0), ex / np.where(head_on, 1.0, miss_m))
-    uy = np.where(head_on, -du * right, ey / np.where(head_on, 1.0, miss_m))
+    if head_on.any():
+        speed = np.sqrt(a)
+        right = np.where(moving, 1.0 / np.where(moving, speed, 1.0), 0.0)
+        ux = np.where(head_on, np.where(moving, dv * right, 1.0), ex / np.where(head_on, 1.0, miss_m))
+        uy = np.where(head_on, -du * right, ey / np.where(head_on, 1.0, miss_m))
+    else:
+        ux, uy = ex / miss_m, ey / miss_m
     # shift of the CPA, with the rotation correction while outside the enlarged zone (BlueSky mvp.py)
-    outside = (dist_m > reach_m) & (miss_m < dist_m)
-    safe_dist = np.where(outside, dist_m, 1.0)
-    turn = np.arcsin(np.where(outside, reach_m / safe_dist, 0.0)) - np.arcsin(
-        np.where(outside, miss_m / safe_dist, 0.0)
-    )
-    shift_m = np.maximum(reach_m / np.cos(turn) - miss_m, 0.0)
-    climb_m = margin * half_height_m - np.abs(ez)
-    up = vertical & (np.abs(ez) < half_height_m) & (climb_m < shift_m)
-    h_mps = np.where(up, 0.0, shift_m / t_eff)
-    delta = (h_mps * ux, h_mps * uy, np.where(up, np.where(ez >= 0.0, climb_m, -climb_m) / t_eff, 0.0))
-    pi, pj = np.take(prio, i), np.take(prio, j)
+    outside = ((dist_m > reach_m) & (miss_m < dist_m)).nonzero()[0]
+    shift_m = np.full(len(i), reach_m)  # reach_m / cos(0)
+    if len(outside):
+        d_out = dist_m.take(outside)
+        turn = np.arcsin(reach_m / d_out) - np.arcsin(miss_m.take(outside) / d_out)
+        shift_m[outside] = reach_m / np.cos(turn)
+    shift_m -= miss_m
+    np.maximum(shift_m, 0.0, out=shift_m)
+    h_mps = shift_m / t_eff
+    delta_z = None
+    if vertical:
+        climb_m = margin * half_height_m - np.abs(ez)
+        up = (np.abs(ez) < half_height_m) & (climb_m < shift_m)
+        if up.any():
+            h_mps[up] = 0.0
+            delta_z = np.where(up, np.where(ez >= 0.0, climb_m, -climb_m) / t_eff, 0.0)
+    pi, pj = prio.take(i), prio.take(j)
     share_i = np.where(pi > pj, 0.0, np.where(pi < pj, 1.0, 0.5))
-    out = np.zeros((n, 3))
-    for c in range(3):
-        out[:, c] = np.bincount(j, delta[c] * (1.0 - share_i), minlength=n) - np.bincount(
-            i, delta[c] * share_i, minlength=n
-        )
+    share_j = 1.0 - share_i
+    for c, delta in enumerate((h_mps * ux, h_mps * uy, delta_z)):
+        if delta is not None:  # (a zero change adds zeros)
+            out[:, c] = np.bincount(j, delta * share_j, minlength=n) - np.bincount(
+                i, delta * share_i, minlength=n
+            )
     return out
 
 
@@ -337,7 +389,11 @@ def _array3(field: str, value: ArrayLike, rows: int | None = None, limit: float 
     if arr.ndim != 2 or arr.shape[1] != 3 or (rows is not None and len(arr) != rows):
         want = "(n, 3)" if rows is None else f"({rows}, 3)"
         raise InvalidRequest(field, f"must have shape {want} (got {arr.shape})")
-    bad = np.argwhere(~(np.abs(arr) <= limit))  # also catches nan
+    if arr.size == 0 or (
+        np.maximum.reduce(arr, axis=None) <= limit and np.minimum.reduce(arr, axis=None) >= -limit
+    ):  # (nan fails the comparisons)
+        return arr
+    bad = np.argwhere(~(np.abs(arr) <= limit))
     if len(bad):
         r, c = bad[0]
         what = "finite" if not np.isfinite(arr[r, c]) else f"within +-{limit:g}"
@@ -358,11 +414,14 @@ def _zone(lookahead_s: float, radius_m: float, half_height_m: float) -> tuple[fl
     return float(lookahead_s), float(radius_m), float(half_height_m)
 
 
-def _columns(pos_m: ArrayLike, vel_mps: ArrayLike) -> list[np.ndarray]:
-    """x, y, z, vx, vy, vz as contiguous columns (row-major (n, 3) arithmetic is several times slower)."""
+def _columns(pos_m: ArrayLike, vel_mps: ArrayLike) -> np.ndarray:
+    """x, y, z, vx, vy, vz as the contiguous rows of a (6, n) array (row-major (n, 3) arithmetic is
+    several times slower)."""
     pos = _array3("pos_m", pos_m, limit=_MAX_POS_M)
     vel = _array3("vel_mps", vel_mps, len(pos), limit=_MAX_VEL_MPS)
-    return [np.ascontiguousarray(a[:, c]) for a in (pos, vel) for c in range(3)]
+    cols = np.empty((6, len(pos)))
+    cols[:3], cols[3:] = pos.T, vel.T
+    return cols
 
 
 def _intervals(
@@ -376,42 +435,60 @@ def _intervals(
     radius_m: float,
     half_height_m: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`conflict_intervals` on columns. Horizontal roots from ``|d + v t|^2 = R^2`` written with
-    the cross product (``a R^2 - (d x v)^2``), which does not cancel for distant pairs."""
+    """:func:`conflict_intervals` on columns, with ``t_in``/``t_out`` unclipped and unmasked (meaningful
+    where ``hit``). Horizontal roots from ``|d + v t|^2 = R^2`` written with the cross product
+    (``a R^2 - (d x v)^2``), which does not cancel for distant pairs."""
     a = du * du + dv * dv
     moving = a > _V_MIN_MPS**2
-    safe_a = np.where(moving, a, 1.0)
-    t_cpa = np.where(moving, -(dx * du + dy * dv) / safe_a, 0.0)
+    all_moving = bool(moving.all())
+    safe_a = a if all_moving else np.where(moving, a, 1.0)
+    t_cpa = -(dx * du + dy * dv) / safe_a
     cross = dx * dv - dy * du
     disc = radius_m * radius_m * a - cross * cross
     half = np.sqrt(np.maximum(disc, 0.0)) / safe_a
-    hit_h = np.where(moving, disc > 0.0, dx * dx + dy * dy < radius_m * radius_m)
-    t_in = np.where(hit_h, np.where(moving, t_cpa - half, -np.inf), np.inf)
-    t_out = np.where(hit_h, np.where(moving, t_cpa + half, np.inf), -np.inf)
+    if all_moving:
+        hit_h = disc > 0.0
+        t_in = np.where(hit_h, t_cpa - half, np.inf)
+        t_out = np.where(hit_h, t_cpa + half, -np.inf)
+    else:
+        t_cpa[~moving] = 0.0
+        hit_h = np.where(moving, disc > 0.0, dx * dx + dy * dy < radius_m * radius_m)
+        t_in = np.where(hit_h, np.where(moving, t_cpa - half, -np.inf), np.inf)
+        t_out = np.where(hit_h, np.where(moving, t_cpa + half, np.inf), -np.inf)
     climbing = np.abs(dw) > _V_MIN_MPS
-    safe_w = np.where(climbing, dw, 1.0)
-    t_lo, t_hi = (-half_height_m - dz) / safe_w, (half_height_m - dz) / safe_w
     level_in = np.abs(dz) < half_height_m
-    t_in = np.maximum(t_in, np.where(climbing, np.minimum(t_lo, t_hi), np.where(level_in, -np.inf, np.inf)))
-    t_out = np.minimum(t_out, np.where(climbing, np.maximum(t_lo, t_hi), np.where(level_in, np.inf, -np.inf)))
-    hit = (t_in < t_out) & (t_out > 0.0) & (t_in < lookahead_s)
-    clipped = np.clip(t_cpa, 0.0, lookahead_s)
+    if climbing.any():
+        safe_w = np.where(climbing, dw, 1.0)
+        t_lo, t_hi = (-half_height_m - dz) / safe_w, (half_height_m - dz) / safe_w
+        t_in = np.maximum(
+            t_in, np.where(climbing, np.minimum(t_lo, t_hi), np.where(level_in, -np.inf, np.inf))
+        )
+        t_out = np.minimum(
+            t_out, np.where(climbing, np.maximum(t_lo, t_hi), np.where(level_in, np.inf, -np.inf))
+        )
+    else:  # max(t, -inf) = t and max(t, inf) = inf (t is never nan), likewise min
+        t_in[~level_in] = np.inf
+        t_out[~level_in] = -np.inf
+    hit = t_in < t_out
+    hit &= t_out > 0.0
+    hit &= t_in < lookahead_s
+    clipped = t_cpa.clip(0.0, lookahead_s)
     d_cpa = np.where(  # the cross product is exact (0 head-on) when the CPA is within the horizon
         moving & (clipped == t_cpa),
         np.abs(cross) / np.sqrt(safe_a),
         np.hypot(dx + du * clipped, dy + dv * clipped),
     )
-    return (
-        np.where(hit, np.maximum(t_in, 0.0), np.nan),
-        np.where(hit, t_out, np.nan),
-        clipped,
-        d_cpa,
-        hit,
-    )
+    return t_in, t_out, clipped, d_cpa, hit
 
 
 def _slices(
-    n: int, spans_m: np.ndarray, vh_max: float, vz_max: float, t_s: float, r_m: float, h_m: float
+    n: int,
+    spans_m: tuple[float, float, float],
+    vh_max: float,
+    vz_max: float,
+    t_s: float,
+    r_m: float,
+    h_m: float,
 ) -> int:
     """Number of look-ahead windows minimising a cost model: per window ~7 candidate-pair costs per
     vehicle (binning, sorting, rows) plus the candidates, estimated from the mean density of the fleet's
@@ -419,123 +496,208 @@ def _slices(
     best, best_cost = 1, math.inf
     for k in range(1, _MAX_SLICES + 1):
         rh, rv = r_m + vh_max * t_s / k, h_m + vz_max * t_s / k
-        window = np.array([3.0 * rh, (2.0 + 1.0 / _MY) * rh, (2.0 + 1.0 / _MZ) * rv])
-        extent = spans_m + np.array([rh, rh, rv])
-        pairs = 0.5 * n * n * float(np.prod(np.minimum(window, extent) / extent))
-        cost = k * (7.0 * n + pairs)
-        if cost < best_cost:
-            best, best_cost = k, cost
+        window = (3.0 * rh, (2.0 + 1.0 / _MY) * rh, (2.0 + 1.0 / _MZ) * rv)
+        extent = (spans_m[0] + rh, spans_m[1] + rh, spans_m[2] + rv)
+        share = 1.0
+        for w_m, e_m in zip(window, extent, strict=True):
+            share *= min(w_m, e_m) / e_m
+        cost = k * (7.0 * n + 0.5 * n * n * share)
+        if cost >= best_cost:  # the cost falls, then rises, with k
+            break
+        best, best_cost = k, cost
     return best
 
 
-def _candidate_keys(cols: list[np.ndarray], t_s: float, r_m: float, h_m: float) -> np.ndarray:
+def _candidate_keys(cols: np.ndarray, t_s: float, r_m: float, h_m: float) -> np.ndarray:
     """Sorted unique ``i * n + j`` (i < j) of the candidate pairs (module docstring: the broad phase)."""
-    x, y, z, u, v, w = cols
-    n = len(x)
+    n = cols.shape[1]
     if n < 2:
         return np.empty(0, np.int64)
-    vh_max = float(np.sqrt((u * u + v * v).max()))
+    pos, vel = cols[:3], cols[3:]
+    u, v, w = vel
+    vh_max = math.sqrt(float((u * u + v * v).max()))
     vz_max = float(np.abs(w).max())
-    reach = np.array([vh_max, vh_max, vz_max]) * t_s
-    lo = np.array([x.min(), y.min(), z.min()]) - reach
-    hi = np.array([x.max(), y.max(), z.max()]) + reach
-    tol_m = 1e-6 + 1e-12 * float(np.abs(np.concatenate([lo, hi])).max())  # rounding near the coordinates
-    n_win = _slices(n, hi - lo, vh_max, vz_max, t_s, r_m, h_m) if t_s > 0.0 else 1
+    low, high = pos.min(axis=1).tolist(), pos.max(axis=1).tolist()
+    reach = (vh_max * t_s, vh_max * t_s, vz_max * t_s)
+    lo = [c - r for c, r in zip(low, reach, strict=True)]
+    hi = [c + r for c, r in zip(high, reach, strict=True)]
+    tol_m = 1e-6 + 1e-12 * max(abs(c) for c in lo + hi)  # rounding near the coordinates
+    spans = [b - a for a, b in zip(lo, hi, strict=True)]
+    n_win = _slices(n, spans, vh_max, vz_max, t_s, r_m, h_m) if t_s > 0.0 else 1
     tau = t_s / n_win
     rh = (r_m + vh_max * tau) * (1.0 + _SLACK) + tol_m
     rv = (h_m + vz_max * tau) * (1.0 + _SLACK) + tol_m
     # The candidate filters run in float32 (twice as fast), on coordinates relative to the fleet's
     # corner; every float32 result is within ~1e-6 of the largest magnitude involved (extent plus
     # look-ahead travel), so a 1e-5 slack of it keeps them supersets.
-    slack_m = 1e-5 * (float((hi - lo).max()) + r_m + h_m) + tol_m
-    rh2 = np.float32((rh + slack_m) ** 2)
-    r2_test = np.float32((r_m * (1.0 + _SLACK) + slack_m) ** 2)
-    h_test = np.float32(h_m * (1.0 + _SLACK) + slack_m)
-    half_tau = np.float32(0.5 * tau)
+    slack_m = 1e-5 * (max(spans) + r_m + h_m) + tol_m
     f32 = np.float32
+    rh2 = f32((rh + slack_m) ** 2)
+    r2_test = f32((r_m * (1.0 + _SLACK) + slack_m) ** 2)
+    h_test = f32(h_m * (1.0 + _SLACK) + slack_m)
+    half_tau = f32(0.5 * tau)
+    climbs = vz_max > 0.0
+    vel32 = np.zeros((n, 4), f32)
+    vel32[:, :3] = vel.T
+    corner = np.array(lo)[:, None]
     keys = []
     for k in range(n_win):
-        t_mid = (k + 0.5) * tau
-        mx, my, mz = x + u * t_mid, y + v * t_mid, z + w * t_mid
-        order, first, count = _cell_rows(mx, my, mz, rh, rv)
-        sx, sy, sz = ((c[order] - c0).astype(f32) for c, c0 in ((mx, lo[0]), (my, lo[1]), (mz, lo[2])))
-        su, sv, sw = (c[order].astype(f32) for c in (u, v, w))
-        per_vehicle = count.sum(axis=1)
-        ends = np.cumsum(per_vehicle)
-        cuts = np.searchsorted(ends, np.arange(_CHUNK_PAIRS, ends[-1], _CHUNK_PAIRS), side="right")
-        edges = np.unique(np.concatenate(([0], cuts, [n])))
-        for c0, c1 in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-            # ~_CHUNK_PAIRS candidates at a time: the temporaries stay in cache and memory is bounded
-            cnt = count[c0:c1].ravel()
-            ii = np.repeat(np.arange(c0, c1), per_vehicle[c0:c1])
-            jj = np.repeat(first[c0:c1].ravel() - (np.cumsum(cnt) - cnt), cnt)
-            jj += np.arange(len(jj))
-            # horizontal midpoint bound (the vertical one is left to the exact test)
-            dx, dy = sx[jj], sy[jj]
-            dx -= sx[ii]
-            dy -= sy[ii]
-            keep = np.flatnonzero(dx * dx + dy * dy < rh2)
-            ii, jj, dx, dy = ii[keep], jj[keep], dx[keep], dy[keep]
-            # exact per-window test: closest horizontal distance, vertical range, within +-tau/2 of mid
-            du, dv = su[jj] - su[ii], sv[jj] - sv[ii]
-            a = du * du + dv * dv
-            s = np.clip(-(dx * du + dy * dv) / np.maximum(a, f32(1e-30)), -half_tau, half_tau)
+        mid = vel * ((k + 0.5) * tau)
+        mid += pos
+        order, first, count = _cell_rows(mid, rh, rv)
+        mid -= corner
+        pos32 = np.zeros((n, 4), f32)
+        for c in range(3):
+            pos32[:, c] = mid[c].take(order)
+        pc, vc = pos32.view(np.complex128).ravel(), vel32.take(order, axis=0).view(np.complex128).ravel()
+        for ii, jj in _expand(first, count):
+            d = pc.take(jj).view(f32).reshape(-1, 4)
+            d -= pc.take(ii).view(f32).reshape(-1, 4)
+            dx, dy = d[:, 0], d[:, 1]
+            h = dx * dx
+            h += dy * dy
+            keep = (h < rh2).nonzero()[0]
+            ii, jj, d = ii.take(keep), jj.take(keep), d.take(keep, axis=0)
+            e = vc.take(jj).view(f32).reshape(-1, 4)
+            e -= vc.take(ii).view(f32).reshape(-1, 4)
+            dx, dy, dz, du, dv = d[:, 0], d[:, 1], d[:, 2], e[:, 0], e[:, 1]
+            a = du * du
+            a += dv * dv
+            np.maximum(a, f32(1e-30), out=a)
+            s = dx * du
+            s += dy * dv
+            np.negative(s, out=s)
+            s /= a
+            s.clip(-half_tau, half_tau, out=s)
             dx += du * s
             dy += dv * s
-            near = dx * dx + dy * dy < r2_test
-            dz = np.abs(sz[jj] - sz[ii])
-            if vz_max > 0.0:  # |dz| over the window comes down to |dz_mid| - |dvz| tau / 2
-                dz -= np.abs(sw[jj] - sw[ii]) * half_tau
+            near = dx * dx
+            near += dy * dy
+            near = near < r2_test
+            dz = np.abs(dz)
+            if climbs:
+                dw = np.abs(e[:, 2])
+                dw *= half_tau
+                dz -= dw
             near &= dz < h_test
-            keep = np.flatnonzero(near)
-            gi, gj = order[ii[keep]], order[jj[keep]]
-            keys.append(np.minimum(gi, gj) * n + np.maximum(gi, gj))
-    out = np.sort(np.concatenate(keys))
+            keep = near.nonzero()[0]
+            gi, gj = order.take(ii.take(keep)), order.take(jj.take(keep))
+            lo_ij = np.minimum(gi, gj)
+            lo_ij *= n
+            lo_ij += np.maximum(gi, gj)
+            keys.append(lo_ij)
+    out = np.concatenate(keys) if len(keys) > 1 else keys[0] if keys else np.empty(0, np.int64)
+    out.sort()
     if n_win > 1 and len(out):  # a pair can be near in several windows
         out = out[np.concatenate(([True], out[1:] != out[:-1]))]
     return out
 
 
-def _cell_rows(mx: np.ndarray, my: np.ndarray, mz: np.ndarray, rh: float, rv: float) -> tuple:
-    """Cell lists of the midpoints: (order, first, count). ``order`` sorts the points by cell; point
-    ``p`` (in that order) pairs with positions ``first[p, r] .. first[p, r] + count[p, r] - 1`` for each
-    row ``r``, so that every pair in cells at most ``(1, _MY, _MZ)`` apart appears exactly once.
+def _expand(first: np.ndarray, count: np.ndarray):
+    """The candidate pairs ``(ii, jj)`` (positions in cell order) of :func:`_cell_rows`' ranges
+    ``(rows, n)``, in batches of about ``_CHUNK_PAIRS``: the temporaries stay in cache and memory is
+    bounded. A small grid goes in one pass; a large one row by row, so that no temporary is much
+    larger than a batch (large ones made the allocator hand pages back and fault them in every call)."""
+    m, n = count.shape
+    if m * n <= _CHUNK_PAIRS:
+        owners = np.empty((m, n), np.int64)  # entry r * n + p belongs to point p
+        owners[:] = np.arange(n)
+        segments = [(first.ravel(), count.ravel(), owners.ravel())]
+    else:
+        segments = [(first[r], count[r], None) for r in range(m)]
+    for base, cnt, owners in segments:
+        start = cnt.cumsum()
+        total = int(start[-1])
+        if total == 0:
+            continue
+        start -= cnt
+        edges = [0]
+        if total > _CHUNK_PAIRS:
+            cuts = start.searchsorted(np.arange(_CHUNK_PAIRS, total, _CHUNK_PAIRS), side="right")
+            edges += sorted({c for c in cuts.tolist() if 0 < c < len(cnt)})
+        edges.append(len(cnt))
+        for e0, e1 in itertools.pairwise(edges):
+            size = (int(start[e1]) if e1 < len(cnt) else total) - int(start[e0])
+            if size == 0:
+                continue
+            # one np.repeat carries both ends of a pair: (first - offset) in the high half, the owner below
+            packed = base[e0:e1] - start[e0:e1]
+            packed += size + int(start[e0])  # >= 0
+            packed <<= 32
+            packed += owners[e0:e1] if owners is not None else np.arange(e0, e1)
+            packed = packed.repeat(cnt[e0:e1])
+            ii = packed & 0xFFFFFFFF
+            packed >>= 32
+            packed += np.arange(-size, 0)
+            yield ii, packed
 
-    Cells are ``rh x rh / _MY x rv / _MZ`` and y is the fastest axis, so the ``2 _MY + 1`` y-cells
-    around a point are one range. Rows: own (x, z) column from ``p + 1`` to ``_MY`` cells north;
-    columns ``(0, 1 .. _MZ)``; columns ``(+1, -_MZ .. _MZ)``. The mirrored columns see the pair from the
-    other side.
+
+def _cell_rows(
+    mid: np.ndarray,
+    rh: float,
+    rv: float,
+    *,
+    m_y: int = _MY,
+    m_z: int = _MZ,
+    budget: int = _CELLS_PER_VEHICLE,
+    extent: tuple[list[float], list[float]] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell lists of the points ``mid`` (3, n): (order, first, count). ``order`` sorts the points by
+    cell; point ``p`` (in that order) pairs with positions ``first[p, r] .. first[p, r] + count[p, r] - 1``
+    for each row ``r``, so that every pair in cells at most ``(1, m_y, m_z)`` apart appears exactly once.
+
+    Cells are ``rh x rh / m_y x rv / m_z`` (``m_z = 0``: one layer, z ignored) and y is the fastest
+    axis, so the ``2 m_y + 1`` y-cells around a point are one range. Rows: own (x, z) column from
+    ``p + 1`` to ``m_y`` cells north; columns ``(0, 1 .. m_z)``; columns ``(+1, -m_z .. m_z)``. The
+    mirrored columns see the pair from the other side. The dense grid holds at most ``budget`` cells
+    per point (plus 4096); larger extents get coarser cells (more candidates, never fewer). ``extent``:
+    the points' (low, high) corners when the caller has them.
     """
-    n = len(mx)
-    low = np.array([mx.min(), my.min(), mz.min()])
-    spans = np.array([mx.max(), my.max(), mz.max()]) - low
-    size = np.array([rh, rh / _MY, rv / _MZ])
-    pad = np.array([1.0, 2.0 * _MY, 2.0 * _MZ])
+    n = mid.shape[1]
+    axes = 3 if m_z else 2
+    if extent is None:
+        extent = mid[:axes].min(axis=1).tolist(), mid[:axes].max(axis=1).tolist()
+    low, high = extent[0][:axes], extent[1][:axes]
+    spans = [b - a for a, b in zip(low, high, strict=True)]
+    size = [rh, rh / m_y, rv / m_z] if m_z else [rh, rh / m_y]
     while True:  # grow the cells (only adds candidates) until the dense grid fits its budget
-        dims = np.floor(spans / size) + 1.0
-        if float(np.prod(dims + pad)) <= _CELLS_PER_VEHICLE * n + 4096:
+        dims = [math.floor(s / c) + 1 for s, c in zip(spans, size, strict=True)] + [1]
+        if (dims[0] + 1) * (dims[1] + 2 * m_y) * (dims[2] + 2 * m_z) <= budget * n + 4096:
             break
-        size *= 2.0
-    nxc, nyc, nzc = (int(d) for d in dims)
-    ny, nz = nyc + 2 * _MY, nzc + 2 * _MZ
-    inv = 1.0 / size
-    cx = np.minimum(((mx - low[0]) * inv[0]).astype(np.int64), nxc - 1)
-    cy = np.minimum(((my - low[1]) * inv[1]).astype(np.int64), nyc - 1)
-    cz = np.minimum(((mz - low[2]) * inv[2]).astype(np.int64), nzc - 1)
-    cx *= nz
-    cx += cz
-    cx += _MZ
-    cx *= ny
-    cx += cy
-    cx += _MY
-    order = np.argsort(cx)  # ties in any order: the caller sorts the pairs it returns
-    flat = cx[order]
-    bounds = np.zeros((nxc + 1) * nz * ny + 1, np.int64)
-    np.cumsum(np.bincount(flat, minlength=len(bounds) - 1), out=bounds[1:])
-    steps = [0] + [dz * ny for dz in range(1, _MZ + 1)] + [nz * ny + dz * ny for dz in range(-_MZ, _MZ + 1)]
-    base = flat[:, None] + np.array(steps)
-    first = bounds[base - _MY]
-    first[:, 0] = np.arange(1, n + 1)
-    count = bounds[base + (_MY + 1)]
+        size = [2.0 * c for c in size]
+    nxc, nyc, nzc = dims[:3]
+    ny, nz = nyc + 2 * m_y, nzc + 2 * m_z
+    cell = mid[:axes] - np.array(low)[:, None]
+    cell *= np.array([1.0 / c for c in size])[:, None]
+    cell = cell.astype(np.int64)
+    np.minimum(cell, np.array(dims[:axes])[:, None] - 1, out=cell)  # rounding at the far edge
+    flat = cell[0] * (nz * ny)
+    flat += cell[1]
+    if m_z:
+        flat += cell[2] * ny
+    flat += m_z * ny + m_y
+    cells = (nxc + 1) * nz * ny
+    # ties in any order (the caller sorts the pairs it returns); 16-bit keys get numpy's radix sort
+    order = flat.astype(np.uint16).argsort(kind="stable") if cells <= 1 << 16 else flat.argsort()
+    flat = flat.take(order)
+    # bounds[k] = number of points in cells < k, as runs (a prefix sum over every cell is slower)
+    gaps = np.empty(n + 1, np.int64)
+    gaps[0], gaps[n] = flat[0] + 1, cells - flat[-1]
+    np.subtract(flat[1:], flat[:-1], out=gaps[1:n])
+    bounds = np.arange(n + 1).repeat(gaps)
+    # rows: own column from p + 1; columns (0, 1 .. m_z); columns (+1, -m_z .. m_z); as key offsets
+    steps = [0] + [dz * ny for dz in range(1, m_z + 1)] + [(nz + dz) * ny for dz in range(-m_z, m_z + 1)]
+    m = len(steps)
+    # rows of ends: the range ends (rows 1 .. m - 1, then the own column), then the range starts in the
+    # same order, the own column's being the point's own position + 1
+    offsets = np.array([st + m_y + 1 for st in steps[1:]] + [m_y + 1] + [st - m_y for st in steps[1:]])
+    ends = np.empty((2 * m, n), np.int64)
+    if 2 * m * n <= _CHUNK_PAIRS:
+        bounds.take(offsets[:, None] + flat, out=ends[:-1])
+    else:  # row by row: no (rows, n) temporary
+        for r, offset in enumerate(offsets.tolist()):
+            bounds.take(flat + offset, out=ends[r])
+    ends[-1] = np.arange(1, n + 1)
+    count, first = ends[:m], ends[m:]
     count -= first
     return order, first, count

@@ -201,6 +201,23 @@ def test_batch_and_single_events_interleave_in_call_order(tmp_path: Path):
     assert [r[3] for r in rows] == [2, -1, -1, 2, -1, -1, -1]
 
 
+def test_repeated_scalars_and_texts_keep_every_bit_across_row_groups(tmp_path: Path):
+    """Oracle: the values given, bit for bit. Scalars repeated over consecutive calls are written as runs
+    at flush time, so signed zeros, NaNs, texts and row-group boundaries (3 rows) must all survive it."""
+    values = [0.0, -0.0, -0.0, 0.0, math.nan, math.nan, 1.5, np.float64(-0.0), 2, 2]
+    details = ["", "", "a", "a", "é", "", "", "b", "b", ""]
+    with EventLog(tmp_path / "run", HEADER, row_group_rows=3) as log:
+        for k, (value, detail) in enumerate(zip(values, details, strict=True)):
+            log.events(float(k // 2), "advisory_issued", np.array([k, k + 1]), value=value, detail=detail)
+            log.event(float(k // 2), "request", flight=k, other=-1, value=value, detail=detail)
+    events = read_log(tmp_path / "run").events
+    want = np.repeat(np.array(values, float), 3)
+    assert events["value"].to_numpy().tobytes() == want.tobytes()
+    assert events["detail"].to_pylist() == [d for d in details for _ in range(3)]
+    assert events["t_s"].to_pylist() == [float(k // 2) for k in range(10) for _ in range(3)]
+    assert events["other"].to_pylist() == [-1] * 30
+
+
 def test_small_row_groups_flush_and_read_back_in_order(tmp_path: Path):
     written = _write_run(tmp_path / "run", row_group_rows=3, ticks=10, n=7)
     meta = pq.ParquetFile(tmp_path / "run" / "states.parquet").metadata

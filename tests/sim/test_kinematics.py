@@ -117,3 +117,24 @@ def test_rows_step_independently_of_each_other():
 
 def test_an_empty_fleet_steps_to_nothing():
     assert step(Fleet(), np.empty(0, np.int64), 1.0).size == 0
+
+
+def test_a_contiguous_run_of_rows_and_scattered_rows_step_alike():
+    """Oracle: the same vehicles flown in rows 0..2 (read and written as slices) and in rows 0, 2, 4
+    with idle vehicles in between (gathered and scattered): identical trajectories, bit for bit."""
+    paths = [
+        _delivery_path(1200.0, 400.0),
+        _delivery_path(-800.0, 900.0, 75.0),
+        _delivery_path(300.0, -700.0),
+    ]
+    packed, spread = Fleet(), Fleet()
+    packed_rows = np.array(
+        [packed.launch(k, *p, DRONE, t_s=0.0, priority=0, cooperative=True) for k, p in enumerate(paths)]
+    )
+    spread_rows = []
+    for k, p in enumerate(paths):
+        spread_rows.append(spread.launch(k, *p, DRONE, t_s=0.0, priority=0, cooperative=True))
+        spread.launch(100 + k, *_delivery_path(), DRONE, t_s=0.0, priority=0, cooperative=True)
+    a, _, _ = _fly(packed, packed_rows, steps=200)
+    b, _, _ = _fly(spread, np.array(spread_rows), steps=200)
+    assert a.tobytes() == b.tobytes()

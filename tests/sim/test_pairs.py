@@ -48,3 +48,15 @@ def test_keys_ignore_the_order_of_the_pair():
     assert (
         pair_keys(np.array([9]), np.array([4])).tolist() == pair_keys(np.array([4]), np.array([9])).tolist()
     )
+
+
+def test_the_same_pairs_again_start_and_end_nothing_and_keep_the_smallest_metric():
+    """Oracle: by hand; the pairs (1, 2) and (3, 4) on at t = 0 and 1 s, then none at 2 s."""
+    episodes = PairEpisodes()
+    started = episodes.update(0.0, np.array([2, 3]), np.array([1, 4]), np.array([5.0, 7.0]))
+    assert split_keys(started)[0].tolist() == [1, 3]
+    again = episodes.update(1.0, np.array([3, 1]), np.array([4, 2]), np.array([9.0, 2.0]))
+    assert len(again) == 0 and len(episodes.ended.keys) == 0
+    assert episodes.start_s.tolist() == [0.0, 0.0] and episodes.worst.tolist() == [2.0, 7.0]
+    assert len(episodes.update(2.0, np.empty(0, int), np.empty(0, int), np.empty(0))) == 0
+    assert episodes.ended.worst.tolist() == [2.0, 7.0] and len(episodes) == 0

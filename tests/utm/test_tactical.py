@@ -234,6 +234,21 @@ def test_los_pairs_equals_brute_force(fleet, radius_m, half_height_m):
     np.testing.assert_array_equal(got, brute_los(pos, radius_m, half_height_m).reshape(-1, 2))
 
 
+@pytest.mark.parametrize("batch", [None, 50])
+def test_los_pairs_equals_brute_force_on_dense_traffic(batch, monkeypatch):
+    """Oracle: every pair of 3000 vehicles in 2 km x 2 km against the strict cylinder (hundreds in LoS);
+    a small batch forces the row-by-row candidate path."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    pos = np.column_stack([rng.uniform(0, 2000, n), rng.uniform(0, 2000, n), rng.uniform(30, 120, n)])
+    pos[::7] = np.round(pos[::7])  # integer metres: exact boundary cases
+    if batch is not None:
+        monkeypatch.setattr(tactical, "_CHUNK_PAIRS", batch)
+    want = brute_los(pos, R_M, H_M)
+    assert len(want) > 200
+    np.testing.assert_array_equal(los_pairs(pos, **ZONE), want)
+
+
 # --- resolution ---------------------------------------------------------------------------------------
 
 
