@@ -10,9 +10,12 @@ class AirspaceInputError(ValueError):
     """Bad input to the airspace layer; the message reads ``"<field path>: <reason>"``."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+        super().__init__(field, reason)  # args rebuild the error (pickling, SimPy re-raising a failed event)
         self.field = field
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
 
 
 class InvalidVolume(AirspaceInputError):

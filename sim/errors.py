@@ -18,8 +18,11 @@ class ScenarioError(ValueError):
     'x.yaml: no such file (/tmp/x.yaml)'
     """
 
-    def __init__(self, field: str, reason: str, *, source: str | None = None) -> None:
-        super().__init__(": ".join(part for part in (source, field, reason) if part))
+    def __init__(self, field: str, reason: str, source: str | None = None) -> None:
+        super().__init__(field, reason, source)  # args rebuild the error (pickling, SimPy re-raising)
         self.field = field
         self.reason = reason
         self.source = source
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.source, self.field, self.reason) if part)

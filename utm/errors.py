@@ -31,9 +31,12 @@ class InvalidRequest(UTMError, ValueError):
     """A request that breaks a rule of F3548 or of this service (400); names the field and the reason."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+        super().__init__(field, reason)  # args rebuild the error (pickling, SimPy re-raising a failed event)
         self.field = field
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
 
 
 class InvalidTransition(InvalidRequest):
@@ -69,8 +72,11 @@ class PlanRejected(UTMError):
         conflicts: Sequence[Conflict] = (),
         alternatives: Sequence[Alternative] = (),
     ) -> None:
-        super().__init__(message)
+        super().__init__(reason, message, tuple(conflicts), tuple(alternatives))
         self.reason = reason
         self.message = message
         self.conflicts = tuple(conflicts)
         self.alternatives = tuple(alternatives)
+
+    def __str__(self) -> str:
+        return self.message
