@@ -8,6 +8,7 @@ airspace.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,6 +139,18 @@ class CellGrid:
             "layer", f"unknown layer {layer!r}; valid: {', '.join(names)} or 0..{len(names) - 1}"
         )
 
+    def locate(self, x_m: ArrayLike, y_m: ArrayLike, z_m: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """``(ijk, inside)`` in one pass: :meth:`cell_of` where ``inside``, meaningless elsewhere.
+
+        For hot paths that would otherwise call :meth:`contains` then :meth:`cell_of` on the same points.
+
+        >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=2)
+        >>> ijk, inside = grid.locate([10.0, 2000.0], [0.0, 0.0], [30.0, 30.0])
+        >>> ijk[inside].tolist(), inside.tolist()
+        ([[0, 0, 0]], [True, False])
+        """
+        return self._locate(x_m, y_m, z_m)
+
     def contains(self, x_m: ArrayLike, y_m: ArrayLike, z_m: ArrayLike) -> np.ndarray:
         """Whether each point lies in some cell-layer; shape broadcast(x_m, y_m, z_m), bool.
 
@@ -267,8 +280,16 @@ class CellGrid:
 
     def cells_of_geofence(self, geofence: Geofence) -> np.ndarray:
         """``(n, 3)`` sorted unique cell-layers touched by any of the geofence's volumes."""
-        parts = [self.cells_of_volume(v) for v in geofence.volumes]
-        return np.unique(np.concatenate([np.empty((0, 3), np.int64), *parts]), axis=0)
+        return self.cells_of_geofences([geofence])[0]
+
+    def cells_of_geofences(self, geofences: Sequence[Geofence]) -> list[np.ndarray]:
+        """:meth:`cells_of_geofence` of each zone, with one :meth:`cells_of_volumes` pass over them all."""
+        volumes = [v for g in geofences for v in g.volumes]
+        zone = np.repeat(np.arange(len(geofences)), [len(g.volumes) for g in geofences])
+        cells, owner = self.cells_of_volumes(volumes)
+        of_zone = zone[owner] if len(owner) else owner
+        bounds = np.searchsorted(of_zone, np.arange(len(geofences) + 1))
+        return [np.unique(cells[a:b], axis=0) for a, b in itertools.pairwise(bounds.tolist())]
 
     def capacity(self, i: ArrayLike, j: ArrayLike, k: ArrayLike) -> np.ndarray | int:
         """Simultaneous flights cell-layer ``(i, j, k)`` accepts; an int for scalars, else broadcast shape.

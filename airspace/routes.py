@@ -377,4 +377,5 @@ def _ids(geofences: Iterable[Geofence]) -> str:
 
 def _prohibited_cells(grid: CellGrid, geofences: Sequence[Geofence]) -> list[tuple[Geofence, np.ndarray]]:
     """Each PROHIBITED zone with the cell-layers it touches (computed once; only activity varies per plan)."""
-    return [(g, grid.cells_of_geofence(g)) for g in geofences if g.restriction == Restriction.PROHIBITED]
+    zones = [g for g in geofences if g.restriction == Restriction.PROHIBITED]
+    return list(zip(zones, grid.cells_of_geofences(zones), strict=True))

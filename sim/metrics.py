@@ -100,12 +100,10 @@ class Tally:
     def occupancy(self, t_s: float, pos_m: np.ndarray) -> None:
         """Track the busiest cell-layer (vehicles at once) at a recording instant."""
         grid = self._grid
-        inside = grid.contains(pos_m[:, 0], pos_m[:, 1], pos_m[:, 2])
+        ijk, inside = grid.locate(pos_m[:, 0], pos_m[:, 1], pos_m[:, 2])
         if not inside.any():
             return
-        p = pos_m[inside]
-        ijk = grid.cell_of(p[:, 0], p[:, 1], p[:, 2])
-        flat = np.ravel_multi_index(ijk.T, grid.shape)
+        flat = np.ravel_multi_index(ijk[inside].T, grid.shape)
         counts = np.bincount(flat)
         top = int(counts.argmax())
         if counts[top] > self._cell_peak[0]:

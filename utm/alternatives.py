@@ -11,7 +11,9 @@ Choices (documented here, tested in tests/utm/test_alternatives.py):
   the end of something it met: an intent volume, a geofence window or schedule interval, a cell occupant.
   Those shifts (end - start + ``policy.time_tolerance``, rounded up to whole seconds) are tried in
   increasing order, with a coarse grid of ``horizon / 24`` as a fallback, up to
-  ``policy.alternatives_horizon``.
+  ``policy.alternatives_horizon``. Shifts at which some volume would surely meet an intent the priority
+  rule forbids (same space, closed times overlapping) are skipped without a check: in busy airspace
+  most candidates fall inside such windows, and each check is a full :func:`check_plan`.
 * Altitude layer: the same outlines and times, each volume stretched to one layer band of ``live.grid``
   less ``LAYER_MARGIN_M`` at each end (neighbouring bands touch, and closed heights that touch conflict);
   layers by distance between band centre and the plan's height centre, nearest first (ties: lower first).
@@ -35,7 +37,7 @@ from airspace.geofences import Applicability, Geofence, Restriction
 from airspace.routes import RouteGraph
 from airspace.volumes import Circle, Volume3D, Volume4D, format_time
 from utm.decisions import Alternative
-from utm.deconfliction import NOMINAL, Policy, check_plan, validate_request
+from utm.deconfliction import NOMINAL, Policy, check_plan, forbids, validate_request
 from utm.errors import InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent
 from utm.live import LiveAirspace
@@ -67,6 +69,9 @@ def find_alternatives(
     if request.state not in NOMINAL or not request.volumes:
         return ()
 
+    def blocks(other: OperationalIntent) -> bool:
+        return forbids(request.priority, other, previous, policy)
+
     def verdict(volumes: tuple[Volume4D, ...]) -> PlanRejected | InvalidRequest | None:
         candidate = replace(request, volumes=volumes)
         try:
@@ -77,7 +82,7 @@ def find_alternatives(
         return None
 
     found = (
-        _time_shift(live, request.volumes, intent_id, policy, verdict),
+        _time_shift(live, request.volumes, intent_id, policy, verdict, blocks),
         _altitude_layer(live.grid, request.volumes, verdict),
         _reroute(live, request.volumes, routes, verdict),
     )
@@ -85,9 +90,15 @@ def find_alternatives(
 
 
 def _time_shift(
-    live: LiveAirspace, volumes: tuple[Volume4D, ...], intent_id: UUID, policy: Policy, verdict: Verdict
+    live: LiveAirspace,
+    volumes: tuple[Volume4D, ...],
+    intent_id: UUID,
+    policy: Policy,
+    verdict: Verdict,
+    blocks: Callable[[OperationalIntent], bool],
 ) -> Alternative | None:
     horizon_s = policy.alternatives_horizon.total_seconds()
+    forbidden: list[tuple[float, float]] = []  # shifts at which a volume surely meets a blocking intent
     tol_s = policy.time_tolerance.total_seconds()
     margin_m = live.grid.cell_size_m if live.grid is not None else 0.0  # cell occupants count for capacity
     shifts = {horizon_s * k / COARSE_STEPS for k in range(1, COARSE_STEPS + 1)}
@@ -103,10 +114,17 @@ def _time_shift(
             zmax,
             tmax + horizon_s,
         )
-        ends = [b.t_end_s for other in live.near(box, exclude=intent_id) for b in other.all_volumes]
+        ends = []
+        for other in live.near(box, exclude=intent_id):
+            blocking = blocks(other)
+            for b in other.all_volumes:
+                ends.append(b.t_end_s)
+                if blocking and v.volume.intersects(b.volume):  # closed times meet for these shifts
+                    forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
         ends += [t for g in live.fences_near(box) for t in _window_ends(g, tmin, tmax + horizon_s)]
         shifts.update(_past(end_s - tmin, tol_s) for end_s in ends if end_s >= tmin)
-    for shift_s in sorted(s for s in shifts if 0.0 < s <= horizon_s)[:MAX_SHIFT_TRIES]:
+    tries = _outside(sorted(s for s in shifts if 0.0 < s <= horizon_s), forbidden)
+    for shift_s in tries[:MAX_SHIFT_TRIES]:
         moved = tuple(
             replace(v, time_start=_later(v.time_start, shift_s), time_end=_later(v.time_end, shift_s))
             for v in volumes
@@ -156,8 +174,8 @@ def _reroute(
     fences = {g.identifier: g for g in live.geofences}
     for layer in _layers_by_distance(routes.grid, volumes)[:REROUTE_LAYERS]:
         extra: dict[str, Geofence] = {}
+        graph = routes
         for _ in range(REROUTE_PASSES):
-            graph = routes.with_geofences(list(extra.values()))
             try:
                 route = graph.route(
                     origin,
@@ -182,7 +200,9 @@ def _reroute(
             new = _blockers(live, fences, refused)
             if not isinstance(refused, PlanRejected) or new.keys() <= extra.keys():
                 break
-            extra.update(new)
+            added = {k: g for k, g in new.items() if k not in extra}
+            graph = graph.with_geofences(list(added.values()))  # each zone's cells computed once
+            extra.update(added)
     return None
 
 
@@ -231,6 +251,20 @@ def _monday_s(t_s: float) -> float:
     """POSIX seconds of the Monday 00:00 UTC starting the week of ``t_s``."""
     day = datetime.fromtimestamp(t_s, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return (day - timedelta(days=day.weekday())).timestamp()
+
+
+def _outside(shifts: list[float], intervals: list[tuple[float, float]]) -> list[float]:
+    """The sorted ``shifts`` that lie in none of the closed ``intervals`` (each shrunk by 1 ms, so a shift
+    is only dropped when it surely conflicts: what is left still gets the full check)."""
+    keep, merged = [], sorted((lo + 1e-3, hi - 1e-3) for lo, hi in intervals if hi - lo > 2e-3)
+    k, reach = 0, -math.inf
+    for s in shifts:
+        while k < len(merged) and merged[k][0] <= s:
+            reach = max(reach, merged[k][1])
+            k += 1
+        if s > reach:
+            keep.append(s)
+    return keep
 
 
 def _past(gap_s: float, tol_s: float) -> float:

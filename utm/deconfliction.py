@@ -28,7 +28,7 @@ from utm.errors import AreaTooLarge, InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent, State
 from utm.live import Cell, LiveAirspace
 
-__all__ = ["Policy", "capacity_conflicts", "check_plan", "validate_area", "validate_request"]
+__all__ = ["Policy", "capacity_conflicts", "check_plan", "forbids", "validate_area", "validate_request"]
 
 NOMINAL = frozenset({State.ACCEPTED, State.ACTIVATED})
 _KIND_ORDER = {"geofence": 0, "intent": 1, "capacity": 2}
@@ -297,7 +297,7 @@ def _intent_findings(
     for oid in sorted(windows):
         other, found = live.get(oid), windows[oid]
         start, end = _span(found)
-        if p > other.priority or (p == other.priority and policy.allow_equal_priority):
+        if _may_overlap(p, other, policy):
             advisories[("conflict_created", str(oid))] = Advisory(
                 "conflict_created",
                 str(oid),
@@ -320,6 +320,18 @@ def _intent_findings(
             )
         )
     return out
+
+
+def forbids(
+    priority: float, other: OperationalIntent, previous: OperationalIntent | None, policy: Policy
+) -> bool:
+    """Whether a plan of ``priority`` (updating ``previous``) may not meet ``other`` (SCD0015-SCD0050)."""
+    return not _may_overlap(priority, other, policy) and not _pre_existing(previous, other)
+
+
+def _may_overlap(priority: float, other: OperationalIntent, policy: Policy) -> bool:
+    """A higher priority may overlap a lower one; equal ones only where the policy allows it."""
+    return priority > other.priority or (priority == other.priority and policy.allow_equal_priority)
 
 
 def _pre_existing(previous: OperationalIntent | None, other: OperationalIntent) -> bool:

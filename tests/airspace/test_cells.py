@@ -384,3 +384,24 @@ def test_cells_of_volume_circle_whose_rounded_bounds_stop_short_of_a_cell_it_tou
         expected = brute_cells_of_volume(grid, disc)
         assert expected  # the case is real: shapely says the disc touches
         assert {tuple(c) for c in grid.cells_of_volume(disc).tolist()} == expected
+
+
+def test_cells_of_geofences_in_one_pass_are_each_zones_union_of_its_volumes():
+    """Oracle: per zone, the sorted unique union of cells_of_volume over its volumes (empty zones too)."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=6, ny=6)
+    square = Volume3D.polygon([(0, 0), (900, 0), (900, 700), (0, 700)], z_lower_m=0.0, z_upper_m=40.0)
+    disc = Volume3D.circle(2500.0, 2500.0, 600.0, z_lower_m=50.0, z_upper_m=200.0)
+    high = Volume3D.circle(3000.0, 3000.0, 100.0, z_lower_m=2000.0, z_upper_m=2100.0)  # above every layer
+    zones = [
+        Geofence("a", Restriction.PROHIBITED, (square, disc)),
+        Geofence("b", Restriction.PROHIBITED, (high,)),
+        Geofence("c", Restriction.PROHIBITED, (disc, square, disc)),
+    ]
+    got = grid.cells_of_geofences(zones)
+    assert len(got) == 3
+    for zone, cells in zip(zones, got, strict=True):
+        union = np.unique(np.concatenate([grid.cells_of_volume(v) for v in zone.volumes]), axis=0)
+        assert cells.tolist() == union.tolist()
+        assert cells.tolist() == grid.cells_of_geofence(zone).tolist()
+    assert got[1].shape == (0, 3)
+    assert grid.cells_of_geofences([]) == []
