@@ -83,11 +83,15 @@ def _request(
         target = others[int(rng.integers(len(others)))]
         destination, destination_xy = target.id, _pad(target, pattern.pad_radius_m, rng)
     else:
-        destination, destination_xy = "", _drop_point(region, origin_xy, pattern.distance_m, rng)
+        margin_m = spec.strategic.lateral_buffer_m + 1.0  # the corridor's buffer stays in the region too
+        destination, destination_xy = "", _drop_point(region, origin_xy, pattern.distance_m, margin_m, rng)
     vehicle = spec.fleet[pattern.vehicle]
-    layer = vehicle.layers[int(rng.integers(len(vehicle.layers)))]
+    draw = int(rng.integers(len(vehicle.layers)))  # drawn either way: the other draws stay the same
     if destination_xy is None:
         return None
+    layer = vehicle.layers[
+        _sector(origin_xy, destination_xy, len(vehicle.layers)) if pattern.layer_by_course else draw
+    ]
     return FlightRequest(
         flight=flight,
         kind=pattern.kind,
@@ -102,7 +106,14 @@ def _request(
         submit_s=max(0.0, t_s - spec.demand.lead_time_s),
         cooperative=cooperative,
         priority=vehicle.priority,
+        return_xy_m=origin_xy if pattern.round_trip else None,
     )
+
+
+def _sector(origin: tuple[float, float], destination: tuple[float, float], n: int) -> int:
+    """Which of ``n`` equal compass sectors (clockwise from north) the course from origin lies in."""
+    course = math.degrees(math.atan2(destination[0] - origin[0], destination[1] - origin[1])) % 360.0
+    return min(int(course * n / 360.0), n - 1)
 
 
 def _pad(hub: Hub, radius_m: float, rng: np.random.Generator) -> tuple[float, float]:
@@ -112,10 +123,15 @@ def _pad(hub: Hub, radius_m: float, rng: np.random.Generator) -> tuple[float, fl
 
 
 def _drop_point(
-    region: Region, origin: tuple[float, float], distance_m: tuple[float, float], rng: np.random.Generator
+    region: Region,
+    origin: tuple[float, float],
+    distance_m: tuple[float, float],
+    margin_m: float,
+    rng: np.random.Generator,
 ) -> tuple[float, float] | None:
-    """A delivery point at a uniform bearing and distance from ``origin``, inside the grid."""
+    """A delivery point at a uniform bearing and distance from ``origin``, ``margin_m`` inside the grid."""
     xmin, ymin, xmax, ymax = region.grid.bounds_xy_m
+    xmin, ymin, xmax, ymax = xmin + margin_m, ymin + margin_m, xmax - margin_m, ymax - margin_m
     for _ in range(DROP_POINT_TRIES):
         r, a = rng.uniform(*distance_m), 2.0 * math.pi * rng.random()
         x, y = origin[0] + r * math.cos(a), origin[1] + r * math.sin(a)

@@ -41,6 +41,13 @@ class FlightRequest:
     submit_s: float  # when the plan is submitted (requested_s less the lead time, not before 0)
     cooperative: bool
     priority: int
+    return_xy_m: tuple[float, float] | None = None  # a round trip flies on to here after the destination
+
+    @property
+    def stops_xy_m(self) -> tuple[tuple[float, float], ...]:
+        """The points the flight must pass, in order: origin, destination, and the return point if any."""
+        back = () if self.return_xy_m is None else (self.return_xy_m,)
+        return (self.origin_xy_m, self.destination_xy_m, *back)
 
 
 @dataclass(frozen=True, slots=True)

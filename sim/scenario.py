@@ -119,6 +119,8 @@ class Pattern(_Model):
     origins: tuple[str, ...] = ()  # hub ids; empty = every region hub of the pattern's kind (filled at load)
     distance_m: tuple[StrictFloat, StrictFloat] = (1000.0, 5000.0)  # delivery drop point from the hub
     pad_radius_m: StrictFloat = Field(150.0, ge=0)
+    round_trip: StrictBool = False  # fly back to the take-off pad after the destination (one plan)
+    layer_by_course: StrictBool = False  # the vehicle's layers split the compass (a semicircular rule)
 
     @field_validator("distance_m")
     @classmethod

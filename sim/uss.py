@@ -10,14 +10,17 @@ none left, the flight is not flown. Layer: sim; imports utm and airspace.
 
 from __future__ import annotations
 
+import itertools
+import math
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
 
 from airspace.errors import AirspaceInputError
+from airspace.geofences import Restriction
 from airspace.routes import RouteGraph
 from airspace.volumes import Volume4D
 from sim.fleet import Performance
@@ -26,7 +29,7 @@ from sim.rng import rng_for
 from sim.scenario import LoadedScenario
 from utm.conformance import ConformanceChange
 from utm.decisions import Alternative
-from utm.errors import PlanRejected
+from utm.errors import InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent, State
 from utm.service import UTMService
 from utm.store import Store
@@ -56,6 +59,16 @@ class SimUSS:
         self._epoch = spec.start
         self._grid = region.grid
         self.routes = RouteGraph(region.grid, region.geofences)
+        # the operators hold no authorisations: they plan around REQ_AUTHORISATION zones as well
+        self._planner = RouteGraph(
+            region.grid,
+            [
+                replace(g, restriction=Restriction.PROHIBITED)
+                if g.restriction == Restriction.REQ_AUTHORISATION
+                else g
+                for g in region.geofences
+            ],
+        )
         self.service = UTMService(
             Store(":memory:", region.frame),
             clock=lambda: self._epoch + timedelta(seconds=now_s()),
@@ -92,30 +105,42 @@ class SimUSS:
         perf = self.performance(req.vehicle)
         if req.cooperative:
             try:
-                route = self.routes.route(
-                    req.origin_xy_m,
-                    req.destination_xy_m,
-                    t0=self._epoch + timedelta(seconds=req.requested_s),
-                    speed_mps=perf.cruise_speed_mps,
-                    layer=req.layer,
-                    lateral_buffer_m=self._spec.strategic.lateral_buffer_m,
-                    time_buffer_s=self._spec.strategic.time_buffer_s,
-                )
+                points = self._route(req, perf.cruise_speed_mps)
             except AirspaceInputError as no_route:
                 return Outcome(None, f"rejected:no_route ({no_route.field})", 0.0)
-            points = route.points
         else:  # flies straight, files nothing
-            points = (req.origin_xy_m, req.destination_xy_m)
+            points = req.stops_xy_m
         plan = FlightPlan(req, req.requested_s, points, layer, perf)
         if not (req.cooperative and self.strategic):
             return Outcome(plan, "not_filed", 0.0)
         return self._file(plan)
+
+    def _route(self, req: FlightRequest, speed_mps: float) -> tuple[tuple[float, float], ...]:
+        """The route graph's polyline through the request's stops, leg by leg (each leg departs when the
+        previous one ends at cruise speed, so zones active then are avoided); AirspaceInputError if none."""
+        points: tuple[tuple[float, float], ...] = (req.origin_xy_m,)
+        t_s = req.requested_s
+        for a, b in itertools.pairwise(req.stops_xy_m):
+            leg = self._planner.route(
+                a,
+                b,
+                t0=self._epoch + timedelta(seconds=t_s),
+                speed_mps=speed_mps,
+                layer=req.layer,
+                lateral_buffer_m=self._spec.strategic.lateral_buffer_m,
+                time_buffer_s=self._spec.strategic.time_buffer_s,
+            )
+            points += tuple(leg.points[1:])
+            t_s += sum(math.dist(p, q) for p, q in itertools.pairwise(leg.points)) / speed_mps
+        return points
 
     def _file(self, plan: FlightPlan) -> Outcome:
         intent_id = uuid.UUID(bytes=self._ids.bytes(16), version=4)
         try:
             self._submit(intent_id, plan, plan.volumes(self._epoch, **self._buffers()))
             return Outcome(plan, "accepted", 0.0)
+        except InvalidRequest as invalid:  # the service's 400: the operator does not fly it
+            return Outcome(None, f"rejected:invalid ({invalid.field}: {invalid.reason})", 0.0)
         except PlanRejected as refused:
             last = f"rejected:{refused.reason}"
             for alternative in refused.alternatives:
@@ -129,6 +154,9 @@ class SimUSS:
                     self._submit(intent_id, taken, volumes)
                 except PlanRejected as again:
                     last = f"rejected:{again.reason} (after {alternative.kind})"
+                    continue
+                except InvalidRequest as invalid:
+                    last = f"rejected:invalid ({invalid.field}, after {alternative.kind})"
                     continue
                 return Outcome(taken, f"accepted:{alternative.kind}", taken.takeoff_s - plan.takeoff_s)
             return Outcome(None, last, 0.0)

@@ -46,11 +46,15 @@ def test_requests_follow_the_rate_shares_and_noncooperative_share(demo):
 
 
 def test_destinations_are_inside_the_grid_at_the_pattern_distance(demo):
+    """Delivery drop points keep the corridor's lateral buffer inside the grid (the service's region)."""
     xmin, ymin, xmax, ymax = demo.region.grid.bounds_xy_m
     pattern = next(p for p in demo.spec.demand.patterns if p.kind == "delivery")
+    margin = demo.spec.strategic.lateral_buffer_m
     for r in requests(demo):
         assert xmin < r.destination_xy_m[0] < xmax and ymin < r.destination_xy_m[1] < ymax
         if r.kind == "delivery":
+            x, y = r.destination_xy_m
+            assert min(x - xmin, xmax - x, y - ymin, ymax - y) > margin
             d = np.hypot(r.destination_xy_m[0] - r.origin_xy_m[0], r.destination_xy_m[1] - r.origin_xy_m[1])
             assert pattern.distance_m[0] <= d <= pattern.distance_m[1]
         else:
@@ -70,3 +74,28 @@ def test_free_flight_traffic_is_what_the_bench_scenario_says():
     assert distance.pdist(wp[:, 0, :2]).min() >= 50.0
     route_m = np.linalg.norm(np.diff(wp[..., :2], axis=1), axis=2).sum(axis=1)
     assert np.all(route_m >= ff.speed_mps * 3600.0)
+
+
+def test_round_trips_return_to_the_take_off_pad_and_one_way_flights_do_not(demo):
+    loaded = load_scenario(DEMO, ["demand.patterns.0.round_trip=true"])
+    reqs = requests(loaded)
+    assert all((r.return_xy_m == r.origin_xy_m) == (r.kind == "delivery") for r in reqs)
+    assert all(r.return_xy_m is None for r in requests(load_scenario(DEMO, ["demand.scale=0.1"])))
+    r = next(r for r in reqs if r.kind == "delivery")
+    assert r.stops_xy_m == (r.origin_xy_m, r.destination_xy_m, r.origin_xy_m)
+
+
+def test_layer_by_course_puts_each_third_of_the_compass_on_its_own_layer(demo):
+    """Oracle: the compass bearing (clockwise from north) from numpy's arctan2 of (east, north)."""
+    pattern = next(p for p in demo.spec.demand.patterns if p.kind == "delivery")
+    assert pattern.layer_by_course
+    layers = demo.spec.fleet[pattern.vehicle].layers
+    checked = 0
+    for r in requests(demo):
+        if r.kind != "delivery":
+            continue
+        east, north = np.subtract(r.destination_xy_m, r.origin_xy_m)
+        bearing = np.degrees(np.arctan2(east, north)) % 360.0
+        assert r.layer == layers[int(bearing // (360.0 / len(layers)))]
+        checked += 1
+    assert checked > 100

@@ -101,6 +101,65 @@ def test_the_service_refuses_a_conflicting_plan_and_the_flight_takes_its_alterna
     assert [r.result for r in audit if r.action == "create"] == ["accepted", "rejected", "accepted"]
 
 
+def test_a_plan_the_service_finds_invalid_is_not_flown_and_the_run_goes_on(tmp_path):
+    """A drop point beyond the managed region is the service's 400: recorded as not flown, no crash."""
+    loaded = load_scenario(TINY, ["demand.flights_per_hour=0"], duration_s=60.0)
+    with EventLog(tmp_path / "log", run_header(loaded)) as log:
+        sim = Simulation(loaded, log)
+        hub = loaded.region.hub("hitech-park")
+        xmax = loaded.region.grid.bounds_xy_m[2]
+        outcome = sim.uss.request(
+            FlightRequest(
+                flight=0,
+                kind="delivery",
+                vehicle="multirotor",
+                operator="delivery-hitech-park",
+                origin=hub.id,
+                destination="",
+                origin_xy_m=(hub.x_m, hub.y_m),
+                destination_xy_m=(xmax - 1.0, hub.y_m),  # inside the grid, its 30 m buffer is not
+                layer="d30-60",
+                requested_s=300.0,
+                submit_s=0.0,
+                cooperative=True,
+                priority=10,
+            )
+        )
+    assert outcome.plan is None
+    assert outcome.decision.startswith("rejected:invalid (volumes[")
+    assert "outside the managed region" in outcome.decision
+
+
+def test_a_round_trip_is_one_plan_through_the_drop_point_back_to_the_pad(tmp_path):
+    loaded = load_scenario(TINY, ["demand.flights_per_hour=0"], duration_s=60.0)
+    with EventLog(tmp_path / "log", run_header(loaded)) as log:
+        sim = Simulation(loaded, log)
+        hub = loaded.region.hub("hitech-park")
+        pad, drop = (hub.x_m, hub.y_m), (hub.x_m + 1500.0, hub.y_m + 800.0)
+        outcome = sim.uss.request(
+            FlightRequest(
+                flight=0,
+                kind="delivery",
+                vehicle="multirotor",
+                operator="delivery-hitech-park",
+                origin=hub.id,
+                destination="",
+                origin_xy_m=pad,
+                destination_xy_m=drop,
+                layer="d30-60",
+                requested_s=300.0,
+                submit_s=0.0,
+                cooperative=True,
+                priority=10,
+                return_xy_m=pad,
+            )
+        )
+    assert outcome.decision == "accepted" and outcome.plan is not None
+    route = outcome.plan.route_xy_m
+    assert route[0] == pad and route[-1] == pad and drop in route
+    assert len(sim.uss.service.decisions()) == 1  # one intent for the whole trip
+
+
 def test_losses_of_separation_are_exactly_the_brute_force_pairs(tmp_path):
     """Oracle: every recorded second, all pairs by brute force from the logged states (no index)."""
     loaded = load_scenario(
