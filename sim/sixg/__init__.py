@@ -1,0 +1,1 @@
+"""The 6G link and sensing model."""
