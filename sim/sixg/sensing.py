@@ -1,0 +1,610 @@
+"""Network (ISAC) sensing: what a monostatic TRP's scan reports about the drones around it.
+
+Per (target, TRP) candidate pair and per scan (SIXG-MODEL.md §3): the 3GPP RCS draw (TR 38.901 §7.9.2.1),
+the two-way coupling loss with the caller's one-way path loss counted twice and its shadow fading counted
+twice (monostatic legs share LOS state and SF, §7.9.4.1), the integrated SNR after processing gain and
+``L_impl`` (§3.4), a square-law detection (Swerling 0 on the drawn RCS, or Swerling 1 on the mean; §3.5),
+the threshold effect (below ``snr_threshold_db``: a miss), Cramér-Rao noise inflated by κ on range, azimuth,
+elevation and radial velocity (§3.6), the spherical-to-ENU transform of the measurement and its covariance,
+and the delivery time (scan time + CPI + processing + transport). Poisson false alarms (``P_fa,cell`` times
+the resolution cells) land uniformly in each TRP's cells.
+
+The TRP is an ``n_h`` x ``n_v`` vertical panel with TR 38.901 elements (8 dBi, 65° vertical beamwidth),
+turned to face each target in azimuth (the "single 360° sector" that the TR 38.901 Table 7.9.6.1-1
+calibration allows): elevation costs element gain twice (Tx and Rx) and angle accuracy through the
+``cos(el)`` of the vertical phase progression, so a TRP is nearly blind overhead. Coverage is
+``min_range_m`` to ``max_range_m`` and ``el_min_rad`` (-10°) to ``el_max_rad`` (60°, the scan limit of a
+panel); false alarms in its cells below the horizon may lie under ground, as noise crossings in ground-clutter
+cells would, for the tracker's altitude gate to reject.
+
+In NLOS the CRBs are further multiplied by ``nlos_inflation`` (an assumption: the echo the TRP sees comes
+by diffraction or reflection, so the direct-path bound is optimistic).
+
+Calibration (SIXG-MODEL.md §3.7, NIST UMa-AV monostatic case: 6 GHz, 273 PRB at 30 kHz, 8x8, 64 pulses of
+0.625 ms, BS at 25 m, small UAVs at 200 m within 250 m, all LOS; ``P_fa,cell`` set for a 5 % chance of a
+false alarm per scan)::
+
+    .venv/bin/python -c "from sim.sixg.sensing import calibrate_nist; print(calibrate_nist())"
+    NistCalibration(pd=0.7923, p90_horizontal_m=6.03, p90_vertical_m=4.27, pfa_cell=4.71e-09, n_drops=20000)
+
+with the defaults ``impl_loss_db = 45`` and ``crb_inflation = 1.0`` (targets: P_d 0.7-0.8, p90 errors about
+6 m horizontal and 4 m vertical; over seeds 0-4 at 2000 drops P_d is 0.78-0.79, p90 5.9-6.1 m / 4.1-4.5 m).
+About 16 % of the drops lie above the 60° elevation limit; the other misses sit near the detection threshold,
+which is also where the errors come from, so P_d pins ``L_impl`` and the errors then ask for no inflation
+(κ = 2.5 with ``L_impl`` = 45 dB gives p90 15.1 m / 10.7 m). ``L_impl`` is far above the 20 dB starting point
+of §3.8 because it also stands for what this model leaves out: one wide Tx beam instead of a beam per target
+(§3.4 (i), about 17 dB), residual clutter, multipath and the share of resources given to sensing.
+Layer: sim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from sim.errors import ScenarioError
+
+__all__ = [
+    "C_MPS",
+    "RCS_CLASS",
+    "Detections",
+    "NistCalibration",
+    "SensingParams",
+    "albersheim_snr_db",
+    "calibrate_nist",
+    "coupling_loss_db",
+    "crb_angle_rad",
+    "crb_radial_velocity_mps",
+    "crb_range_m",
+    "element_gain_db",
+    "pd_swerling0",
+    "pd_swerling1",
+    "scan",
+    "spherical_to_enu",
+]
+
+C_MPS = 299_792_458.0
+"""Speed of light."""
+
+RCS_CLASS = {"small_uav": 0, "evtol": 1}
+"""Target RCS classes: the row of ``SensingParams.rcs_dbsm`` / ``rcs_std_db`` a target's kind selects."""
+
+_KTB_DBM_PER_HZ = -174.0
+_DB = math.log(10.0) / 10.0
+_SURE = 6.0  # sqrt(SNR) - sqrt(eta) above which a square-law detection fails with probability < 1e-16
+
+
+def _lin(db: ArrayLike) -> np.ndarray:
+    """dB to linear power ratio (``exp`` runs several times faster than ``10 **``)."""
+    return np.exp(np.asarray(db, float) * _DB)
+
+
+def albersheim_snr_db(pd: ArrayLike, pfa: ArrayLike, n: ArrayLike = 1) -> np.ndarray:
+    """Single-pulse SNR (dB) that ``n`` non-coherently integrated steady pulses need for ``pd`` at ``pfa``.
+
+    Albersheim's closed form (SIXG-MODEL.md §3.5), accurate to about 0.2 dB for 0.1 <= pd <= 0.9,
+    1e-7 <= pfa <= 1e-3 and 1 <= n <= 8096.
+
+    >>> round(float(albersheim_snr_db(0.9, 1e-6)), 4)
+    13.1145
+    >>> albersheim_snr_db([0.5, 0.9], 1e-6, n=[1, 10]).round(2)
+    array([11.23,  4.99])
+    """
+    pd, pfa, n = (np.asarray(v, float) for v in (pd, pfa, n))
+    a = np.log(0.62 / pfa)
+    b = np.log(pd / (1.0 - pd))
+    return -5.0 * np.log10(n) + (6.2 + 4.54 / np.sqrt(n + 0.44)) * np.log10(a + 0.12 * a * b + 1.7 * b)
+
+
+def pd_swerling0(snr_db: ArrayLike, pfa: ArrayLike) -> np.ndarray:
+    """Detection probability of a steady target on one square-law cell: ``Q1(sqrt(2 SNR), sqrt(2 eta))``.
+
+    ``eta = -ln(pfa)`` (complex Gaussian noise of unit power); scipy's ``ncx2.sf`` runs only where the
+    result is not 1 to double precision (SIXG-MODEL.md §3.5, check value D2).
+
+    >>> round(float(pd_swerling0(13.1145, 1e-6)), 3)
+    0.891
+    >>> pd_swerling0([-np.inf, 40.0], 1e-6).round(9).tolist()
+    [1e-06, 1.0]
+    """
+    snr_db, pfa = np.broadcast_arrays(np.asarray(snr_db, float), np.asarray(pfa, float))
+    snr = _lin(snr_db)
+    eta = -np.log(pfa)
+    live = np.sqrt(snr) - np.sqrt(eta) < _SURE
+    out = np.ones(snr.shape)
+    out[live] = stats.ncx2.sf(2.0 * eta[live], 2.0, 2.0 * snr[live])
+    return out
+
+
+def pd_swerling1(snr_db: ArrayLike, pfa: ArrayLike) -> np.ndarray:
+    """Detection probability of a Rayleigh (scan-to-scan) target on one square-law cell: ``pfa^(1/(1+SNR))``.
+
+    >>> round(float(pd_swerling1(21.1, 1e-6)), 2)  # SIXG-MODEL.md D5
+    0.9
+    >>> pd_swerling1(-np.inf, 1e-6).tolist()
+    1e-06
+    """
+    return np.asarray(pfa, float) ** (1.0 / (1.0 + _lin(snr_db)))
+
+
+def crb_range_m(snr_int_db: ArrayLike, bandwidth_hz: ArrayLike) -> np.ndarray:
+    """Range CRB ``sqrt(6) c / (4 pi B sqrt(SNR_int))`` of a flat spectrum of width B (SIXG-MODEL.md §3.6).
+
+    >>> round(float(crb_range_m(30.0, 100e6)), 5)
+    0.01848
+    """
+    snr = _lin(snr_int_db)
+    return math.sqrt(6.0) * C_MPS / (4.0 * np.pi * np.asarray(bandwidth_hz, float) * np.sqrt(snr))
+
+
+def crb_angle_rad(snr_int_db: ArrayLike, n_elements: ArrayLike, theta_rad: ArrayLike = 0.0) -> np.ndarray:
+    """Angle CRB ``sqrt(6) / (pi cos(theta) sqrt(SNR_int (N^2 - 1)))`` of a lambda/2 ULA, theta off broadside.
+
+    >>> round(float(np.degrees(crb_angle_rad(20.0, 8))), 3)
+    0.563
+    >>> round(float(crb_angle_rad(20.0, 8, np.pi / 3) / crb_angle_rad(20.0, 8)), 6)  # 60° off broadside
+    2.0
+    """
+    snr = _lin(snr_int_db)
+    n = np.asarray(n_elements, float)
+    return math.sqrt(6.0) / (np.pi * np.cos(theta_rad) * np.sqrt(snr * (n * n - 1.0)))
+
+
+def crb_radial_velocity_mps(snr_int_db: ArrayLike, wavelength_m: ArrayLike, cpi_s: ArrayLike) -> np.ndarray:
+    """Radial-velocity CRB ``sqrt(6) lambda / (4 pi T_CPI sqrt(SNR_int))`` (SIXG-MODEL.md §3.6).
+
+    >>> round(float(crb_radial_velocity_mps(20.0, C_MPS / 4e9, 0.04)), 4)
+    0.0365
+    """
+    snr = _lin(snr_int_db)
+    return (
+        math.sqrt(6.0)
+        * np.asarray(wavelength_m, float)
+        / (4.0 * np.pi * np.asarray(cpi_s, float) * np.sqrt(snr))
+    )
+
+
+def coupling_loss_db(pl_db: ArrayLike, sf_db: ArrayLike, rcs_dbsm: ArrayLike, fc_hz: float) -> np.ndarray:
+    """Monostatic coupling loss ``2 PL + 2 SF + 10 log(c^2 / (4 pi f^2)) - RCS`` (TR 38.901 Table 7.9.6.1-1).
+
+    The two legs share the path loss and the shadow fading (one LOS draw, §7.9.4.1); with free-space PL this
+    is the radar equation.
+
+    >>> fspl = 20 * np.log10(4 * np.pi * 300.0 * 4e9 / C_MPS)
+    >>> round(float(53 + 24 + 24 - coupling_loss_db(fspl, 0.0, -12.81, 4e9) - 3), 4)  # SIXG-MODEL.md S2
+    -69.3759
+    """
+    wl_m = C_MPS / fc_hz
+    return (
+        2.0 * np.asarray(pl_db, float)
+        + 2.0 * np.asarray(sf_db, float)
+        + 10.0 * np.log10(wl_m * wl_m / (4.0 * np.pi))
+        - np.asarray(rcs_dbsm, float)
+    )
+
+
+def element_gain_db(el_rad: ArrayLike, g_max_dbi: float = 8.0) -> np.ndarray:
+    """Gain of a TR 38.901 Table 7.3-1 element in its vertical cut: ``G_max - min(12 (el / 65°)^2, 30)``.
+
+    >>> element_gain_db(np.radians([0.0, 65.0, 90.0])).round(2)
+    array([  8.  ,  -4.  , -15.01])
+    """
+    ratio = np.asarray(el_rad, float) / np.radians(65.0)
+    return g_max_dbi - np.minimum(12.0 * ratio * ratio, 30.0)
+
+
+def spherical_to_enu(
+    r_m: ArrayLike,
+    az_rad: ArrayLike,
+    el_rad: ArrayLike,
+    sigma_r_m: ArrayLike,
+    sigma_az_rad: ArrayLike,
+    sigma_el_rad: ArrayLike,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ENU offsets ``(n, 3)`` of (range, azimuth from east, elevation) and their covariance ``(n, 3, 3)``.
+
+    ``p = r [cos el cos az, cos el sin az, sin el]`` and ``Sigma = J diag(sigma^2) J^T`` with
+    ``J = dp / d(r, az, el)`` (SIXG-MODEL.md §3.6); independent errors on the three spherical axes.
+
+    >>> p, c = spherical_to_enu([100.0], [np.pi / 2], [0.0], [1.0], [0.01], [0.02])
+    >>> p.round(6).tolist(), np.diag(c[0]).round(6).tolist()
+    ([[0.0, 100.0, 0.0]], [1.0, 1.0, 4.0])
+    """
+    r, az, el, s_r, s_az, s_el = np.broadcast_arrays(
+        *(
+            np.atleast_1d(np.asarray(v, float))
+            for v in (r_m, az_rad, el_rad, sigma_r_m, sigma_az_rad, sigma_el_rad)
+        )
+    )
+    ca, sa, ce, se = np.cos(az), np.sin(az), np.cos(el), np.sin(el)
+    # J = [r_hat s_r | a_hat r ce s_az | e_hat r s_el] with a_hat = (-sa, ca, 0), e_hat = (-se ca, -se sa, ce)
+    var_r, var_a, var_e = s_r * s_r, (r * ce * s_az) ** 2, (r * s_el) ** 2
+    cc, ss, cs = ce * ce, se * se, ce * se
+    xy = ca * sa * (var_r * cc - var_a + var_e * ss)
+    xz, yz = ca * cs * (var_r - var_e), sa * cs * (var_r - var_e)
+    cov = np.stack(
+        [
+            (var_r * cc + var_e * ss) * ca * ca + var_a * sa * sa,
+            xy,
+            xz,
+            xy,
+            (var_r * cc + var_e * ss) * sa * sa + var_a * ca * ca,
+            yz,
+            xz,
+            yz,
+            var_r * ss + var_e * cc,
+        ],
+        axis=-1,
+    )
+    return np.stack([ce * ca, ce * sa, se], axis=-1) * r[..., None], cov.reshape((*r.shape, 3, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class SensingParams:
+    """Monostatic TRP sensing parameters, SI units (SIXG-MODEL.md §3.8 and §8 ``sensing:``).
+
+    ``impl_loss_db`` and ``crb_inflation`` are calibrated against the NIST case (module docstring). The eVTOL
+    RCS (+10 dBsm, 2.5 dB small-scale std of the TR 38.901 large UAV) is the §3.8 assumption.
+    ``scan_period_s`` paces the caller's scan process; the §8 ``*_ms`` values are given here in seconds.
+    """
+
+    fc_hz: float = 4.0e9
+    bandwidth_hz: float = 100e6
+    scs_hz: float = 30e3
+    comb: int = 2
+    symbols_per_pri: int = 2
+    tx_dbm_per_20mhz: float = 46.0
+    tx_max_dbm: float = 56.0
+    n_h: int = 8
+    n_v: int = 8
+    element_gain_dbi: float = 8.0
+    nf_db: float = 5.0
+    rcs_dbsm: tuple[float, ...] = (-12.81, 10.0)
+    rcs_std_db: tuple[float, ...] = (3.74, 2.50)
+    cpi_s: float = 0.040
+    pri_s: float = 0.625e-3
+    scan_period_s: float = 1.0
+    pfa_cell: float = 1e-6
+    impl_loss_db: float = 45.0
+    crb_inflation: float = 1.0
+    nlos_inflation: float = 2.0
+    snr_threshold_db: float = 12.0
+    processing_s: float = 0.030
+    transport_s: tuple[float, float] = (0.002, 0.010)
+    swerling: Literal[0, 1] = 0
+    min_range_m: float = 10.0
+    max_range_m: float = 1500.0
+    el_min_rad: float = -math.pi / 18
+    el_max_rad: float = math.pi / 3
+    _rcs: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        positive = ("fc_hz", "bandwidth_hz", "scs_hz", "cpi_s", "pri_s", "scan_period_s", "crb_inflation")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ScenarioError(f"sensing.{name}", f"must be > 0 (got {getattr(self, name)})")
+        if not 0.0 < self.pfa_cell < 1.0:
+            raise ScenarioError("sensing.pfa_cell", f"must be in (0, 1) (got {self.pfa_cell})")
+        if self.swerling not in (0, 1):
+            raise ScenarioError("sensing.swerling", f"must be one of [0, 1] (got {self.swerling!r})")
+        if len(self.rcs_dbsm) != len(self.rcs_std_db):
+            raise ScenarioError("sensing.rcs_std_db", f"needs one value per RCS class ({len(self.rcs_dbsm)})")
+        if self.cpi_s < self.pri_s or not 0 < self.min_range_m < self.max_range_m:
+            raise ScenarioError("sensing", "needs cpi_s >= pri_s and 0 < min_range_m < max_range_m")
+        if not -math.pi / 2 < self.el_min_rad < self.el_max_rad < math.pi / 2:
+            raise ScenarioError("sensing.el_max_rad", "needs -pi/2 < el_min_rad < el_max_rad < pi/2")
+        std = np.asarray(self.rcs_std_db, float)
+        # log-normal sigma_S with E[sigma_S] = 1: mu_dB = -(ln 10 / 20) std^2 (TR 38.901 Eq. 7.9.2-1)
+        rcs = np.stack([np.asarray(self.rcs_dbsm, float) - math.log(10.0) / 20.0 * std * std, std])
+        object.__setattr__(self, "_rcs", rcs)
+
+    @property
+    def wavelength_m(self) -> float:
+        return C_MPS / self.fc_hz
+
+    @property
+    def tx_dbm(self) -> float:
+        """46 dBm per 20 MHz scaled with the bandwidth, capped (Rel-20 6G ISAC evaluation assumptions)."""
+        return min(self.tx_dbm_per_20mhz + 10.0 * math.log10(self.bandwidth_hz / 20e6), self.tx_max_dbm)
+
+    @property
+    def n_pulses(self) -> int:
+        return max(1, round(self.cpi_s / self.pri_s))
+
+    @property
+    def processing_gain_db(self) -> float:
+        """``10 log N_RE``: subcarriers (``B / SCS / comb``) x symbols per pulse x pulses per CPI (§3.4)."""
+        n_re = math.floor(self.bandwidth_hz / self.scs_hz) / self.comb * self.symbols_per_pri * self.n_pulses
+        return 10.0 * math.log10(n_re)
+
+    @property
+    def noise_dbm(self) -> float:
+        return _KTB_DBM_PER_HZ + 10.0 * math.log10(self.bandwidth_hz) + self.nf_db
+
+    @property
+    def range_resolution_m(self) -> float:
+        return C_MPS / (2.0 * self.bandwidth_hz)
+
+    @property
+    def v_max_mps(self) -> float:
+        """Unambiguous radial speed ``lambda / (4 T_PRI)``; faster targets alias (§3.6)."""
+        return self.wavelength_m / (4.0 * self.pri_s)
+
+    @property
+    def n_cells(self) -> int:
+        """Resolution cells of one TRP's coverage: range bins x Doppler bins x beams of 0.886 * 2 / N rad."""
+        n_range = math.ceil((self.max_range_m - self.min_range_m) / self.range_resolution_m)
+        n_az = math.ceil(2.0 * math.pi / (1.772 / self.n_h))
+        n_el = math.ceil((self.el_max_rad - self.el_min_rad) / (1.772 / self.n_v))
+        return n_range * self.n_pulses * n_az * n_el
+
+    def snr_int_db(
+        self, pl_db: ArrayLike, sf_db: ArrayLike, rcs_dbsm: ArrayLike, el_rad: ArrayLike
+    ) -> np.ndarray:
+        """Integrated SNR: ``P_t + G_t + G_r - L_coupling - N + 10 log N_RE - L_impl`` (SIXG-MODEL.md §3.4).
+
+        ``G_t = G_r`` = element gain at ``el_rad`` + ``10 log(n_h n_v)`` (panel facing the target in azimuth).
+        """
+        gain_db = element_gain_db(el_rad, self.element_gain_dbi) + 10.0 * math.log10(self.n_h * self.n_v)
+        budget_db = self.tx_dbm - self.noise_dbm + self.processing_gain_db - self.impl_loss_db
+        return budget_db + 2.0 * gain_db - coupling_loss_db(pl_db, sf_db, rcs_dbsm, self.fc_hz)
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """One scan's reports, one row each: target detections in pair order, then false alarms by TRP.
+
+    ``target`` is -1 on a false alarm and ``los`` is the pair's LOS state: truth labels for metrics, which a
+    tracker must not read. ``cov_m2`` is what the sensing function reports (CRB x κ at the measured angles).
+    """
+
+    t_s: float  # the scan's measurement epoch
+    trp: np.ndarray  # (n,) int64, row into the TRP positions
+    target: np.ndarray  # (n,) int64, row into the target arrays; -1 = false alarm
+    pos_m: np.ndarray  # (n, 3) ENU
+    cov_m2: np.ndarray  # (n, 3, 3)
+    vr_mps: np.ndarray  # (n,) measured radial velocity, folded into +-v_max
+    sigma_vr_mps: np.ndarray  # (n,)
+    snr_db: np.ndarray  # (n,) integrated SNR; for a false alarm the apparent one
+    los: np.ndarray  # (n,) bool
+    t_delivery_s: np.ndarray  # (n,) arrival at the sensing function / USS
+
+    @property
+    def false_alarm(self) -> np.ndarray:
+        return self.target < 0
+
+    def __len__(self) -> int:
+        return len(self.trp)
+
+
+def scan(
+    params: SensingParams,
+    rng: np.random.Generator,
+    *,
+    t_s: float,
+    target_pos_m: np.ndarray,
+    target_vel_mps: np.ndarray,
+    target_rcs_class: np.ndarray,
+    trp_pos_m: np.ndarray,
+    pair_target: np.ndarray,
+    pair_trp: np.ndarray,
+    pl_db: np.ndarray,
+    los: np.ndarray,
+    sf_db: np.ndarray,
+) -> Detections:
+    """Every TRP's detections of one scan at ``t_s``, plus its false alarms.
+
+    Parameters
+    ----------
+    target_pos_m, target_vel_mps : (n_target, 3) ENU, m and m/s.
+    target_rcs_class : (n_target,) int, values of :data:`RCS_CLASS`.
+    trp_pos_m : (n_trp, 3) ENU antenna positions.
+    pair_target, pair_trp : (n_pair,) int, the candidate pairs (rows into the arrays above).
+    pl_db, los, sf_db : (n_pair,) one-way path loss, LOS state and shadow fading of each pair, drawn once by
+        the caller and used for both legs.
+
+    Returns
+    -------
+    Detections; a pair outside the TRP's coverage, below the SNR threshold or not detected gives no row.
+
+    Examples
+    --------
+    >>> p = SensingParams(pfa_cell=1e-12)
+    >>> one = np.array([0])
+    >>> d = scan(p, np.random.default_rng(1), t_s=10.0, target_pos_m=np.array([[300.0, 0, 125]]),
+    ...          target_vel_mps=np.zeros((1, 3)), target_rcs_class=one, trp_pos_m=np.array([[0.0, 0, 25]]),
+    ...          pair_target=one, pair_trp=one, pl_db=np.array([80.0]), los=one == 0, sf_db=np.zeros(1))
+    >>> d.target.tolist(), bool(np.abs(d.pos_m[0] - [300, 0, 125]).max() < 3), d.cov_m2.shape
+    ([0], True, (1, 3, 3))
+    >>> d.t_delivery_s[0] > 10.0 + p.cpi_s + p.processing_s
+    np.True_
+    """
+    offset = target_pos_m.take(pair_target, axis=0) - trp_pos_m.take(pair_trp, axis=0)
+    dx, dy, dz = offset.T
+    horiz_m = np.sqrt(dx * dx + dy * dy)  # np.hypot is several times slower
+    r_m = np.sqrt(horiz_m * horiz_m + dz * dz)
+    el_rad = np.arctan2(dz, horiz_m)
+    covered = (
+        (r_m >= params.min_range_m)
+        & (r_m <= params.max_range_m)
+        & (el_rad >= params.el_min_rad)
+        & (el_rad <= params.el_max_rad)
+    )
+    kind = target_rcs_class.take(pair_target)
+    if params.swerling == 0:
+        rcs_dbsm = params._rcs[0].take(kind) + params._rcs[1].take(kind) * rng.standard_normal(len(kind))
+    else:
+        rcs_dbsm = np.asarray(params.rcs_dbsm, float).take(kind)
+    snr_db = params.snr_int_db(pl_db, sf_db, rcs_dbsm, el_rad)
+    live = np.flatnonzero(covered & (snr_db >= params.snr_threshold_db))
+    if params.swerling == 0:
+        # the square-law statistic |sqrt(SNR) + n|^2, n ~ CN(0, 1), exceeds eta with probability pd_swerling0;
+        # it is drawn only where the outcome is in doubt
+        eta = -math.log(params.pfa_cell)
+        amp = np.sqrt(_lin(snr_db[live]))
+        hit = amp - math.sqrt(eta) >= _SURE
+        doubt = np.flatnonzero(~hit)
+        noise = rng.standard_normal((2, len(doubt))) * math.sqrt(0.5)
+        hit[doubt] = (amp[doubt] + noise[0]) ** 2 + noise[1] ** 2 > eta
+    else:
+        hit = rng.random(len(live)) < pd_swerling1(snr_db[live], params.pfa_cell)
+    rows = live[hit]
+
+    off, r_m, el_rad, snr_db = offset.take(rows, axis=0), r_m[rows], el_rad[rows], snr_db[rows]
+    sigma = _sigmas(
+        params, snr_db, el_rad, params.crb_inflation * np.where(los[rows], 1.0, params.nlos_inflation)
+    )
+    vel = target_vel_mps.take(pair_target[rows], axis=0)
+    vr_mps = (vel[:, 0] * off[:, 0] + vel[:, 1] * off[:, 1] + vel[:, 2] * off[:, 2]) / r_m
+    true = np.stack([r_m, np.arctan2(off[:, 1], off[:, 0]), el_rad, vr_mps])
+    meas = true + sigma * rng.standard_normal(true.shape)
+    pos_m, cov_m2 = spherical_to_enu(*meas[:3], *sigma[:3])
+    transport_s = rng.uniform(*params.transport_s, size=len(trp_pos_m))
+    trp = pair_trp[rows]
+    found = Detections(
+        t_s=t_s,
+        trp=trp.astype(np.int64, copy=False),
+        target=pair_target[rows].astype(np.int64, copy=False),
+        pos_m=pos_m + trp_pos_m[trp],
+        cov_m2=cov_m2,
+        vr_mps=_fold(meas[3], params.v_max_mps),
+        sigma_vr_mps=sigma[3],
+        snr_db=snr_db,
+        los=los[rows].astype(bool, copy=False),
+        t_delivery_s=t_s + params.cpi_s + params.processing_s + transport_s[trp],
+    )
+    return _concat(found, _false_alarms(params, rng, t_s, trp_pos_m, transport_s))
+
+
+def _false_alarms(
+    params: SensingParams,
+    rng: np.random.Generator,
+    t_s: float,
+    trp_pos_m: np.ndarray,
+    transport_s: np.ndarray,
+) -> Detections:
+    """Poisson(P_fa,cell x cells) noise crossings per TRP, uniform over its resolution cells (§3.5).
+
+    A crossing's statistic is ``eta + Exp(1)`` (noise is memoryless above the threshold), so its apparent
+    SNR is that minus the unit noise power; it is reported with the covariance that SNR implies.
+    """
+    counts = rng.poisson(params.pfa_cell * params.n_cells, size=len(trp_pos_m))
+    trp = np.repeat(np.arange(len(trp_pos_m), dtype=np.int64), counts)
+    n = len(trp)
+    r_m = rng.uniform(params.min_range_m, params.max_range_m, n)
+    az_rad = rng.uniform(-np.pi, np.pi, n)
+    el_rad = np.arcsin(rng.uniform(math.sin(params.el_min_rad), math.sin(params.el_max_rad), n))
+    snr_db = 10.0 * np.log10(-math.log(params.pfa_cell) - 1.0 + rng.exponential(size=n))
+    sigma = _sigmas(params, snr_db, el_rad, params.crb_inflation)
+    pos_m, cov_m2 = spherical_to_enu(r_m, az_rad, el_rad, *sigma[:3])
+    return Detections(
+        t_s=t_s,
+        trp=trp,
+        target=np.full(n, -1, np.int64),
+        pos_m=pos_m + trp_pos_m[trp],
+        cov_m2=cov_m2,
+        vr_mps=rng.uniform(-params.v_max_mps, params.v_max_mps, n),
+        sigma_vr_mps=sigma[3],
+        snr_db=snr_db,
+        los=np.zeros(n, bool),
+        t_delivery_s=t_s + params.cpi_s + params.processing_s + transport_s[trp],
+    )
+
+
+def _sigmas(params: SensingParams, snr_db: np.ndarray, el_rad: np.ndarray, kappa: ArrayLike) -> np.ndarray:
+    """Measurement sigmas ``(4, n)``: range, azimuth, elevation, radial velocity; CRB x ``kappa`` (§3.6).
+
+    The vertical panel faces the target in azimuth: the vertical phase progression is ``pi sin(el)``
+    (theta = el off broadside), the horizontal one ``pi cos(el) sin(d_az)``, hence the ``1 / cos(el)``.
+    """
+    return kappa * np.stack(
+        [
+            crb_range_m(snr_db, params.bandwidth_hz),
+            crb_angle_rad(snr_db, params.n_h) / np.cos(el_rad),
+            crb_angle_rad(snr_db, params.n_v, el_rad),
+            crb_radial_velocity_mps(snr_db, params.wavelength_m, params.cpi_s),
+        ]
+    )
+
+
+def _fold(v_mps: np.ndarray, v_max_mps: float) -> np.ndarray:
+    """Radial velocity as a Doppler processor sees it: folded into ``[-v_max, v_max)``."""
+    return np.mod(v_mps + v_max_mps, 2.0 * v_max_mps) - v_max_mps
+
+
+def _concat(a: Detections, b: Detections) -> Detections:
+    columns = ("trp", "target", "pos_m", "cov_m2", "vr_mps", "sigma_vr_mps", "snr_db", "los", "t_delivery_s")
+    return Detections(a.t_s, *(np.concatenate([getattr(a, c), getattr(b, c)]) for c in columns))
+
+
+@dataclass(frozen=True, slots=True)
+class NistCalibration:
+    """Outcome of :func:`calibrate_nist`: detection rate and 90th-percentile errors of the detections."""
+
+    pd: float
+    p90_horizontal_m: float
+    p90_vertical_m: float
+    pfa_cell: float
+    n_drops: int
+
+
+def calibrate_nist(
+    params: SensingParams | None = None, *, n_drops: int = 20_000, seed: int = 0, pfa_scan: float = 0.05
+) -> NistCalibration:
+    """Run the NIST UMa-AV monostatic reference case (SIXG-MODEL.md §3.7) with ``params``' losses and κ.
+
+    One BS at 25 m; small UAVs at 200 m, uniform over the disc d_2D <= 250 m, 0-50 m/s horizontally; 6 GHz,
+    273 PRB at 30 kHz, 8x8, 64 pulses of 0.625 ms; ``P_fa,cell`` such that a scan holds a false alarm with
+    probability ``pfa_scan``. UMa-AV above 100 m is always LOS, with TR 36.777 Table B-2/B-3
+    ``PL = 28 + 22 log d_3D + 20 log f_c`` and ``sigma_SF = 4.64 exp(-0.0066 h)``.
+    """
+    base = replace(
+        params or SensingParams(),
+        fc_hz=6e9,
+        bandwidth_hz=273 * 12 * 30e3,
+        scs_hz=30e3,
+        n_h=8,
+        n_v=8,
+        cpi_s=64 * 0.625e-3,
+        pri_s=0.625e-3,
+        rcs_dbsm=(-12.81,),
+        rcs_std_db=(3.74,),
+    )
+    p = replace(base, pfa_cell=-math.log1p(-pfa_scan) / base.n_cells)
+    rng = np.random.default_rng(seed)
+    d2d_m = 250.0 * np.sqrt(rng.random(n_drops))
+    az_rad, hdg_rad = rng.uniform(-np.pi, np.pi, (2, n_drops))
+    pos_m = np.stack([d2d_m * np.cos(az_rad), d2d_m * np.sin(az_rad), np.full(n_drops, 200.0)], axis=1)
+    speed_mps = rng.uniform(0.0, 50.0, n_drops)
+    vel_mps = np.stack([speed_mps * np.cos(hdg_rad), speed_mps * np.sin(hdg_rad), np.zeros(n_drops)], axis=1)
+    trp_m = np.array([[0.0, 0.0, 25.0]])
+    d3d_m = np.linalg.norm(pos_m - trp_m, axis=1)
+    rows = np.arange(n_drops)
+    det = scan(
+        p,
+        rng,
+        t_s=0.0,
+        target_pos_m=pos_m,
+        target_vel_mps=vel_mps,
+        target_rcs_class=np.zeros(n_drops, np.int64),
+        trp_pos_m=trp_m,
+        pair_target=rows,
+        pair_trp=np.zeros(n_drops, np.int64),
+        pl_db=28.0 + 22.0 * np.log10(d3d_m) + 20.0 * math.log10(p.fc_hz / 1e9),
+        los=np.ones(n_drops, bool),
+        sf_db=4.64 * math.exp(-0.0066 * 200.0) * rng.standard_normal(n_drops),
+    )
+    hit = det.target >= 0
+    err_m = det.pos_m[hit] - pos_m[det.target[hit]]
+    return NistCalibration(
+        pd=round(float(hit.sum()) / n_drops, 4),
+        p90_horizontal_m=round(float(np.percentile(np.hypot(err_m[:, 0], err_m[:, 1]), 90)), 2),
+        p90_vertical_m=round(float(np.percentile(np.abs(err_m[:, 2]), 90)), 2),
+        pfa_cell=float(f"{p.pfa_cell:.3g}"),
+        n_drops=n_drops,
+    )
