@@ -1,7 +1,7 @@
 """The comms interface: the one place every position report and advisory passes through.
 
-A :class:`Comms` answers, per message, whether and when it arrives. ``ideal`` (instant, lossless) ships
-here; the 6G model plugs in behind the same two methods. Layer: sim.
+A :class:`Comms` answers, per message, whether and when it arrives. ``ideal`` (instant, lossless) lives
+here; the 6G profiles' :class:`sim.sixg.network.Network` answers the same two methods. Layer: sim.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
-from sim.errors import ScenarioError
 from sim.scenario import LoadedScenario
+from sim.sixg.network import Network
 
 __all__ = ["Comms", "IdealComms", "make_comms"]
 
@@ -47,8 +47,8 @@ class IdealComms:
 
 
 def make_comms(loaded: LoadedScenario) -> Comms:
-    """The comms model the scenario's ``comms.profile`` names."""
-    profile = loaded.spec.comms.profile
-    if profile == "ideal":
+    """The comms model the scenario's ``comms.profile`` names: ideal, or the 6G model's network."""
+    settings = loaded.spec.comms.network()
+    if settings is None:
         return IdealComms()
-    raise ScenarioError("comms.profile", f"no model for profile {profile!r}")
+    return Network(settings, loaded.region.grid.bounds_xy_m, loaded.spec.seed)

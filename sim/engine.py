@@ -26,6 +26,8 @@ from sim.picture import Inbox
 from sim.plans import FlightPlan, FlightRequest
 from sim.rng import rng_for
 from sim.scenario import LoadedScenario
+from sim.sixg.fusion import Tracks, inflated_zone
+from sim.sixg.network import Network, SensedScan
 from sim.uss import SimUSS
 from utm.conformance import ConformanceChange
 from utm.intents import State
@@ -36,6 +38,10 @@ __all__ = ["Progress", "Simulation"]
 ADVISORY_CHANGE_MPS = 1.0
 """A vehicle already under an advisory gets a new one only when the velocity asked for moves this much."""
 CONFORMANCE_PERIOD_S = 1.0
+SENSED_ID_BASE = 1 << 30
+"""Conflict pairs name a sensing-only track ``SENSED_ID_BASE + track_id`` (flight ids stay below it)."""
+MAX_ZONE_GROWTH_M = 100.0
+"""A track's own share of the zone inflation is capped here (the broad phase runs at the largest zone)."""
 _MODE_OF_STATE = {
     State.NONCONFORMING: MODE["nonconforming"],
     State.CONTINGENT: MODE["contingent"],
@@ -69,6 +75,10 @@ class Simulation:
         self.log = log
         self.fleet = Fleet()
         self.comms = make_comms(loaded)
+        self.network = self.comms if isinstance(self.comms, Network) else None
+        settings = self.network.settings if self.network is not None else None
+        self.tracks = Tracks(settings.fusion) if settings is not None else None  # None: CD on raw reports
+        self._scans: list[SensedScan] = []
         self.uss = SimUSS(loaded, lambda: self.env.now)
         self.reports = Inbox()
         self.advisories = Inbox()
@@ -95,12 +105,16 @@ class Simulation:
             env.process(self._every(CONFORMANCE_PERIOD_S, self._conformance))
         if spec.cdr.enabled:
             env.process(self._every(spec.cdr.interval_s, self._cdr))
+        if self.network is not None and self.network.sensing is not None:
+            env.process(self._every(self.network.sensing.scan_period_s, self._scan))
         env.process(self._every(spec.recording.state_interval_s, self._record, at_start=True))
         if self._on_progress is not None:
             env.process(self._every(self._progress_every_s, self._progress))
         env.run(until=spec.duration_s)
         self._finish()
-        return self.tally.metrics(spec.duration_s)
+        metrics = self.tally.metrics(spec.duration_s)
+        metrics["network"] = self.network.summary() if self.network is not None else None
+        return metrics
 
     def _every(self, period_s: float, work: Callable[[], None], *, at_start: bool = False):
         """A periodic process: ``work()`` every ``period_s`` (also at t = 0 when ``at_start``)."""
@@ -165,6 +179,7 @@ class Simulation:
             t_s=self.env.now,
             priority=plan.request.priority,
             cooperative=plan.request.cooperative,
+            evtol=self.spec.fleet[plan.request.vehicle].kind == "evtol",
         )
         self._plans[flight] = plan
         self.tally.took_off()
@@ -192,7 +207,15 @@ class Simulation:
             vel = np.array([*(heading / np.hypot(*heading) * speed), 0.0])
             stop = np.zeros(len(path), bool)
             self.fleet.launch(
-                flight, path, stop, perf, t_s=0.0, priority=priority, cooperative=bool(c), vel_mps=vel
+                flight,
+                path,
+                stop,
+                perf,
+                t_s=0.0,
+                priority=priority,
+                cooperative=bool(c),
+                vel_mps=vel,
+                evtol=spec.fleet[vehicle].kind == "evtol",
             )
             self.log.flight(
                 flight=flight,
@@ -218,6 +241,10 @@ class Simulation:
             self.tally.landed(extension_s)
             self.log.event(now, "landing", flight=flight, value=extension_s)
             self.log.flight(flight=flight, landing_s=now)
+        if self.network is not None:
+            flights = self.fleet.flight.take(rows)
+            self.network.forget(flights)
+            self.tracks.drop_vehicles(flights)
         self.fleet.land(rows)
 
     # -- the periodic work
@@ -312,6 +339,8 @@ class Simulation:
         for c in range(3):  # column by column: 2-D fancy or sliced assignment is several times slower
             fleet.rx_pos_m[sel, c], fleet.rx_vel_mps[sel, c] = fresh[:, c], fresh[:, 3 + c]
         fleet.rx_t_s[sel], fleet.rx_valid[sel] = t_fresh, True
+        if self.tracks is not None:
+            self.tracks.update_reports(flight, t_sent, payload[:, :3], payload[:, 3:])
         if self.spec.strategic.enabled:
             self._conformance_changes(self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:]))
 
@@ -332,9 +361,35 @@ class Simulation:
             self.fleet.mode[row] = _MODE_OF_STATE.get(change.new_state, advised)
 
     def _cdr(self) -> None:
-        """Detect conflicts on the received picture; resolve them with MVP advisories sent down the link."""
+        """Detect conflicts on what the service knows (received reports, or the fused tracks of a modelled
+        network); resolve them with MVP advisories sent down the link."""
         self._receive()
         now, cdr, sep, fleet = self.env.now, self.spec.cdr, self.spec.separation, self.fleet
+        if self.tracks is None:
+            rows, ids, pos, vel, grow = self._received_picture(now)
+        else:
+            self._ingest_scans(now)
+            rows, ids, pos, vel, grow = self._fused_picture(now)
+        found = detect(
+            pos,
+            vel,
+            lookahead_s=cdr.lookahead_s,
+            radius_m=sep.horizontal_m,
+            half_height_m=sep.vertical_m,
+            grow_h_m=None if grow is None else grow[0],
+            grow_v_m=None if grow is None else grow[1],
+        )
+        a, b = ids.take(found.i), ids.take(found.j)
+        self._pair_events(now, self.conflicts, self.conflicts.update(now, a, b, found.d_cpa_m), "conflict")
+        if cdr.resolution == "mvp":
+            priority = np.full(len(rows), fleet.priority.max(initial=0) + 1)  # sensing-only: can't be asked
+            known = (rows >= 0).nonzero()[0]
+            priority[known] = fleet.priority.take(rows.take(known))
+            self._resolve(rows, pos, vel, priority, found)
+
+    def _received_picture(self, now: float) -> tuple:
+        """Fleet rows, ids, positions and velocities of the latest received reports, dead-reckoned to now."""
+        fleet = self.fleet
         rows = fleet.rows()
         sel = select(rows)
         valid = fleet.rx_valid[sel]
@@ -347,22 +402,67 @@ class Simulation:
         for c in range(3):  # rx_pos + vel * age, column by column
             np.multiply(vel[:, c], age, out=pos[:, c])
             pos[:, c] += rx_pos[:, c]
-        found = detect(
-            pos, vel, lookahead_s=cdr.lookahead_s, radius_m=sep.horizontal_m, half_height_m=sep.vertical_m
-        )
-        a, b = fleet.flight.take(rows.take(found.i)), fleet.flight.take(rows.take(found.j))
-        self._pair_events(now, self.conflicts, self.conflicts.update(now, a, b, found.d_cpa_m), "conflict")
-        if cdr.resolution == "mvp":
-            self._resolve(rows, pos, vel, found)
+        return rows, fleet.flight.take(rows), pos, vel, None
 
-    def _resolve(self, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, found: Conflicts) -> None:
+    def _fused_picture(self, now: float) -> tuple:
+        """The confirmed tracks predicted to now: fleet rows (-1 for sensing-only tracks), ids, states and
+        each track's zone growth (SIXG-MODEL.md 6.2: k sigma; the picture is already extrapolated)."""
+        pic = self.tracks.picture(now)
+        coop = pic.vehicle >= 0
+        rows = np.full(len(pic), -1, np.int64)
+        k = coop.nonzero()[0]
+        found, airborne = self.fleet.rows_of(pic.vehicle.take(k))
+        rows[k.compress(airborne)] = found
+        ids = np.where(coop, pic.vehicle, SENSED_ID_BASE + pic.track_id)
+        grow_h, grow_v = inflated_zone(
+            0.0,
+            0.0,
+            pic.sigma_h_m,
+            pic.sigma_v_m,
+            0.0,
+            latency_s=0.0,
+            update_period_s=0.0,
+            enabled=self.network.settings.inflate_zone,
+        )
+        grow = (np.minimum(grow_h, MAX_ZONE_GROWTH_M), np.minimum(grow_v, MAX_ZONE_GROWTH_M))
+        return rows, ids, pic.pos_m, pic.vel_mps, grow
+
+    def _scan(self) -> None:
+        """A network sensing scan of every airborne vehicle, cooperative or not; published to the tracker
+        when its last TRP report is in."""
+        fleet, now = self.fleet, self.env.now
+        rows = fleet.rows()
+        sel = select(rows)
+        flight = fleet.flight.take(rows)
+        sensed = self.network.scan(
+            now, flight, gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel), gather(fleet.evtol, sel)
+        )
+        found = sensed.detections
+        target = np.full(len(found), -1, flight.dtype)  # the truth flight of each detection; -1: false alarm
+        real = (~found.false_alarm).nonzero()[0]
+        target[real] = flight.take(found.target.take(real))
+        self.log.messages("detection", target, now, found.t_delivery_s, found.pos_m, value=found.snr_db)
+        noncoop = flight.compress(~gather(fleet.cooperative, sel))
+        self.tally.sensing(now, noncoop, np.unique(target[target >= 0]), int(found.false_alarm.sum()))
+        self._scans.append(sensed)
+
+    def _ingest_scans(self, now: float) -> None:
+        """Scans published by ``now`` update the tracks, oldest first."""
+        while self._scans and self._scans[0].t_publish_s <= now:
+            found = self._scans.pop(0).detections
+            self.tracks.update_sensing(found.t_s, found.pos_m, found.cov_m2, sensor=found.trp)
+
+    def _resolve(
+        self, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, priority: np.ndarray, found: Conflicts
+    ) -> None:
         """MVP velocity changes for the vehicles in conflict; clear advisories whose conflicts are over.
 
-        Resolutions are horizontal only: vehicles keep their layer, and a multirotor's 3-4 m/s vertical
-        rate cannot fly MVP's vertical escapes in time (measured: vertical MVP gave more LoS than none).
+        ``rows`` are the picture's fleet rows, -1 for a sensing-only track: it is an obstacle with right of
+        way (nobody can send it an advisory). Resolutions are horizontal only: vehicles keep their layer,
+        and a multirotor's 3-4 m/s vertical rate cannot fly MVP's vertical escapes in time (measured:
+        vertical MVP gave more LoS than none).
         """
         cdr, sep, fleet, now = self.spec.cdr, self.spec.separation, self.fleet, self.env.now
-        sel = select(rows)
         dv = mvp(
             pos,
             vel,
@@ -370,7 +470,7 @@ class Simulation:
             radius_m=sep.horizontal_m,
             half_height_m=sep.vertical_m,
             lookahead_s=cdr.lookahead_s,
-            priority=gather(fleet.priority, sel),
+            priority=priority,
             margin=cdr.margin,
             vertical=False,
         )
@@ -380,8 +480,8 @@ class Simulation:
         until = np.zeros(n)
         np.maximum.at(until, found.i, found.t_cpa_s)
         np.maximum.at(until, found.j, found.t_cpa_s)
-        # the vehicles in conflict only (the others get no advisory and keep their deadline)
-        k = involved.nonzero()[0]
+        # the fleet's vehicles in conflict only (the others get no advisory and keep their deadline)
+        k = (involved & (rows >= 0)).nonzero()[0]
         r = rows.take(k)
         dv = dv.take(k, axis=0)
         moving = np.abs(dv[:, 0]) + np.abs(dv[:, 1]) + np.abs(dv[:, 2]) > 0.0  # any component non-zero
@@ -392,9 +492,11 @@ class Simulation:
         fresh = (moving & (~fleet.adv_on.take(r) | changed)).nonzero()[0]
         fleet.adv_until_s[r] = np.maximum(fleet.adv_until_s.take(r), now + until.take(k))
         self._issue(r.take(fresh), target.take(fresh, axis=0))
-        idle = gather(fleet.adv_on, sel) & ~involved
-        idle &= gather(fleet.adv_until_s, sel) <= now
-        done = rows.compress(idle)
+        airborne = fleet.rows()
+        sel = select(airborne)
+        idle = gather(fleet.adv_on, sel) & (gather(fleet.adv_until_s, sel) <= now)
+        idle[np.searchsorted(airborne, r)] = False  # still in conflict
+        done = airborne.compress(idle)
         if len(done):
             fleet.adv_on[done] = False
             back = fleet.mode.take(done) == MODE["advisory"]

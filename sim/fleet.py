@@ -126,7 +126,7 @@ class Fleet:
         "speed_h_mps",
     )
     _INT = ("wp_next", "wp_end", "priority")
-    _BOOL = ("active", "cooperative", "adv_on", "rx_valid", "course_stop")
+    _BOOL = ("active", "cooperative", "evtol", "adv_on", "rx_valid", "course_stop")
     COURSE = ("x_m", "y_m", "z_m", "prev_x_m", "prev_y_m", "leg_ux", "leg_uy", "leg_m")
     """``course`` columns: the next waypoint, the previous one (x, y) and the leg between them (unit
     vector and length), copied from ``waypoints`` when ``wp_next`` changes (the flight model reads them
@@ -160,6 +160,7 @@ class Fleet:
     priority: np.ndarray
     active: np.ndarray
     cooperative: np.ndarray
+    evtol: np.ndarray  # a large target for network sensing (its RCS class)
     adv_on: np.ndarray
     rx_valid: np.ndarray
     mode: np.ndarray
@@ -236,6 +237,7 @@ class Fleet:
         priority: int,
         cooperative: bool,
         vel_mps: np.ndarray | None = None,
+        evtol: bool = False,
     ) -> int:
         """Put a vehicle at its path's first waypoint, heading for the second; its row."""
         if flight < 0:
@@ -255,6 +257,7 @@ class Fleet:
         self._row_of[flight] = row
         self._airborne += 1
         self.flight[row], self.active[row], self.cooperative[row] = flight, True, cooperative
+        self.evtol[row] = evtol
         self.pos_m[row] = path_xyz[0]
         self.vel_mps[row] = 0.0 if vel_mps is None else vel_mps
         self.wp_next[row], self.wp_end[row] = start + 1, end

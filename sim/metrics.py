@@ -50,6 +50,9 @@ class Tally:
         self._severity: list[float] = []
         self._counts: Counter[str] = Counter()
         self._conformance: Counter[str] = Counter()
+        self._first_seen = np.full(0, np.nan)  # by flight id: first scan a non-cooperative one was up
+        self._first_detected = np.full(0, np.nan)  # ... and the first scan that detected it
+        self._scans = {"scans": 0, "noncooperative": 0, "detected": 0, "false_alarms": 0}
 
     def count(self, name: str) -> int:
         """Episodes of ``name`` (conflict, los) started so far."""
@@ -96,6 +99,43 @@ class Tally:
 
     def conformance(self, state: State) -> None:
         self._conformance[str(state)] += 1
+
+    def sensing(
+        self, t_s: float, noncooperative: np.ndarray, detected: np.ndarray, false_alarms: int
+    ) -> None:
+        """One scan: the airborne non-cooperative flights, the flights it detected (sorted), false alarms."""
+        seen = np.isin(noncooperative, detected, assume_unique=True)
+        self._scans["scans"] += 1
+        self._scans["noncooperative"] += len(noncooperative)
+        self._scans["detected"] += int(seen.sum())
+        self._scans["false_alarms"] += false_alarms
+        if len(noncooperative) and noncooperative.max() >= len(self._first_seen):
+            size = max(2 * len(self._first_seen), int(noncooperative.max()) + 1)
+            for name in ("_first_seen", "_first_detected"):
+                grown = np.full(size, np.nan)
+                grown[: len(getattr(self, name))] = getattr(self, name)
+                setattr(self, name, grown)
+        new = noncooperative[np.isnan(self._first_seen[noncooperative])]
+        self._first_seen[new] = t_s
+        hit = noncooperative[seen]
+        self._first_detected[hit[np.isnan(self._first_detected[hit])]] = t_s
+
+    def _sensing_metrics(self) -> dict[str, Any] | None:
+        s = self._scans
+        if s["scans"] == 0:
+            return None
+        flown = ~np.isnan(self._first_seen)
+        delay = (self._first_detected - self._first_seen)[flown]
+        return {
+            "scans": s["scans"],
+            "noncooperative_detection_rate": s["detected"] / s["noncooperative"]
+            if s["noncooperative"]
+            else None,
+            "noncooperative_vehicles": int(flown.sum()),
+            "never_detected": int(np.isnan(delay).sum()),
+            "time_to_first_detection_s": _summary(delay[~np.isnan(delay)].tolist()),
+            "false_alarms_per_scan": s["false_alarms"] / s["scans"],
+        }
 
     def occupancy(self, t_s: float, pos_m: np.ndarray) -> None:
         """Track the busiest cell-layer (vehicles at once) at a recording instant."""
@@ -157,4 +197,5 @@ class Tally:
                 "t_s": self._cell_peak[2],
             },
             "throughput_per_hour": self._counts["landed"] / duration_s * 3600.0,
+            "sensing": self._sensing_metrics(),
         }

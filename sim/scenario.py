@@ -36,6 +36,15 @@ from airspace.errors import AirspaceInputError
 from airspace.geozones import load_geozones
 from airspace.region import Hub, Region, load_region
 from sim.errors import ScenarioError
+from sim.sixg.profiles import (
+    PROFILES,
+    ChannelOverrides,
+    FusionOverrides,
+    LinkOverrides,
+    NetworkSettings,
+    SensingOverrides,
+    network_settings,
+)
 
 __all__ = [
     "CDR",
@@ -55,8 +64,8 @@ __all__ = [
     "parse_override",
 ]
 
-COMMS_PROFILES: tuple[str, ...] = ("ideal",)
-"""Names accepted by ``comms.profile``; the 6G link model adds its profiles here."""
+COMMS_PROFILES: tuple[str, ...] = ("ideal", *PROFILES)
+"""Names accepted by ``comms.profile``: ``ideal`` and the 6G model's (sim/sixg/profiles.py)."""
 
 _DEFAULT_START = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shenzhen (UTC+8)
 _MAX_DURATION_S = 7 * 86400.0
@@ -247,6 +256,17 @@ class Comms(_Model):
 
     profile: str = "ideal"
     report_interval_s: _Positive = 1.0
+    # overrides of the profile's values (None: the profile's); ignored by ``ideal``
+    channel: ChannelOverrides = ChannelOverrides()  # type: ignore[valid-type]
+    link: LinkOverrides = LinkOverrides()  # type: ignore[valid-type]
+    sensing: SensingOverrides = SensingOverrides()  # type: ignore[valid-type]
+    fusion: FusionOverrides = FusionOverrides()  # type: ignore[valid-type]
+
+    def network(self) -> NetworkSettings | None:
+        """The resolved network model (None for ``ideal``); ScenarioError names a bad override."""
+        if self.profile == "ideal":
+            return None
+        return network_settings(self.profile, self.channel, self.link, self.sensing, self.fusion)
 
     @field_validator("profile")
     @classmethod
@@ -603,6 +623,10 @@ def _region(spec: Scenario, source: str) -> Region:
 
 def _resolve_against(spec: Scenario, region: Region, source: str) -> Scenario:
     """Check layers, hubs and the free-flight box against the region; fill origins and traffic.vehicle."""
+    try:
+        spec.comms.network()
+    except ScenarioError as err:
+        raise ScenarioError(err.field, err.reason, source=source) from None
     layer_names = [layer.name for layer in region.grid.layers]
     for name, vehicle in spec.fleet.items():
         for k, layer in enumerate(vehicle.layers):

@@ -172,13 +172,24 @@ def conflict_intervals(
 
 
 def detect(
-    pos_m: ArrayLike, vel_mps: ArrayLike, *, lookahead_s: float, radius_m: float, half_height_m: float
+    pos_m: ArrayLike,
+    vel_mps: ArrayLike,
+    *,
+    lookahead_s: float,
+    radius_m: float,
+    half_height_m: float,
+    grow_h_m: ArrayLike | None = None,
+    grow_v_m: ArrayLike | None = None,
 ) -> Conflicts:
     """Conflicts within ``[0, lookahead_s]``: :func:`candidate_pairs`, then :func:`conflict_intervals`.
 
     A conflict is a pair whose horizontal-in and vertical-in intervals overlap within the look-ahead
     (state-based, straight lines, as BlueSky's statebased detection). Exactly the pairs an all-pairs
     loop over :func:`conflict_intervals` finds, without its O(n^2) cost.
+
+    ``grow_h_m`` / ``grow_v_m`` ((n,), >= 0) widen the zone per vehicle for surveillance uncertainty: the
+    pair ``(i, j)`` uses ``radius_m + hypot(grow_h[i], grow_h[j])`` and ``half_height_m + hypot(grow_v[i],
+    grow_v[j])`` (independent errors add in quadrature); the broad phase runs at the largest such zone.
 
     Examples
     --------
@@ -190,16 +201,36 @@ def detect(
     """
     cols = _columns(pos_m, vel_mps)
     lookahead_s, radius_m, half_height_m = _zone(lookahead_s, radius_m, half_height_m)
-    keys = _candidate_keys(cols, lookahead_s, radius_m, half_height_m)
-    i, j = np.divmod(keys, max(cols.shape[1], 1))
+    n = cols.shape[1]
+    gh, gv = _growth("grow_h_m", grow_h_m, n), _growth("grow_v_m", grow_v_m, n)
+    reach_h = radius_m + math.sqrt(2.0) * float(gh.max(initial=0.0))
+    reach_v = half_height_m + math.sqrt(2.0) * float(gv.max(initial=0.0))
+    keys = _candidate_keys(cols, lookahead_s, reach_h, reach_v)
+    i, j = np.divmod(keys, max(n, 1))
     rel = cols.take(j, axis=1)
     rel -= cols.take(i, axis=1)
-    t_in, t_out, t_cpa, d_cpa, hit = _intervals(*rel, lookahead_s, radius_m, half_height_m)
+    zone_h: float | np.ndarray = radius_m
+    zone_v: float | np.ndarray = half_height_m
+    if grow_h_m is not None:
+        zone_h = radius_m + np.hypot(gh.take(i), gh.take(j))
+    if grow_v_m is not None:
+        zone_v = half_height_m + np.hypot(gv.take(i), gv.take(j))
+    t_in, t_out, t_cpa, d_cpa, hit = _intervals(*rel, lookahead_s, zone_h, zone_v)
     np.maximum(t_in, 0.0, out=t_in)
     if hit.all():
         return Conflicts(i, j, t_in, t_out, t_cpa, d_cpa)
     k = hit.nonzero()[0]
     return Conflicts(i.take(k), j.take(k), t_in.take(k), t_out.take(k), t_cpa.take(k), d_cpa.take(k))
+
+
+def _growth(name: str, value: ArrayLike | None, n: int) -> np.ndarray:
+    """A per-vehicle zone growth (n,), finite and >= 0; zeros when not given."""
+    if value is None:
+        return np.zeros(n)
+    g = np.asarray(value, dtype=float)
+    if g.shape != (n,) or not (np.isfinite(g).all() and (g >= 0.0).all()):
+        raise InvalidRequest(name, f"must be {n} finite numbers >= 0 (shape {g.shape})")
+    return g
 
 
 def los_pairs(pos_m: ArrayLike, *, radius_m: float, half_height_m: float) -> np.ndarray:
@@ -432,8 +463,8 @@ def _intervals(
     dv: np.ndarray,
     dw: np.ndarray,
     lookahead_s: float,
-    radius_m: float,
-    half_height_m: float,
+    radius_m: float | np.ndarray,
+    half_height_m: float | np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`conflict_intervals` on columns, with ``t_in``/``t_out`` unclipped and unmasked (meaningful
     where ``hit``). Horizontal roots from ``|d + v t|^2 = R^2`` written with the cross product

@@ -170,7 +170,27 @@ ONE_SHUTTLE = "demand.patterns=[{kind: shuttle, share: 1, vehicle: evtol, origin
             ["cdr.resolution=vo"], "cdr.resolution: must be 'mvp' or 'none' (got 'vo')", id="choice"
         ),
         pytest.param(
-            ["comms.profile=6g"], "comms.profile: unknown profile '6g' (known: ideal)", id="comms-profile"
+            ["comms.profile=6g"],
+            "comms.profile: unknown profile '6g' (known: ideal, 5g-fr1, 6g-isac-fr1, 6g-isac-fr3)",
+            id="comms-profile",
+        ),
+        pytest.param(
+            ["comms.profile=5g-fr1", "comms.link.iot_db=-1"],
+            "tiny.yaml: comms.link.iot_db: must be >= 0 (got -1.0)",
+            id="link-value",
+        ),
+        pytest.param(
+            ["comms.link.iotdb=3"], "tiny.yaml: comms.link.iotdb: unknown key (known: ", id="link-key"
+        ),
+        pytest.param(
+            ["comms.profile=6g-isac-fr1", "comms.sensing.pfa_cell=2"],
+            "tiny.yaml: comms.sensing.pfa_cell: must be in (0, 1) (got 2.0)",
+            id="sensing-value",
+        ),
+        pytest.param(
+            ["comms.profile=5g-fr1", "comms.channel.scenario=UMa"],
+            "tiny.yaml: comms.channel.scenario: unknown channel scenario 'UMa'",
+            id="channel-scenario",
         ),
         pytest.param(
             ["cdr.lookahed_s=30"],

@@ -194,6 +194,43 @@ def test_detect_equals_brute_force(fleet, lookahead_s, radius_m, half_height_m, 
     assert set(zip(want.i.tolist(), want.j.tolist(), strict=True)) <= set(map(tuple, cand.tolist()))
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=traffic(max_n=25), data=st.data())
+def test_detect_with_per_vehicle_growth_equals_brute_force(fleet, data):
+    """Oracle: each pair through conflict_intervals with its own zone, R + hypot(g_i, g_j)."""
+    pos, vel = fleet
+    n = len(pos)
+    grow = st.lists(st.floats(0.0, 80.0, allow_nan=False) | st.just(0.0), min_size=n, max_size=n)
+    gh, gv = np.array(data.draw(grow), float), np.array(data.draw(grow), float) / 4.0
+    got = detect(pos, vel, lookahead_s=30.0, radius_m=50.0, half_height_m=15.0, grow_h_m=gh, grow_v_m=gv)
+    want = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            t_in, t_out, t_cpa, d_cpa, hit = conflict_intervals(
+                pos[[j]] - pos[[i]],
+                vel[[j]] - vel[[i]],
+                lookahead_s=30.0,
+                radius_m=50.0 + math.hypot(gh[i], gh[j]),
+                half_height_m=15.0 + math.hypot(gv[i], gv[j]),
+            )
+            if hit[0]:
+                want.append((i, j, t_in[0], t_out[0], t_cpa[0], d_cpa[0]))
+    assert [(int(a), int(b)) for a, b in zip(got.i, got.j, strict=True)] == [w[:2] for w in want]
+    for k, name in enumerate(("t_in_s", "t_out_s", "t_cpa_s", "d_cpa_m"), start=2):
+        np.testing.assert_allclose(getattr(got, name), [w[k] for w in want], rtol=1e-9, atol=1e-9)
+    zero = detect(pos, vel, lookahead_s=30.0, radius_m=50.0, half_height_m=15.0, grow_h_m=np.zeros(n))
+    assert_same(zero, detect(pos, vel, lookahead_s=30.0, radius_m=50.0, half_height_m=15.0))
+
+
+def test_bad_growth_is_refused_naming_the_field():
+    pos, vel = np.zeros((2, 3)), np.zeros((2, 3))
+    zone = {"lookahead_s": 30.0, "radius_m": 50.0, "half_height_m": 15.0}
+    with pytest.raises(InvalidRequest, match="grow_h_m"):
+        detect(pos, vel, **zone, grow_h_m=[1.0, -1.0])
+    with pytest.raises(InvalidRequest, match="grow_v_m"):
+        detect(pos, vel, **zone, grow_v_m=[1.0])
+
+
 @pytest.mark.parametrize("windows", [None, 1, 3])
 def test_detect_equals_brute_force_on_dense_traffic(windows, monkeypatch):
     """Oracle: all pairs of 1500 vehicles in 3 km x 3 km (hundreds of conflicts, climbs included)."""

@@ -1,0 +1,237 @@
+"""The modelled network behind the simulator's comms interface: reports, advisories and sensing scans.
+
+:class:`Network` joins the parts of the 6G model for one run: the site grid over the region
+(:mod:`sim.sixg.deployment`), each (vehicle, site) link's LOS state and shadow fading
+(:class:`sim.sixg.channel.LargeScale`, shared by communication and sensing so a drone behind a building is
+behind it for both), the 36.777 path loss with the sector gain, the link (:class:`sim.sixg.link.Link`) and,
+for ISAC profiles, the monostatic scan (:func:`sim.sixg.sensing.scan`). It answers the comms interface
+(:class:`sim.comms.Comms`: per message, when it arrives or NaN) and keeps the run's network statistics
+as fixed-bin histograms, so memory does not grow with the run. Random streams are per component
+(``sixg.channel``, ``sixg.uplink``, ``sixg.downlink``, ``sixg.sensing``): changing one model leaves the
+others' draws alone.
+Layer: sim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.rng import rng_for
+from sim.sixg.channel import BS_HEIGHT_M, LargeScale, path_loss_db
+from sim.sixg.deployment import ISD_M, Sites, best_sector, hex_sites, link_geometry, nearest_sites
+from sim.sixg.link import Link
+from sim.sixg.profiles import NetworkSettings
+from sim.sixg.sensing import RCS_CLASS, Detections, scan
+
+__all__ = ["Histogram", "Network", "SensedScan"]
+
+
+class Histogram:
+    """Counts of values in fixed bins ``[lo, hi)`` (outside: clipped into the end bins), for quantiles.
+
+    >>> h = Histogram(0.0, 1.0, 1000)
+    >>> h.add(np.array([0.1, 0.2, 0.3, 0.4]))
+    >>> round(h.quantile(0.5), 3), h.count
+    (0.2, 4)
+    """
+
+    def __init__(self, lo: float, hi: float, bins: int) -> None:
+        self.lo, self.hi, self.bins = lo, hi, bins
+        self.counts = np.zeros(bins, np.int64)
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    def add(self, values: np.ndarray) -> None:
+        k = ((values - self.lo) * (self.bins / (self.hi - self.lo))).astype(np.int64)
+        self.counts += np.bincount(np.clip(k, 0, self.bins - 1), minlength=self.bins)
+
+    def quantile(self, q: float) -> float | None:
+        """The lower edge of the bin holding the ``q`` quantile (None when empty)."""
+        total = self.count
+        if total == 0:
+            return None
+        k = int(np.searchsorted(np.cumsum(self.counts), q * total, side="left"))
+        return self.lo + k * (self.hi - self.lo) / self.bins
+
+    def edges(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, self.bins + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SensedScan:
+    """One scan's detections, when the sensing function publishes it (its last TRP report is in)."""
+
+    detections: Detections
+    t_publish_s: float
+
+
+class _Direction:
+    """Sent, lost, latency and SINR statistics of one message direction."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.lost = 0
+        self.latency = Histogram(0.0, 0.5, 50_000)  # 10 us bins up to 0.5 s
+        self.sinr = Histogram(-30.0, 50.0, 800)  # 0.1 dB bins
+
+    def add(self, sinr_db: np.ndarray, ok: np.ndarray, latency_s: np.ndarray) -> None:
+        self.sent += len(ok)
+        self.lost += int(len(ok) - np.count_nonzero(ok))
+        self.latency.add(latency_s[ok])
+        self.sinr.add(sinr_db)
+
+    def summary(self) -> dict[str, Any]:
+        q = self.latency.quantile
+        return {
+            "sent": self.sent,
+            "lost": self.lost,
+            "loss_rate": self.lost / self.sent if self.sent else None,
+            "latency_ms": {k: None if q(p) is None else 1e3 * q(p) for k, p in (("p50", 0.5), ("p99", 0.99))},
+            "sinr_db": {k: self.sinr.quantile(p) for k, p in (("p5", 0.05), ("p50", 0.5), ("p95", 0.95))},
+        }
+
+
+class Network:
+    """The modelled network of one run: :meth:`uplink` and :meth:`downlink` as the comms interface, and
+    :meth:`scan` for ISAC profiles (``sensing`` is None otherwise)."""
+
+    def __init__(self, settings: NetworkSettings, bounds_xy_m: tuple[float, float, float, float], seed: int):
+        ch = settings.channel
+        self.settings = settings
+        self.name = settings.profile
+        self.sites: Sites = hex_sites(
+            bounds_xy_m,
+            ch.isd_m or ISD_M[ch.scenario],
+            ch.site_height_m or BS_HEIGHT_M[ch.scenario],
+            sectored=ch.sectored,
+            downtilt_rad=math.radians(ch.downtilt_deg),
+        )
+        self.link = Link(settings.link)
+        self.sensing = settings.sensing
+        self._near = max(ch.uplink_sites, ch.sensing_sites if settings.sensing else 0)
+        self._large = LargeScale(
+            ch.scenario, self.sites.xy_m, rng_for(seed, "sixg.channel"), fc_ghz=ch.fc_ghz
+        )
+        self._rng = {name: rng_for(seed, f"sixg.{name}") for name in ("uplink", "downlink", "sensing")}
+        self._trp_pos = np.column_stack([self.sites.xy_m, self.sites.height_m])
+        self.up, self.down = _Direction(), _Direction()
+        self.detect_by_range = (np.zeros(30, np.int64), np.zeros(30, np.int64))  # tried, detected per 50 m
+
+    # -- the comms interface
+
+    def uplink(self, t_s: float, flight: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
+        """Reception times of reports sent at ``t_s`` (NaN: lost): serving site by best coupling."""
+        if len(flight) == 0:
+            return np.empty(0)
+        _site, loss_db = self._coupling(flight, pos_m, self._near, self.settings.channel.fc_ghz)
+        _, sinr = self.link.uplink_sinr_db(loss_db[:, : self.settings.channel.uplink_sites])
+        ok, latency = self.link.uplink(t_s, flight, sinr, self._rng["uplink"])
+        self.up.add(sinr, ok, latency)
+        return t_s + latency
+
+    def downlink(self, t_s: float, flight: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
+        """Reception times of advisories sent at ``t_s`` (NaN: lost): the nearest sites interfere."""
+        if len(flight) == 0:
+            return np.empty(0)
+        _, loss_db = self._coupling(
+            flight, pos_m, self.settings.channel.downlink_sites, self.settings.channel.fc_ghz
+        )
+        _, sinr = self.link.downlink_sinr_db(loss_db)
+        ok, latency = self.link.downlink(t_s, flight, sinr, self._rng["downlink"])
+        self.down.add(sinr, ok, latency)
+        return t_s + latency
+
+    def forget(self, flight: np.ndarray) -> None:
+        """Vehicles that landed: their links' state is dropped."""
+        self._large.forget(flight)
+
+    # -- sensing
+
+    def scan(
+        self, t_s: float, flight: np.ndarray, pos_m: np.ndarray, vel_mps: np.ndarray, evtol: np.ndarray
+    ) -> SensedScan:
+        """One ISAC scan at ``t_s`` of every airborne vehicle by its nearest TRPs (cooperative or not)."""
+        params = self.sensing
+        if params is None:
+            raise RuntimeError(f"profile {self.name} has no sensing")
+        k = self.settings.channel.sensing_sites
+        site, d2d = nearest_sites(self.sites, pos_m[:, :2], self._near) if len(flight) else (None, None)
+        if len(flight):
+            los, sf_db = self._large.draw(flight, pos_m, site)
+            site, los, sf_db = site[:, :k], los[:, :k], sf_db[:, :k]
+            d2d, d3d, _, _ = link_geometry(self.sites, site, pos_m)
+            pl_db = path_loss_db(
+                self.settings.channel.scenario, los, d2d, d3d, pos_m[:, 2:3], params.fc_hz / 1e9
+            )
+        else:
+            site = np.empty((0, k), np.int64)
+            los, sf_db, pl_db, d3d = (np.empty((0, k)) for _ in range(4))
+        n = len(flight)
+        pair_target = np.repeat(np.arange(n), k)
+        found = scan(
+            params,
+            self._rng["sensing"],
+            t_s=t_s,
+            target_pos_m=pos_m,
+            target_vel_mps=vel_mps,
+            target_rcs_class=np.where(evtol, RCS_CLASS["evtol"], RCS_CLASS["small_uav"]),
+            trp_pos_m=self._trp_pos,
+            pair_target=pair_target,
+            pair_trp=site.ravel(),
+            pl_db=pl_db.ravel(),
+            los=los.ravel().astype(bool),
+            sf_db=sf_db.ravel(),
+        )
+        self._count_by_range(d3d.ravel(), pair_target, site.ravel(), found)
+        published = (
+            float(found.t_delivery_s.max()) if len(found) else t_s + params.cpi_s + params.processing_s
+        )
+        return SensedScan(found, published)
+
+    def _count_by_range(
+        self, d3d: np.ndarray, target: np.ndarray, trp: np.ndarray, found: Detections
+    ) -> None:
+        """Detection-vs-range statistics: every (target, TRP) pair tried, and those detected."""
+        tried, hit = self.detect_by_range
+        bins = len(tried)
+        tried += np.bincount(np.minimum((d3d / 50.0).astype(np.int64), bins - 1), minlength=bins)
+        real = ~found.false_alarm
+        if real.any():
+            key = target * self.sites.n_sites + trp
+            seen = np.isin(key, found.target[real] * self.sites.n_sites + found.trp[real])
+            hit += np.bincount(np.minimum((d3d[seen] / 50.0).astype(np.int64), bins - 1), minlength=bins)
+
+    # -- the channel
+
+    def _coupling(
+        self, flight: np.ndarray, pos_m: np.ndarray, k: int, fc_ghz: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest sites of each vehicle and the coupling loss to each (path loss + SF - gain), dB.
+
+        The uplink asks for the same sites as a scan (``_near``), so a vehicle's links are found in place."""
+        site, _ = nearest_sites(self.sites, pos_m[:, :2], k)
+        los, sf_db = self._large.draw(flight, pos_m, site)
+        d2d, d3d, az, el = link_geometry(self.sites, site, pos_m)
+        pl_db = path_loss_db(self.settings.channel.scenario, los, d2d, d3d, pos_m[:, 2:3], fc_ghz)
+        _, gain_dbi = best_sector(self.sites, az, el)
+        return site, pl_db + sf_db - gain_dbi
+
+    def summary(self) -> dict[str, Any]:
+        """The run's network figures for ``metrics.json``."""
+        tried, hit = self.detect_by_range
+        return {
+            "profile": self.name,
+            "sites": self.sites.n_sites,
+            "reports": self.up.summary(),
+            "advisories": self.down.summary(),
+            "detection_by_range_50m": {
+                "tried": tried.tolist(),
+                "detected": hit.tolist(),
+            },
+        }

@@ -1,0 +1,135 @@
+"""The 6G network behind the comms interface, alone and inside the engine: profiles, reports, advisories,
+sensing of non-cooperative traffic, fusion, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from sim.comms import IdealComms, make_comms
+from sim.eventlog import read_log
+from sim.run import simulate
+from sim.scenario import load_scenario
+from sim.sixg.link import Link
+from sim.sixg.network import Histogram, Network
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = ROOT / "scenarios" / "shenzhen-nanshan" / "tiny.yaml"
+FREE = ROOT / "scenarios" / "bench" / "free-flight-10km.yaml"
+
+
+def _network(*overrides: str) -> Network:
+    comms = make_comms(load_scenario(TINY, ["comms.profile=6g-isac-fr1", *overrides]))
+    assert isinstance(comms, Network)
+    return comms
+
+
+def test_profiles_pick_their_model_and_overrides_reach_it():
+    assert isinstance(make_comms(load_scenario(TINY)), IdealComms)
+    fr1 = make_comms(load_scenario(TINY, ["comms.profile=5g-fr1"]))
+    assert fr1.sensing is None and fr1.link.params.grant == "dynamic" and fr1.settings.channel.fc_ghz == 3.5
+    isac = _network("comms.link.iot_db=7", "comms.sensing.scan_period_s=0.5", "comms.channel.isd_m=400")
+    assert isac.link.params.iot_db == 7.0 and isac.sensing.scan_period_s == 0.5
+    assert isac.link.params.grant == "configured" and isac.sensing.fc_hz == 4e9
+    spacing = np.sort(isac.sites.tree.query(isac.sites.xy_m, k=2)[0][:, 1])
+    assert spacing[0] == pytest.approx(400.0)  # the hex grid takes the overridden inter-site distance
+    fr3 = make_comms(load_scenario(TINY, ["comms.profile=6g-isac-fr3"]))
+    assert fr3.sensing.scan_period_s == 0.2 and fr3.link.params.bandwidth_mhz == 400.0
+    assert _network("comms.sensing.enabled=false").sensing is None
+
+
+def test_uplink_latency_matches_the_link_model_near_a_site():
+    """Oracle: the link model alone at the same (high) SINR; near a site a report is never lost, and its
+    latency is the configured-grant timing of SIXG-MODEL.md 5.3 (mean ~9.7 ms)."""
+    net = _network()
+    site = net.sites.xy_m[np.argmin(np.hypot(*net.sites.xy_m.T))]
+    n = 4000
+    pos = np.column_stack([np.full(n, site[0] + 30.0), np.full(n, site[1]), np.full(n, 40.0)])
+    t_rx = net.uplink(10.0, np.arange(n), pos)
+    assert not np.isnan(t_rx).any()
+    latency = t_rx - 10.0
+    ok, alone = Link(net.link.params).uplink(10.0, np.arange(n), np.full(n, 30.0), np.random.default_rng(3))
+    assert ok.all()
+    assert latency.mean() == pytest.approx(alone.mean(), rel=0.03)
+    assert net.up.sent == n and net.up.lost == 0
+
+
+def test_far_from_every_site_reports_are_lost_and_then_the_link_fails():
+    """30 km beyond the last site the SINR is hopeless: nearly every report is lost (NaN), and once the
+    link has been below the outage threshold for T310 (1 s) it is in radio-link failure: all lost."""
+    net = _network()
+    far = np.array([[40_000.0, 40_000.0, 60.0]] * 50)
+    first = net.uplink(0.0, np.arange(50), far)
+    assert np.isnan(first).sum() >= 45 and net.up.lost == np.isnan(first).sum()
+    net.uplink(1.0, np.arange(50), far)
+    assert np.isnan(net.uplink(2.0, np.arange(50), far)).all()
+
+
+def test_scan_detects_a_drone_near_a_site_and_reports_its_truth_label():
+    net = _network()
+    site = net.sites.xy_m[0]
+    pos = np.array([[site[0] + 200.0, site[1] + 100.0, 60.0]])
+    hits = 0
+    for k in range(20):
+        found = net.scan(float(k), np.array([5]), pos, np.zeros((1, 3)), np.array([False])).detections
+        real = ~found.false_alarm
+        hits += bool(real.any())
+        if real.any():
+            assert np.abs(found.pos_m[real] - pos).max() < 30.0
+            assert (found.t_delivery_s > k).all()
+    assert hits >= 15
+
+
+def test_histogram_quantiles_against_numpy():
+    values = np.random.default_rng(1).gamma(2.0, 0.004, 10_000)
+    h = Histogram(0.0, 0.5, 50_000)
+    h.add(values)
+    for q in (0.5, 0.99):
+        assert h.quantile(q) == pytest.approx(np.quantile(values, q), abs=2e-5)
+    assert Histogram(0.0, 1.0, 10).quantile(0.5) is None
+
+
+@pytest.fixture(scope="module")
+def isac_run(tmp_path_factory):
+    """Free flight over a 3 km box, a fifth of it non-cooperative, under 6g-isac-fr1."""
+    overrides = [
+        "comms.profile=6g-isac-fr1",
+        "traffic.count=120",
+        "traffic.box_m=3000",
+        "traffic.noncooperative_share=0.2",
+    ]
+    loaded = load_scenario(FREE, overrides, duration_s=60.0)
+    return simulate(loaded, tmp_path_factory.mktemp("isac") / "run", report=False)
+
+
+def test_non_cooperative_drones_are_sensed_and_tracked(isac_run):
+    sensing = isac_run.metrics["sensing"]
+    assert sensing["noncooperative_vehicles"] > 10
+    assert sensing["noncooperative_detection_rate"] > 0.5
+    assert sensing["time_to_first_detection_s"]["max"] is not None
+    log = read_log(isac_run.log_dir)
+    messages = log.messages
+    detections = messages.filter(pc.equal(messages["kind"], "detection"))
+    flights = {f["flight"]: f for f in log.flights.to_pylist()}
+    sensed = {f for f in detections["flight"].to_pylist() if f >= 0}
+    assert any(not flights[f]["cooperative"] for f in sensed)
+    network = isac_run.metrics["network"]
+    assert network["reports"]["sent"] > 0 and network["reports"]["latency_ms"]["p50"] > 1.0
+
+
+def test_the_same_seed_gives_the_same_6g_run(isac_run, tmp_path):
+    overrides = [
+        "comms.profile=6g-isac-fr1",
+        "traffic.count=120",
+        "traffic.box_m=3000",
+        "traffic.noncooperative_share=0.2",
+    ]
+    again = simulate(load_scenario(FREE, overrides, duration_s=60.0), tmp_path / "run", report=False)
+    assert json.dumps(again.metrics, sort_keys=True) == json.dumps(isac_run.metrics, sort_keys=True)
+    for name in ("events", "messages"):
+        a = (isac_run.log_dir / f"{name}.parquet").read_bytes()
+        assert a == (again.log_dir / f"{name}.parquet").read_bytes()
