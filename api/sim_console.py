@@ -105,5 +105,23 @@ def summary_lines(name: str, m: dict[str, Any], duration_s: float, wall_s: float
             f"{m['cell_occupancy_peak']['count']} in {m['cell_occupancy_peak']['cell'] or '-'}",
         ),
     ]
+    net, sensing = m.get("network"), m.get("sensing")
+    if net is not None:
+        for name, d in (("reports", net["reports"]), ("advisories", net["advisories"])):
+            latency = d["latency_ms"]
+            rows.append(
+                (
+                    f"{name}: latency p50 / p99 (ms), loss",
+                    f"{rate(latency['p50'])} / {rate(latency['p99'])}, {rate(d['loss_rate'])}",
+                )
+            )
+    if sensing is not None:
+        first = sensing["time_to_first_detection_s"]["mean"]
+        rows.append(
+            (
+                "non-cooperative: detected per scan, first seen (s)",
+                f"{rate(sensing['noncooperative_detection_rate'])}, {rate(first)}",
+            )
+        )
     width = max(len(k) for k, _ in rows)
     return [f"{k:<{width}}  {v}" for k, v in rows]
