@@ -65,8 +65,9 @@ EVENT_KINDS: tuple[str, ...] = (
 )
 """The kinds the engine writes (documentation: the writer accepts any non-empty kind)."""
 
-MESSAGE_KINDS: tuple[str, ...] = ("report", "advisory")
-"""The kinds of ``messages.parquet`` rows the engine writes."""
+MESSAGE_KINDS: tuple[str, ...] = ("report", "advisory", "detection")
+"""The kinds of ``messages.parquet`` rows the engine writes (a detection's flight is its truth label, -1 for a
+false alarm; its value is the SNR in dB)."""
 
 MODES: tuple[str, ...] = ("nominal", "advisory", "nonconforming", "contingent", "noncooperative")
 """``states.mode`` codes 0..4 by name (the same names as ``sim.fleet.MODE``)."""
@@ -630,8 +631,8 @@ class EventLog:
         pos_m: np.ndarray,
         value: np.ndarray | None = None,
     ) -> None:
-        """A batch of messages of one kind (report | advisory): ``t_received_s`` NaN when lost; ``pos_m``
-        (n, 3) the position carried; times and ``value`` broadcast to (n,)."""
+        """A batch of messages of one kind (report | advisory | detection): ``t_received_s`` NaN when lost;
+        ``pos_m`` (n, 3) the position carried; times and ``value`` broadcast to (n,)."""
         self._open("messages")
         code = self._messages.code(_kind("messages.kind", kind))
         ids = _ids("messages.flight", flight)

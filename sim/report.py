@@ -1,10 +1,12 @@
-"""The run report: one self-contained HTML page with the run's header, its metrics and five plots.
+"""The run report: one self-contained HTML page with the run's header, its metrics and five plots, and
+three more when the run used a network profile (message latency, sensing detection vs range, SINR maps).
 
 Plots are PNGs drawn with matplotlib's Agg backend and embedded as base64 data URIs, so the page needs no
 network, no JavaScript and no files beside it. States are streamed from the log's ``states.parquet`` row
-group by row group (two or three columns at a time), so a 36 M-row hour is reported in bounded memory.
-A plot with nothing to show becomes a line saying "none". Layer: sim; imports numpy, pyarrow, matplotlib
-(inside the plotting functions) and sim.eventlog; never api.
+group by row group (two or three columns at a time), and messages batch by batch, so a 36 M-row hour is
+reported in bounded memory. A plot with nothing to show becomes a line saying "none". Layer: sim; imports
+numpy, pyarrow, matplotlib (inside the plotting functions), sim.eventlog, and for the network sections
+sim.scenario (the log header's scenario), airspace.region and sim.sixg; never api.
 """
 
 from __future__ import annotations
@@ -22,9 +24,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from airspace.errors import AirspaceInputError
+from airspace.region import load_region
 from sim.eventlog import RunLog
+from sim.scenario import Scenario
+from sim.sixg.coverage import sinr_map
+from sim.sixg.network import Histogram
+from sim.sixg.profiles import NetworkSettings
 
-__all__ = ["PLOT_TITLES", "active_series", "airborne_series", "density_grid", "write_report"]
+__all__ = [
+    "NETWORK_PLOT_TITLES",
+    "PLOT_TITLES",
+    "active_series",
+    "airborne_series",
+    "density_grid",
+    "latency_histograms",
+    "write_report",
+]
 
 PLOT_TITLES: dict[str, str] = {
     "airborne": "Airborne vehicles over time",
@@ -35,7 +51,22 @@ PLOT_TITLES: dict[str, str] = {
 }
 """Section titles, in page order (also the figure titles)."""
 
+NETWORK_PLOT_TITLES: dict[str, str] = {
+    "latency": "Message latency (CDF of delivered messages)",
+    "detection": "Sensing detection probability vs range",
+    "sinr": "Expected downlink and uplink SINR at two altitudes",
+}
+"""Titles of the sections after those of PLOT_TITLES in a run with a network profile (detection: ISAC
+profiles only), in page order."""
+
 DENSITY_BINS = 200  # cells along the longer side of the map
+MAP_CELLS = 200  # SINR map cells along the longer side of the window
+MAP_WINDOW_ISD = 8  # SINR map window side, in inter-site distances (4 km for UMa-AV)
+MAP_ALTITUDES_M = (60.0, 120.0)  # mid and top of the delivery-drone layers of the bundled region
+LATENCY_DECADES = (-2.0, 4.0)  # latency histogram range, log10(ms): 10 us to 10 s
+LATENCY_BINS_PER_DECADE = 200
+# the messages.kind of the latency CDFs: (name on the page, colour)
+_MESSAGES = {"report": ("reports", "tab:blue"), "advisory": ("advisories", "tab:orange")}
 _BATCH_ROWS = 1 << 20
 
 _CSS = (
@@ -66,6 +97,8 @@ def write_report(run_dir: str | Path, log: RunLog, metrics: Mapping[str, Any]) -
             "extension", extension_s, "extension over plan (s)", "no landing carried a flight-time extension"
         ),
     ]
+    if metrics.get("network"):
+        sections += _network_sections(log, metrics["network"])
     title = f"utm6g run report: {_scenario_name(log.header)}"
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
@@ -105,6 +138,14 @@ def _duration(log: RunLog, t_s: np.ndarray) -> str:
     )
 
 
+def _comms(header: Mapping[str, Any]) -> str:
+    """The scenario's comms profile (the scenario default, ideal, when the header names none)."""
+    scenario = header.get("scenario")
+    comms = scenario.get("comms") if isinstance(scenario, Mapping) else None
+    profile = comms.get("profile", "ideal") if isinstance(comms, Mapping) else "ideal"
+    return "ideal (no network model)" if profile == "ideal" else str(profile)
+
+
 def _clock(seconds: float) -> str:
     minutes, s = divmod(round(seconds), 60)
     h, m = divmod(minutes, 60)
@@ -116,6 +157,7 @@ def _header_table(log: RunLog, t_s: np.ndarray) -> str:
         ("scenario", _scenario_name(log.header)),
         ("seed", _fmt(log.header.get("seed"))),
         ("duration", _duration(log, t_s)),
+        ("comms", _comms(log.header)),
         ("software version", _fmt(log.header.get("software_version"))),
         ("log format", _fmt(log.header.get("format"))),
         ("flights", _fmt(log.flights.num_rows)),
@@ -180,6 +222,50 @@ def _histogram_section(key: str, values: np.ndarray, xlabel: str, nothing: str) 
     return _section(title, _plot_histogram(values, title, xlabel), nothing, _summary(values, "s"))
 
 
+def _network_sections(log: RunLog, network: Mapping[str, Any]) -> list[str]:
+    """Latency CDFs, detection vs range (ISAC profiles) and the SINR maps, for a run with a network."""
+    settings = Scenario.model_validate(log.header["scenario"]).comms.network()
+    if settings is None:
+        raise ValueError(
+            "metrics carry network figures but the log header's scenario has comms.profile ideal"
+        )
+    histograms = latency_histograms(log.messages)
+    out = [
+        _section(
+            NETWORK_PLOT_TITLES["latency"],
+            _plot_latency(histograms),
+            "no report or advisory was delivered",
+            "; ".join(
+                f"{_MESSAGES[kind][0]}: {_fmt(sent)} sent, {_fmt(lost)} lost "
+                f"(loss rate {'n/a' if not sent else f'{100 * lost / sent:.3g} %'})"
+                for kind, (_, sent, lost) in histograms.items()
+            ),
+        )
+    ]
+    if settings.sensing is not None:
+        by_range = network["detection_by_range_50m"]
+        tried, detected = sum(by_range["tried"]), sum(by_range["detected"])
+        caption = (
+            f"(target, TRP) pairs per 50 m bin of 3D range, the last bin holding every pair beyond "
+            f"{_fmt(50 * (len(by_range['tried']) - 1))} m; overall {_fmt(detected)} of {_fmt(tried)} "
+            f"detected ({'n/a' if not tried else f'{100 * detected / tried:.3g} %'})."
+        )
+        out.append(
+            _section(
+                NETWORK_PLOT_TITLES["detection"],
+                _plot_detection(by_range),
+                "no vehicle was in range of a scan",
+                caption,
+            )
+        )
+    region = Path(log.header["scenario"]["region"])
+    bounds, where = _map_bounds(log, region)
+    image, caption = (None, "") if bounds is None else _plot_sinr_maps(settings, bounds, where)
+    nothing = f"the region file is unreadable ({region}) and no vehicle state was recorded"
+    out.append(_section(NETWORK_PLOT_TITLES["sinr"], image, nothing, caption))
+    return out
+
+
 # --- data (numpy and pyarrow only) ---------------------------------------------------------------------
 
 
@@ -217,6 +303,35 @@ def _values(events: pa.Table, kinds: pa.ChunkedArray, kind: str) -> np.ndarray:
     """The finite ``value`` of every event of one kind."""
     values = events["value"].to_numpy()[pc.equal(kinds, kind).to_numpy(zero_copy_only=False)]
     return values[np.isfinite(values)]
+
+
+def latency_histograms(messages: pa.Table) -> dict[str, tuple[Histogram, int, int]]:
+    """Per message kind (report, advisory): (histogram of log10 latency in ms of the delivered ones, sent,
+    lost), streamed batch by batch. Latencies outside 10 us to 10 s fall into the end bins."""
+    lo, hi = LATENCY_DECADES
+    out = {kind: (Histogram(lo, hi, round((hi - lo) * LATENCY_BINS_PER_DECADE)), 0, 0) for kind in _MESSAGES}
+    table = messages.select(["kind", "t_sent_s", "t_received_s"])
+    for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+        kinds = batch.column(0).cast(pa.string())
+        sent_s, received_s = batch.column(1).to_numpy(), batch.column(2).to_numpy()
+        for kind, (histogram, sent, lost) in out.items():
+            rows = pc.equal(kinds, kind).to_numpy(zero_copy_only=False)
+            latency_s = received_s[rows] - sent_s[rows]
+            delivered = ~np.isnan(latency_s)
+            histogram.add(np.log10(np.maximum(1e3 * latency_s[delivered], 10.0**lo)))  # 0: the first bin
+            out[kind] = (histogram, sent + int(rows.sum()), lost + int((~delivered).sum()))
+    return out
+
+
+def _map_bounds(log: RunLog, region: Path) -> tuple[tuple[float, float, float, float] | None, str]:
+    """(x_min, y_min, x_max, y_max) of the map and what they are: the region's grid, or, when the region
+    file cannot be read (a log moved to another machine), the extent of the recorded states."""
+    try:
+        return load_region(region).grid.bounds_xy_m, "the region's grid"
+    except AirspaceInputError:
+        extent = _extent(log)
+        where = f"the recorded states' extent (region file unreadable: {region})"
+        return (None if extent is None else (extent[0], extent[2], extent[1], extent[3])), where
 
 
 def _extent(log: RunLog) -> tuple[float, float, float, float] | None:
@@ -370,6 +485,113 @@ def _plot_histogram(values: np.ndarray, title: str, xlabel: str) -> str | None:
     ax.set(title=title, xlabel=xlabel, ylabel="count")
     ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def _plot_latency(histograms: Mapping[str, tuple[Histogram, int, int]]) -> str | None:
+    """One CDF per message kind on a log time axis, each over its delivered messages."""
+    shown = {kind: h for kind, (h, _, _) in histograms.items() if h.count}
+    if not shown:
+        return None
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig = _figure()
+    ax = fig.subplots()
+    for kind, h in shown.items():
+        name, colour = _MESSAGES[kind]
+        edges_ms = 10.0 ** h.edges()
+        first, last = np.flatnonzero(h.counts)[[0, -1]]
+        cdf = np.cumsum(h.counts[first : last + 1]) / h.count
+        ax.step(
+            edges_ms[first : last + 2],
+            np.concatenate([[0.0], cdf]),
+            where="post",
+            color=colour,
+            label=f"{name} ({_fmt(h.count)} delivered)",
+        )
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(title=NETWORK_PLOT_TITLES["latency"], xlabel="latency (ms)", ylabel="fraction delivered within")
+    ax.set_ylim(0.0, 1.02)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    return _png(fig)
+
+
+def _plot_detection(by_range: Mapping[str, Sequence[int]]) -> str | None:
+    """Detection probability per 50 m range bin (line), over the pairs tried and detected (bars)."""
+    tried, detected = np.asarray(by_range["tried"]), np.asarray(by_range["detected"])
+    k = np.flatnonzero(tried)
+    if not len(k):
+        return None
+    centre_m = 50.0 * (k + 0.5)
+    fig = _figure()
+    ax = fig.subplots()
+    counts = ax.twinx()
+    counts.bar(centre_m, tried[k], width=44.0, color="0.85", label="pairs tried")
+    counts.bar(centre_m, detected[k], width=28.0, color="0.6", label="pairs detected")
+    counts.set_ylabel("(target, TRP) pairs")
+    ax.set_zorder(counts.get_zorder() + 1)  # the line over the bars
+    ax.patch.set_visible(False)
+    ax.plot(centre_m, detected[k] / tried[k], "o-", color="tab:blue", label="detection probability")
+    ax.set(title=NETWORK_PLOT_TITLES["detection"], xlabel="3D range, target to TRP (m)")
+    ax.set(ylabel="detection probability", ylim=(0.0, 1.05), xlim=(0.0, 50.0 * (k[-1] + 1)))
+    lines, labels = ax.get_legend_handles_labels()
+    bars, bar_labels = counts.get_legend_handles_labels()
+    fig.legend(lines + bars, labels + bar_labels, loc="outside lower center", ncols=3)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _plot_sinr_maps(
+    settings: NetworkSettings, bounds: tuple[float, float, float, float], where: str
+) -> tuple[str, str]:
+    """Downlink and uplink expected SINR at MAP_ALTITUDES_M (rows), the sites as dots; and the caption.
+
+    The maps show a window MAP_WINDOW_ISD sites wide at the centre of ``bounds``: the sites form one
+    regular grid, so the window's pattern repeats over the whole area, and over 20 km a 500 m grid would
+    be a moire of 2-pixel cells. Each direction has one colour scale (1st to 99th percentile over both
+    altitudes) so the heights compare.
+    """
+    x0, y0, x1, y1 = bounds
+    sites, isd_m = settings.channel.sites(bounds), settings.channel.site_spacing_m
+    half_w, half_h = (min(hi - lo, MAP_WINDOW_ISD * isd_m) / 2 for lo, hi in ((x0, x1), (y0, y1)))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    window = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+    step_m = max(2 * half_w, 2 * half_h, 1.0) / MAP_CELLS
+    maps = [sinr_map(settings, window, h, step_m=step_m, sites=sites) for h in MAP_ALTITUDES_M]
+    fig = _figure(10.0, 8.6)
+    axes = fig.subplots(len(MAP_ALTITUDES_M), 2, sharex=True, sharey=True)
+    medians = {}
+    for col, (direction, i) in enumerate((("downlink", 3), ("uplink", 2))):
+        lo, hi = np.percentile(np.concatenate([m[i].ravel() for m in maps]), [1, 99])
+        medians[direction] = ", ".join(f"{_fmt(float(np.median(m[i])))} dB" for m in maps)
+        for row, (h_m, m) in enumerate(zip(MAP_ALTITUDES_M, maps, strict=True)):
+            ax = axes[row, col]
+            extent = (m[0][0] / 1000, m[0][-1] / 1000, m[1][0] / 1000, m[1][-1] / 1000)
+            image = ax.imshow(m[i], origin="lower", extent=extent, vmin=lo, vmax=hi, interpolation="nearest")
+            ax.scatter(sites.xy_m[:, 0] / 1000, sites.xy_m[:, 1] / 1000, s=12.0, c="w", edgecolors="k")
+            ax.set(title=f"{direction} at {h_m:g} m", xlim=(window[0] / 1000, window[2] / 1000))
+            ax.set(ylim=(window[1] / 1000, window[3] / 1000), aspect="equal")
+        fig.colorbar(image, ax=axes[:, col], label=f"{direction} SINR (dB)", shrink=0.8)
+    for ax in axes[-1]:
+        ax.set_xlabel("east (km)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("north (km)")
+    ch, link = settings.channel, settings.link
+    heights = " and ".join(f"{h:g} m" for h in MAP_ALTITUDES_M)
+    caption = (
+        f"A {_fmt(2 * half_w / 1000)} km x {_fmt(2 * half_h / 1000)} km window at the centre of {where}; "
+        f"its {_fmt(sites.n_sites)} sites (dots) form one hexagonal grid, {_fmt(isd_m)} m apart, so the "
+        f"pattern repeats across it. Cells of {_fmt(step_m)} m at {heights} above ground; "
+        f"the median channel (no shadow fading; LOS and NLOS path losses weighted by the LOS probability) "
+        f"with the best sector's gain. Downlink: the strongest of the {ch.downlink_sites} nearest sites "
+        f"against the others at load {_fmt(link.dl_load)}; uplink: the strongest of the {ch.uplink_sites} "
+        f"nearest against noise and {_fmt(link.iot_db)} dB IoT. Median over the window at {heights}: "
+        f"downlink {medians['downlink']}; uplink {medians['uplink']}."
+    )
+    return _png(fig), caption
 
 
 def _summary(values: np.ndarray, unit: str) -> str:

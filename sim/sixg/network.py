@@ -14,15 +14,14 @@ Layer: sim.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sim.rng import rng_for
-from sim.sixg.channel import BS_HEIGHT_M, LargeScale, path_loss_db
-from sim.sixg.deployment import ISD_M, Sites, best_sector, hex_sites, link_geometry, nearest_sites
+from sim.sixg.channel import LargeScale, path_loss_db
+from sim.sixg.deployment import Sites, best_sector, link_geometry, nearest_sites
 from sim.sixg.link import Link
 from sim.sixg.profiles import NetworkSettings
 from sim.sixg.sensing import RCS_CLASS, Detections, scan
@@ -86,6 +85,12 @@ class _Direction:
         self.latency.add(latency_s[ok])
         self.sinr.add(sinr_db)
 
+    def _path_loss(
+        self, los: np.ndarray, d2d: np.ndarray, d3d: np.ndarray, pos_m: np.ndarray, fc_ghz: float
+    ) -> np.ndarray:
+        ch = self.settings.channel
+        return path_loss_db(ch.scenario, los, d2d, d3d, pos_m[:, 2:3], fc_ghz, h_bs_m=ch.bs_height_m)
+
     def summary(self) -> dict[str, Any]:
         q = self.latency.quantile
         return {
@@ -105,13 +110,7 @@ class Network:
         ch = settings.channel
         self.settings = settings
         self.name = settings.profile
-        self.sites: Sites = hex_sites(
-            bounds_xy_m,
-            ch.isd_m or ISD_M[ch.scenario],
-            ch.site_height_m or BS_HEIGHT_M[ch.scenario],
-            sectored=ch.sectored,
-            downtilt_rad=math.radians(ch.downtilt_deg),
-        )
+        self.sites: Sites = ch.sites(bounds_xy_m)
         self.link = Link(settings.link)
         self.sensing = settings.sensing
         self._near = max(ch.uplink_sites, ch.sensing_sites if settings.sensing else 0)
@@ -166,9 +165,7 @@ class Network:
             los, sf_db = self._large.draw(flight, pos_m, site)
             site, los, sf_db = site[:, :k], los[:, :k], sf_db[:, :k]
             d2d, d3d, _, _ = link_geometry(self.sites, site, pos_m)
-            pl_db = path_loss_db(
-                self.settings.channel.scenario, los, d2d, d3d, pos_m[:, 2:3], params.fc_hz / 1e9
-            )
+            pl_db = self._path_loss(los, d2d, d3d, pos_m, params.fc_hz / 1e9)
         else:
             site = np.empty((0, k), np.int64)
             los, sf_db, pl_db, d3d = (np.empty((0, k)) for _ in range(4))
@@ -218,9 +215,15 @@ class Network:
         site, _ = nearest_sites(self.sites, pos_m[:, :2], k)
         los, sf_db = self._large.draw(flight, pos_m, site)
         d2d, d3d, az, el = link_geometry(self.sites, site, pos_m)
-        pl_db = path_loss_db(self.settings.channel.scenario, los, d2d, d3d, pos_m[:, 2:3], fc_ghz)
+        pl_db = self._path_loss(los, d2d, d3d, pos_m, fc_ghz)
         _, gain_dbi = best_sector(self.sites, az, el)
         return site, pl_db + sf_db - gain_dbi
+
+    def _path_loss(
+        self, los: np.ndarray, d2d: np.ndarray, d3d: np.ndarray, pos_m: np.ndarray, fc_ghz: float
+    ) -> np.ndarray:
+        ch = self.settings.channel
+        return path_loss_db(ch.scenario, los, d2d, d3d, pos_m[:, 2:3], fc_ghz, h_bs_m=ch.bs_height_m)
 
     def summary(self) -> dict[str, Any]:
         """The run's network figures for ``metrics.json``."""

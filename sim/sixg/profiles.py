@@ -28,7 +28,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from sim.errors import ScenarioError
-from sim.sixg.channel import SCENARIOS
+from sim.sixg.channel import BS_HEIGHT_M, SCENARIOS
+from sim.sixg.deployment import ISD_M, Sites, hex_sites
 from sim.sixg.fusion import FusionConfig
 from sim.sixg.link import LinkParams
 from sim.sixg.sensing import SensingParams
@@ -76,6 +77,26 @@ class ChannelSettings:
         for name in ("uplink_sites", "downlink_sites", "sensing_sites"):
             if not 1 <= getattr(self, name) <= 64:
                 raise ScenarioError(name, f"must be in 1..64 (got {getattr(self, name)})")
+
+    @property
+    def site_spacing_m(self) -> float:
+        """The inter-site distance: the override, else the scenario's."""
+        return self.isd_m or ISD_M[self.scenario]
+
+    @property
+    def bs_height_m(self) -> float:
+        """The site antenna height: the override, else the scenario's (it enters the path loss too)."""
+        return self.site_height_m or BS_HEIGHT_M[self.scenario]
+
+    def sites(self, bounds_xy_m: tuple[float, float, float, float]) -> Sites:
+        """The hexagonal site grid these settings deploy over ``bounds_xy_m`` (plus one spacing around)."""
+        return hex_sites(
+            bounds_xy_m,
+            self.site_spacing_m,
+            self.bs_height_m,
+            sectored=self.sectored,
+            downtilt_rad=math.radians(self.downtilt_deg),
+        )
 
 
 @dataclass(frozen=True, slots=True)

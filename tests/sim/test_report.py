@@ -1,15 +1,30 @@
-"""The run report: a self-contained page with the header, the metrics and every plot, even when empty."""
+"""The run report: a self-contained page with the header, the metrics and every plot, even when empty; and
+the network sections (latency, detection vs range, SINR maps) of runs with a 6G profile."""
 
 from __future__ import annotations
 
 import base64
+import io
 import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sim.eventlog import EventLog, read_log
-from sim.report import PLOT_TITLES, _uniform_bin, active_series, airborne_series, density_grid, write_report
+from sim.report import (
+    NETWORK_PLOT_TITLES,
+    PLOT_TITLES,
+    _fmt,
+    _uniform_bin,
+    active_series,
+    airborne_series,
+    density_grid,
+    latency_histograms,
+    write_report,
+)
+from sim.run import RunResult, run_header, simulate
+from sim.scenario import load_scenario
 
 HEADER = {
     "software_version": "0.1.0-test",
@@ -145,3 +160,114 @@ def test_the_same_log_gives_the_same_page(tmp_path: Path):
     log = read_log(tmp_path / "log")
     first = write_report(tmp_path / "a", log, METRICS).read_bytes()
     assert first == write_report(tmp_path / "b", log, METRICS).read_bytes()
+
+
+# --- the network sections (6G profiles) -------------------------------------------------------------------
+
+TINY = Path(__file__).resolve().parents[2] / "scenarios" / "shenzhen-nanshan" / "tiny.yaml"
+SECTIONS = re.compile(
+    r'<h2>([^<]*)</h2>\n(?:<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">'
+    r'(?:\n<p>([^<]*)</p>)?|<p class="none">([^<]*)</p>)'
+)
+
+
+def _sections(page: str) -> dict[str, tuple[bytes | None, str]]:
+    """Section title -> (PNG, caption), or (None, the "none" line)."""
+    return {
+        title: (base64.b64decode(png), caption) if png else (None, none)
+        for title, png, caption, none in SECTIONS.findall(page)
+    }
+
+
+def _row(page: str, key: str) -> str:
+    match = re.search(rf"<tr><th>{re.escape(key)}</th><td[^>]*>([^<]*)</td>", page)
+    assert match, key
+    return match.group(1)
+
+
+def _is_png(data: bytes) -> bool:
+    """A PNG matplotlib can decode, of a sensible size."""
+    from matplotlib.image import imread
+
+    image = imread(io.BytesIO(data), format="png")
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and image.shape[0] > 200 and image.shape[1] > 500
+
+
+@pytest.fixture(scope="module")
+def isac_run(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    return simulate(
+        load_scenario(TINY, ["comms.profile=6g-isac-fr1"], duration_s=120.0), tmp_path_factory.mktemp("isac")
+    )
+
+
+def test_an_isac_run_reports_latency_detection_and_sinr_maps(isac_run: RunResult):
+    page = isac_run.report.read_text(encoding="utf-8")
+    sections = _sections(page)
+    net = isac_run.metrics["network"]
+    assert list(sections) == [*PLOT_TITLES.values(), *NETWORK_PLOT_TITLES.values()]
+    for title in NETWORK_PLOT_TITLES.values():
+        png, _ = sections[title]
+        assert png is not None and _is_png(png), title
+    expected = []  # the messages table's counts are the network's own
+    for name, sent in (("reports", net["reports"]), ("advisories", net["advisories"])):
+        rate = f"{100 * sent['loss_rate']:.3g} %" if sent["sent"] else "n/a"
+        expected.append(f"{name}: {sent['sent']:,} sent, {sent['lost']:,} lost (loss rate {rate})")
+    assert sections[NETWORK_PLOT_TITLES["latency"]][1] == "; ".join(expected)
+    tried = sum(net["detection_by_range_50m"]["tried"])
+    assert f"of {tried:,} detected" in sections[NETWORK_PLOT_TITLES["detection"]][1]
+    assert "2,083 sites (dots)" in sections[NETWORK_PLOT_TITLES["sinr"]][1]
+    assert _row(page, "comms") == "6g-isac-fr1"
+    for key in ("noncooperative_detection_rate", "time_to_first_detection_s.mean", "false_alarms_per_scan"):
+        _row(page, f"sensing.{key}")
+    assert _row(page, "sensing.false_alarms_per_scan") == _fmt(
+        isac_run.metrics["sensing"]["false_alarms_per_scan"]
+    )
+
+
+def test_an_ideal_run_has_no_network_section(tmp_path: Path):
+    run = simulate(load_scenario(TINY, duration_s=60.0), tmp_path)
+    page = run.report.read_text(encoding="utf-8")
+    assert list(_sections(page)) == list(PLOT_TITLES.values())
+    assert _row(page, "comms") == "ideal (no network model)"
+    assert _row(page, "network") == "none"
+
+
+def test_latency_counts_and_quantiles_match_the_messages(tmp_path: Path):
+    """Oracle: sent, lost and latencies written by hand, over row groups of 3 (several batches)."""
+    with EventLog(tmp_path / "log", HEADER, row_group_rows=3) as log:
+        pos = np.zeros((4, 3))
+        log.messages("report", np.arange(4), 1.0, np.array([1.005, 1.010, np.nan, 1.020]), pos)
+        log.messages("advisory", np.arange(2), 2.0, np.array([2.008, np.nan]), pos[:2])
+        log.messages("detection", np.arange(4), 3.0, 3.1, pos)  # not a report or an advisory
+        log.messages("report", np.arange(3), 4.0, np.array([4.005, np.nan, 4.0]), pos[:3])
+    histograms = latency_histograms(read_log(tmp_path / "log").messages)
+    assert list(histograms) == ["report", "advisory"]
+    reports, sent, lost = histograms["report"]
+    assert (sent, lost, reports.count) == (7, 2, 5)
+    assert 10 ** reports.quantile(0.0) < 0.0101  # a zero latency: the first bin (10 us)
+    assert 10 ** reports.quantile(0.5) == pytest.approx(5.0, rel=0.012)  # 200 bins a decade: 1.2 %
+    assert 10 ** reports.quantile(1.0) == pytest.approx(20.0, rel=0.012)
+    advisories, sent, lost = histograms["advisory"]
+    assert (sent, lost, advisories.count) == (2, 1, 1) and 10 ** advisories.quantile(0.5) == pytest.approx(
+        8.0, rel=0.012
+    )
+
+
+def test_a_non_isac_run_without_its_region_maps_the_traffic_and_has_no_detection_plot(tmp_path: Path):
+    """5g-fr1 has no sensing; a region file that moved leaves the map over the recorded states."""
+    header = run_header(load_scenario(TINY, ["comms.profile=5g-fr1"], duration_s=60.0))
+    header["scenario"]["region"] = str(tmp_path / "moved" / "region.yaml")
+    with EventLog(tmp_path / "log", header) as log:
+        pos = np.array([[-1500.0, -500.0, 60.0], [1500.0, 700.0, 60.0]])
+        log.states(0.0, np.arange(2), pos, np.zeros((2, 3)), np.zeros(2, np.int8))
+        log.messages("report", np.arange(2), 0.0, np.array([0.012, np.nan]), pos)
+    metrics = {"network": {"profile": "5g-fr1", "detection_by_range_50m": {"tried": [0], "detected": [0]}}}
+    page = write_report(tmp_path, read_log(tmp_path / "log"), metrics).read_text(encoding="utf-8")
+    sections = _sections(page)
+    assert NETWORK_PLOT_TITLES["detection"] not in sections
+    assert sections[NETWORK_PLOT_TITLES["latency"]][1] == (
+        "reports: 2 sent, 1 lost (loss rate 50 %); advisories: 0 sent, 0 lost (loss rate n/a)"
+    )
+    png, caption = sections[NETWORK_PLOT_TITLES["sinr"]]
+    assert _is_png(png) and "A 3 km x 1.2 km window at the centre of the recorded states" in caption
+    assert "region file unreadable" in caption and _row(page, "comms") == "5g-fr1"
