@@ -22,10 +22,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# The main job: the region's summary and map, then a scripted operator session against a local server.
+# The main job: the region's summary and map, a scripted operator session against a local server, then
+# an hour of Nanshan traffic through the same service in the simulator (it prints where its report is).
 demo: install
 	$(BIN)/utm6g airspace $(REGION) --out out
 	$(BIN)/utm6g demo --region $(REGION)
+	$(BIN)/utm6g simulate scenarios/shenzhen-nanshan/demo.yaml --out out/demo --overwrite
 
 test: install-dev
 	$(BIN)/ruff check .
@@ -37,6 +39,8 @@ bench: install-dev
 	$(BIN)/python bench/index_bench.py
 	$(BIN)/python bench/route_bench.py
 	$(BIN)/python bench/service_bench.py
+	$(BIN)/python bench/tactical_bench.py
+	$(BIN)/python bench/sim_bench.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
