@@ -143,7 +143,9 @@ class Tally:
         ijk, inside = grid.locate(pos_m[:, 0], pos_m[:, 1], pos_m[:, 2])
         if not inside.any():
             return
-        flat = np.ravel_multi_index(ijk[inside].T, grid.shape)
+        i, j, k = ijk[inside].T
+        _, ny, nk = grid.shape
+        flat = (i * ny + j) * nk + k  # np.ravel_multi_index, without its checks (locate gave valid cells)
         counts = np.bincount(flat)
         top = int(counts.argmax())
         if counts[top] > self._cell_peak[0]:
