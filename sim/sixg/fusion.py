@@ -3,7 +3,7 @@
 Every track runs the same constant-velocity Kalman filter with white-acceleration process noise (SIXG-MODEL.md
 §1, §8 phase 4), all tracks at once: state ``[x, y, z, vx, vy, vz]`` in local ENU m and m/s, and its 6 x 6
 covariance. A cooperative report names its flight and updates that flight's track. A sensing detection has
-no identity: it is gated against the predicted tracks (KD-tree broad phase, then a chi-square Mahalanobis
+no identity: it is gated against the predicted tracks (a sweep broad phase, then a chi-square Mahalanobis
 gate) and assigned by global nearest neighbour. A vehicle that never reports (non-cooperative) exists only as
 a sensing track, which enters the picture after M-of-N confirmation. :func:`inflated_zone` grows the
 protected zone for the picture's uncertainty and staleness (§6.2).
@@ -15,6 +15,8 @@ stacked (n, 6, 6) matrices). Layer: sim.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +24,6 @@ from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 from scipy.special import gammaincinv
 
 from sim.errors import ScenarioError
@@ -36,9 +37,17 @@ K_95_1D = 1.959964
 
 _OOSM_S = 1e-9  # a measurement older than its track's last update by more is out of sequence
 _SLACK = 1e-6  # relative slack of the broad-phase radii (rounding may add candidates, never drop one)
+_PAD_M = 1e-3  # added to every broad-phase radius, the same: rounding in positions never drops a pair
+_SPARE, _SPARE_M = 0.25, 1.0  # a scan's candidate radii are this much wider (relative, m), so that a track
+_WIDEN = (1.0 + _SPARE) * (1.0 + _SLACK)  # the scan updates nearly always keeps its candidates
+_STRIP = 8.0  # a sweep's strips are this many mean radii high ...
+_STRIPS = 4096  # ... but at most this many
+_STEPS = 4  # vectorized steps of a sweep's overlap search before a binary search
 _CHUNK = 2048  # tracks per batch of filter arithmetic: its temporaries stay small enough to be reused
+_NO_NOISE = np.diag([np.inf] * 3)  # the noise of a measurement that updates by nothing
 _UNGATED = 1e9  # assignment cost of a pair outside the gate (an assignment using it is discarded)
-_UPPER = tuple((i, j) for i in range(6) for j in range(i, 6))
+_ENUMERATED = ((2, 3), (3, 4), (3, 8))  # assignment clusters solved by enumeration: (short side, long side)
+_HOPS = 8  # label-spreading steps of a connected-components search before the general algorithm
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,36 +228,18 @@ class Tracks:
             raise ValueError(f"sensor: must be {m} ids in [0, 2**31)")
         self.prune(t)
         tentative = (self.active & ~self.confirmed).nonzero()[0]
-        hit = [np.empty(0, np.int64)]  # rows given a detection this scan
-        taken = np.empty(0, np.int64)  # (row, sensor) pairs used this scan, as row * 2**32 + sensor
-        pending = np.arange(m)
-        while len(pending):
-            zp, rp = z.take(pending, axis=1), r.take(pending, axis=2)
-            sp, tp = s.take(pending), np.full(len(pending), t)
-            rows, det, gated = self._associate(self.rows(), zp, rp, sp, tp, taken)
-            fresh = (self.t_s.take(rows) <= t + _OOSM_S).nonzero()[0]
-            d = det.take(fresh)
-            self._filter(rows.take(fresh), tp[: len(d)], zp.take(d, axis=1), rp.take(d, axis=2))
-            self.sensed[rows.take(fresh)] = True
-            free = (~gated).nonzero()[0]
-            seeds = free.take(_seeds(zp.take(free, axis=1), rp.take(free, axis=2), sp.take(free), self._gate))
-            zs, rs = zp.take(seeds, axis=1), rp.take(seeds, axis=2)
-            born = self._birth(zs, None, tp[: len(seeds)], rs, self._birth_var)
-            self.sensed[born] = True
-            hit += [rows, born]
-            self.vehicle[born] = -1
-            if not len(rows) and not len(born):
-                break  # what is left gates only with tracks that already took a detection of its sensor
-            used = np.concatenate([(rows << 32) + sp.take(det), (born << 32) + sp.take(seeds)])
-            taken = np.union1d(taken, used)
-            pending = np.delete(pending, np.concatenate([det, seeds]))
-        hit = np.unique(np.concatenate(hit))
-        self._merge(t, hit.compress(self.t_s.take(hit) == t))
+        scan = _Scan(self, t, z, r, s)
+        hit = scan.run()
+        scan.merge()
         tentative = tentative.compress(self.active.take(tentative))
+        given = np.zeros(self._cap, bool)
+        given[hit] = True
         self.scans[tentative] += 1
-        self.hits[tentative] += np.isin(tentative, hit)
+        self.hits[tentative] += given.take(tentative)
         hit = hit.compress(self.active.take(hit) & ~self.confirmed.take(hit))
-        self._confirm(np.union1d(tentative, hit))
+        given[:] = False
+        given[tentative] = given[hit] = True
+        self._confirm(given.nonzero()[0])
 
     # -- bookkeeping
 
@@ -364,7 +355,7 @@ class Tracks:
                 self.cov[:3, :3].take(born, axis=2),
                 self.t_s.take(born),
             )
-            self._drop(self._associate(others, z, r, np.zeros(len(born), np.int64), t, None)[0])
+            self._drop(self._associate(others, z, r, t)[0])
 
     def _pos_var_bound(self, rows: np.ndarray, dt: np.ndarray) -> np.ndarray:
         """Upper bound of ``tr P_pos`` of ``rows`` predicted by any time step up to ``dt`` (n,) either way."""
@@ -374,38 +365,6 @@ class Tracks:
             for a, b in ((0, 0), (0, 3), (3, 0))
         )
         return tr_pp + 2.0 * dt * np.abs(tr_pv) + dt * dt * tr_vv + self.config.accel_psd_m2ps3 * dt**3
-
-    def _merge(self, t: float, hit: np.ndarray) -> None:
-        """Drop duplicates of the tracks ``hit`` (updated at ``t``): of two tracks whose states at ``t``
-        differ by less than the chi-square gate on 6 dof (``S = P_a + P_b``), keep the cooperative, then the
-        confirmed, then the older one.
-
-        Crossing vehicles are not merged: their velocities differ. Two cooperative tracks never are.
-        """
-        if not len(hit):
-            return
-        gate = 2.0 * float(gammaincinv(3.0, self.config.gate_probability))
-        rows = self.rows()
-        t0 = self.t_s.take(rows)
-        x = self.state.take(rows, axis=1)
-        reach = np.sqrt(gate * self._pos_var_bound(rows, np.abs(t - t0)))
-        hit_pos, hit_reach = self.state[:3].take(hit, axis=1), np.sqrt(gate * self._pos_var_bound(hit, 0.0))
-        a, b = _candidates(x[:3] + x[3:] * (t - t0), reach, hit_pos, float(hit_reach.max()))
-        a, b = rows.take(a), hit.take(b)
-        coop = self.cooperative
-        k = ((a != b) & ~(coop.take(a) & coop.take(b))).nonzero()[0]
-        a, b = a.take(k), b.take(k)
-        xa, pa = self.state.take(a, axis=1), self.cov.take(a, axis=2)
-        _predict(xa, pa, t - self.t_s.take(a), self.config.accel_psd_m2ps3)
-        e = (xa - self.state.take(b, axis=1)).T[..., None]
-        s = (pa + self.cov.take(b, axis=2)).transpose(2, 0, 1)
-        k = ((e * np.linalg.solve(s, e)).sum(axis=(1, 2)) <= gate).nonzero()[0]
-        a, b = a.take(k), b.take(k)
-        rank = 2 * ~coop + ~self.confirmed  # lower is kept; then the older (smaller id)
-        a_kept = (rank.take(a) < rank.take(b)) | (
-            (rank.take(a) == rank.take(b)) & (self.track_id.take(a) < self.track_id.take(b))
-        )
-        self._drop(np.unique(np.where(a_kept, b, a)))
 
     def _confirm(self, rows: np.ndarray) -> None:
         """M-of-N: confirm the tentative ``rows`` with ``confirm_m`` hits; drop those that cannot get them."""
@@ -438,18 +397,11 @@ class Tracks:
             self._store(r, x, p, t[k])
 
     def _associate(
-        self,
-        rows: np.ndarray,
-        z: np.ndarray,
-        r: np.ndarray,
-        sensor: np.ndarray,
-        t_det: np.ndarray,
-        taken: np.ndarray | None,
+        self, rows: np.ndarray, z: np.ndarray, r: np.ndarray, t_det: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Global-nearest-neighbour assignment of detections ``z`` (3, m), ``r`` (3, 3, m) to tracks ``rows``.
-
-        Returns the assigned rows and detections and the mask of detections inside some track's gate. A
-        (row, sensor) pair in ``taken`` is gated but not assigned. A pair costs ``d^2 + ln det S``.
+        """Global-nearest-neighbour assignment of detections ``z`` (3, m), ``r`` (3, 3, m) measured at
+        ``t_det`` to tracks ``rows``: the assigned rows and detections and the mask of detections inside some
+        track's gate. A pair costs ``d^2 + ln det S``. (A sensing scan, all at one time, runs :class:`_Scan`.)
         """
         m = z.shape[1]
         none = np.empty(0, np.int64)
@@ -463,27 +415,264 @@ class Tracks:
         x = self.state.take(rows, axis=1)
         var = self._pos_var_bound(rows, np.maximum(np.abs(lo - t0), np.abs(hi - t0)))
         reach = np.sqrt(gate * var) + np.sqrt(x[3] ** 2 + x[4] ** 2 + x[5] ** 2) * (hi - lo)
-        det_reach = float(np.sqrt(gate * (r[0, 0] + r[1, 1] + r[2, 2])).max())
-        ti, dj = _candidates(x[:3] + x[3:] * (hi - t0), reach, z, det_reach)
-        tr = rows.take(ti)
-        d2, log_det = np.empty(len(ti)), np.empty(len(ti))
+        det_reach = np.sqrt(gate * (r[0, 0] + r[1, 1] + r[2, 2]))
+        pos = np.concatenate([x[:3] + x[3:] * (hi - t0), z], axis=1)
+        ti, dj = _near(pos, np.concatenate([reach, det_reach]) * (1.0 + _SLACK), split=len(rows))
+        tr, dj = rows.take(ti), dj - len(rows)
+        d2, cost = np.empty(len(ti)), np.empty(len(ti))
         for c in range(0, len(ti), _CHUNK):
             k = slice(c, c + _CHUNK)
             trk, djk = tr[k], dj[k]
             xk, pk = self.state.take(trk, axis=1), cov.take(trk, axis=2)
             _predict(xk, pk, t_det.take(djk) - self.t_s.take(trk), q)
-            chol = _chol3(pk[:3, :3] + r.take(djk, axis=2))
-            u = _forward(chol, z.take(djk, axis=1) - xk[:3])
-            d2[k] = u[0] ** 2 + u[1] ** 2 + u[2] ** 2
-            log_det[k] = 2.0 * np.log(chol[0] * chol[3] * chol[5])
+            d2[k], cost[k] = _gate(xk[:3], pk[:3, :3], z.take(djk, axis=1), r.take(djk, axis=2))
         inside = d2 <= gate
         gated = np.zeros(m, bool)
         gated[dj.compress(inside)] = True
-        if taken is not None and len(taken):
-            inside &= ~np.isin((tr << 32) + sensor.take(dj), taken)
         k = inside.nonzero()[0]
-        k = k.take(_gnn(ti.take(k), dj.take(k), d2.take(k) + log_det.take(k), len(rows), m))
+        k = k.take(_gnn(tr.take(k), dj.take(k), cost.take(k)))
         return tr.take(k), dj.take(k), gated
+
+
+class _Scan:
+    """The rounds of one sensing scan (:meth:`Tracks.update_sensing`), all at its time, on one sweep.
+
+    The scan works on its own copy of the tracks predicted to its time (one column each, then one per track it
+    starts), stored back once at the end. The tracks and detections are swept once (:func:`_near`) for
+    track-detection and detection-detection candidate pairs, their radii widened by ``_SPARE`` and
+    ``_SPARE_M``, and each pair's gate distance is kept. A later round recomputes only the pairs of the tracks
+    the round before updated or started. Such a track keeps its candidates while its shift plus its reach
+    stays inside its widened radius (nearly always), else it is swept again against the pending detections;
+    a started track takes its seed's detection pairs. So every round gates, assigns and starts tracks exactly
+    as an association of all tracks with the pending detections would, at a fraction of the cost.
+    """
+
+    def __init__(self, tracks: Tracks, t: float, z: np.ndarray, r: np.ndarray, sensor: np.ndarray) -> None:
+        self.tracks, self.t, self.sensor = tracks, t, sensor
+        gate, m = tracks._gate, z.shape[1]
+        # z and r row by row (fast to gather), with a last column that updates by nothing
+        self.z, self.r = np.zeros((3, m + 1)), np.empty((3, 3, m + 1))
+        self.z[:, :m], self.r[:, :, :m], self.r[:, :, m] = z, r, _NO_NOISE
+        z, r = self.z[:, :m], self.r[:, :, :m]
+        rows = tracks.rows()
+        n = len(rows)
+        self.x, self.p = np.empty((6, n + m)), np.empty((6, 6, n + m))  # room for a track per detection
+        self.x[:, :n], self.p[:, :, :n] = tracks.state.take(rows, axis=1), tracks.cov.take(rows, axis=2)
+        _predict(self.x[:, :n], self.p[:, :, :n], t - tracks.t_s.take(rows), tracks.config.accel_psd_m2ps3)
+        self.n, self.row_at = n, np.concatenate([rows, np.empty(m, np.int64)])  # the row of each column
+        self.col = np.full(tracks._cap + m, -1)  # the column of each row (rows the scan starts stay below)
+        self.col[rows] = np.arange(n)
+        self.changed = np.zeros(len(self.col), bool)  # updated or started by the scan
+        x, p = self.x[:, :n], self.p[:, :, :n]
+        self.reach = np.sqrt(gate * (r[0, 0] + r[1, 1] + r[2, 2]))  # of each detection
+        self.half = _WIDEN * self.reach + _SPARE_M
+        half = _WIDEN * np.sqrt(gate * (p[0, 0] + p[1, 1] + p[2, 2])) + _SPARE_M
+        a, b = _near(np.concatenate([x[:3], z], axis=1), np.concatenate([half, self.half]))
+        k, dd = ((a < n) & (b >= n)).nonzero()[0], (a >= n).nonzero()[0]
+        i = a.take(k)
+        self.row, self.det = rows.take(i), b.take(k) - n  # candidate pairs
+        zd, rd = z.take(self.det, axis=1), r.take(self.det, axis=2)
+        self.d2, self.cost = _gate(x[:3].take(i, axis=1), p[:3, :3].take(i, axis=2), zd, rd)
+        self.dd = a.take(dd) - n, b.take(dd) - n  # detection pairs
+        self.anchor, self.anchor_half = np.zeros((3, n + m)), np.zeros(n + m)  # where each column was swept
+        self.anchor[:, :n], self.anchor_half[:n] = x[:3], half
+        self.pending = np.ones(m, bool)
+        self.took: list[np.ndarray] = []  # per round, the sensor of the detection each row took (or -1)
+
+    def run(self) -> np.ndarray:
+        """Rounds until no detection is left to assign, then the tracks stored; returns the rows given a
+        detection, ascending."""
+        tracks, t, s = self.tracks, self.t, self.sensor
+        given = np.zeros(len(self.col), bool)
+        while len(s):
+            inside = self.d2 <= tracks._gate
+            gated = np.zeros(len(s), bool)
+            gated[self.det.compress(inside)] = True
+            sd = s.take(self.det)
+            for took in self.took:
+                inside &= took.take(self.row) != sd
+            k = inside.nonzero()[0]
+            k = k.take(_gnn(self.row.take(k), self.det.take(k), self.cost.take(k)))
+            rows, det = self.row.take(k), self.det.take(k)
+            fresh = (tracks.t_s.take(rows) <= t + _OOSM_S).nonzero()[0]
+            upd = rows.take(fresh)
+            self._correct(upd, det.take(fresh))
+            tracks.sensed[upd] = True
+            free = (self.pending & ~gated).nonzero()[0]
+            seeds = self._seeds(free) if len(free) else free
+            born = self._start(seeds) if len(seeds) else seeds
+            if not len(rows) and not len(born):
+                break  # what is left gates only with tracks that already took a detection of its sensor
+            given[rows] = given[born] = True
+            took = np.full(len(self.col), -1)
+            took[rows], took[born] = s.take(det), s.take(seeds)
+            self.took.append(took)
+            self.pending[det] = self.pending[seeds] = False
+            if not self.pending.any():
+                break
+            self._refresh(upd, born, seeds)
+        rows = self.changed.nonzero()[0]
+        c = self.col.take(rows)
+        tracks._store(rows, self.x.take(c, axis=1), self.p.take(c, axis=2), np.full(len(rows), t))
+        return given[: tracks._cap].nonzero()[0]
+
+    def merge(self) -> None:
+        """Drop duplicates of the tracks the scan updated or started: of two tracks whose states at the scan
+        differ by less than the chi-square gate on 6 dof (``S = P_a + P_b``), keep the cooperative, then the
+        confirmed, then the older one.
+
+        Crossing vehicles are not merged: their velocities differ. Two cooperative tracks never are.
+        """
+        tracks, n = self.tracks, self.n
+        if not self.changed.any():
+            return
+        gate = 2.0 * float(gammaincinv(3.0, tracks.config.gate_probability))
+        x, p = self.x[:, :n], self.p[:, :, :n]
+        i, j = _near(x[:3], np.sqrt(gate * (p[0, 0] + p[1, 1] + p[2, 2])) * (1.0 + _SLACK))
+        rows, coop = self.row_at[:n], tracks.cooperative
+        a, b = rows.take(i), rows.take(j)
+        j_hit = self.changed.take(b)
+        k = ((j_hit | self.changed.take(a)) & ~(coop.take(a) & coop.take(b))).nonzero()[0]
+        i, j, j_hit = i.take(k), j.take(k), j_hit.take(k)
+        i, j = np.where(j_hit, i, j), np.where(j_hit, j, i)  # j was updated or started
+        # the position part of the distance is at most the whole: a cheap 3-dof test first
+        u = _forward(
+            _chol3(p[:3, :3].take(i, axis=2) + p[:3, :3].take(j, axis=2)),
+            x[:3].take(i, axis=1) - x[:3].take(j, axis=1),
+        )
+        k = (u[0] ** 2 + u[1] ** 2 + u[2] ** 2 <= gate * (1.0 + _SLACK)).nonzero()[0]
+        i, j = i.take(k), j.take(k)
+        e = (x.take(i, axis=1) - x.take(j, axis=1)).T[..., None]
+        s = (p.take(i, axis=2) + p.take(j, axis=2)).transpose(2, 0, 1)
+        k = ((e * np.linalg.solve(s, e)).sum(axis=(1, 2)) <= gate).nonzero()[0]
+        a, b = rows.take(i.take(k)), rows.take(j.take(k))
+        rank = 2 * ~coop + ~tracks.confirmed  # lower is kept; then the older (smaller id)
+        a_kept = (rank.take(a) < rank.take(b)) | (
+            (rank.take(a) == rank.take(b)) & (tracks.track_id.take(a) < tracks.track_id.take(b))
+        )
+        tracks._drop(np.unique(np.where(a_kept, b, a)))
+
+    def _correct(self, rows: np.ndarray, det: np.ndarray) -> None:
+        """Kalman update of the columns of ``rows`` with detections ``det``."""
+        tracks = self.tracks
+        c = self.col.take(rows)
+        # a track updated within _OOSM_S after the scan is updated from its state, not predicted back
+        late = ((tracks.t_s.take(rows) > self.t) & ~self.changed.take(rows)).nonzero()[0]
+        if len(late):
+            self.x[:, c.take(late)] = tracks.state.take(rows.take(late), axis=1)
+            self.p[:, :, c.take(late)] = tracks.cov.take(rows.take(late), axis=2)
+        if 2 * len(c) > self.n:  # most columns: update all in place, the others by nothing (no copies)
+            which = np.full(self.n, len(self.pending))  # the no-detection column of z and r
+            which[c] = det
+            for i in range(0, self.n, _CHUNK):
+                k, d = slice(i, min(i + _CHUNK, self.n)), which[i : i + _CHUNK]
+                z, r = self.z.take(d, axis=1), self.r.take(d, axis=2)
+                _update(self.x[:, k], self.p[:, :, k], z, r, 0, d < len(self.pending))
+        else:
+            for i in range(0, len(c), _CHUNK):
+                k, d = c[i : i + _CHUNK], det[i : i + _CHUNK]
+                x, p = self.x.take(k, axis=1), self.p.take(k, axis=2)
+                _update(x, p, self.z.take(d, axis=1), self.r.take(d, axis=2), 0)
+                self.x[:, k], self.p[:, :, k] = x, p
+        self.changed[rows] = True
+
+    def _start(self, seeds: np.ndarray) -> np.ndarray:
+        """Tentative tracks at ``seeds``, with columns; their rows."""
+        tracks, z, r, k = self.tracks, self.z, self.r, len(seeds)
+        born = tracks._birth(
+            z.take(seeds, axis=1), None, np.full(k, self.t), r.take(seeds, axis=2), tracks._birth_var
+        )
+        tracks.sensed[born] = True
+        tracks.vehicle[born] = -1
+        c = np.arange(self.n, self.n + k)
+        self.x[:, c], self.p[:, :, c] = tracks.state.take(born, axis=1), tracks.cov.take(born, axis=2)
+        self.row_at[c], self.col[born], self.changed[born] = born, c, True
+        self.n += k
+        return born
+
+    def _refresh(self, upd: np.ndarray, born: np.ndarray, seeds: np.ndarray) -> None:
+        """Candidates and gate distances of the rows ``upd`` (updated) and ``born`` (started at ``seeds``);
+        the pairs of detections no longer pending are dropped."""
+        keep = self.pending.take(self.det)
+        if not keep.all():
+            self._keep(keep.nonzero()[0])
+        gate, c, z, r = self.tracks._gate, self.col.take(upd), self.z, self.r
+        reach = np.sqrt(gate * (self.p[0, 0].take(c) + self.p[1, 1].take(c) + self.p[2, 2].take(c)))
+        pos = self.x[:3].take(c, axis=1)
+        shift = np.sqrt(((pos - self.anchor.take(c, axis=1)) ** 2).sum(axis=0))
+        far = (shift + reach * (1.0 + _SLACK) > self.anchor_half.take(c)).nonzero()[0]
+        if len(far):
+            self._sweep(upd.take(far), pos.take(far, axis=1), _WIDEN * reach.take(far) + _SPARE_M)
+        if len(born):
+            self._adopt(born, seeds)
+        a, b = self.dd
+        k = (self.pending.take(a) & self.pending.take(b)).nonzero()[0]
+        self.dd = a.take(k), b.take(k)
+        moved = np.zeros(len(self.col), bool)
+        moved[upd] = moved[born] = True
+        k = moved.take(self.row).nonzero()[0]
+        c, det = self.col.take(self.row.take(k)), self.det.take(k)
+        zd, rd = z.take(det, axis=1), r.take(det, axis=2)
+        self.d2[k], self.cost[k] = _gate(self.x[:3].take(c, axis=1), self.p[:3, :3].take(c, axis=2), zd, rd)
+
+    def _sweep(self, rows: np.ndarray, pos: np.ndarray, half: np.ndarray) -> None:
+        """New candidates of ``rows`` at ``pos`` (3, k) with radii ``half``: the pending detections near."""
+        pend = self.pending.nonzero()[0]
+        i, j = _near(
+            np.concatenate([pos, self.z.take(pend, axis=1)], axis=1),
+            np.concatenate([half, self.half.take(pend)]),
+            split=len(rows),
+        )
+        swept = np.zeros(len(self.col), bool)
+        swept[rows] = True
+        self._keep((~swept.take(self.row)).nonzero()[0])
+        self._add(rows.take(i), pend.take(j - len(rows)))
+        c = self.col.take(rows)
+        self.anchor[:, c], self.anchor_half[c] = pos, half
+
+    def _adopt(self, born: np.ndarray, seeds: np.ndarray) -> None:
+        """Candidates of the rows ``born`` at ``seeds``: the pending detections near each seed."""
+        a, b = self.dd
+        row_of = np.full(len(self.pending), -1)
+        row_of[seeds] = born
+        ra, rb = row_of.take(a), row_of.take(b)
+        k1 = ((ra >= 0) & self.pending.take(b)).nonzero()[0]
+        k2 = ((rb >= 0) & self.pending.take(a)).nonzero()[0]
+        self._add(np.concatenate([ra.take(k1), rb.take(k2)]), np.concatenate([b.take(k1), a.take(k2)]))
+        c = self.col.take(born)
+        self.anchor[:, c], self.anchor_half[c] = self.z.take(seeds, axis=1), self.half.take(seeds)
+
+    def _keep(self, k: np.ndarray) -> None:
+        self.row, self.det, self.d2, self.cost = (v.take(k) for v in (self.row, self.det, self.d2, self.cost))
+
+    def _add(self, rows: np.ndarray, det: np.ndarray) -> None:
+        """Append candidate pairs (their gate distances are set by :meth:`_refresh`)."""
+        self.row, self.det = np.concatenate([self.row, rows]), np.concatenate([self.det, det])
+        self.d2 = np.concatenate([self.d2, np.empty(len(rows))])
+        self.cost = np.concatenate([self.cost, np.empty(len(rows))])
+
+    def _seeds(self, free: np.ndarray) -> np.ndarray:
+        """Detections of ``free`` (outside every gate) that start tracks: one per cluster of mutually gated
+        detections from different sensors, the most accurate (least ``tr R``, then the first).
+
+        Two TRPs seeing one new target give two detections that gate with each other (``S = R_a + R_b``);
+        only one starts a track, which the others then update.
+        """
+        is_free = np.zeros(len(self.pending), bool)
+        is_free[free] = True
+        a, b = self.dd
+        s, r, z = self.sensor, self.r, self.z
+        k = (is_free.take(a) & is_free.take(b) & (s.take(a) != s.take(b))).nonzero()[0]
+        a, b = a.take(k), b.take(k)
+        u = _forward(_chol3(r.take(a, axis=2) + r.take(b, axis=2)), z.take(a, axis=1) - z.take(b, axis=1))
+        k = (u[0] ** 2 + u[1] ** 2 + u[2] ** 2 <= self.tracks._gate).nonzero()[0]
+        if not len(k):
+            return free
+        nodes, ends = _compact(np.concatenate([a.take(k), b.take(k)]), len(is_free))
+        label = _components(ends[: len(k)], ends[len(k) :], len(nodes))
+        is_free[nodes] = False
+        first = nodes.take(_cheapest(label, nodes, self.reach.take(nodes)))
+        return np.sort(np.concatenate([is_free.nonzero()[0], first]))
 
 
 def inflated_zone(
@@ -581,116 +770,228 @@ def _forward(chol: tuple[np.ndarray, ...], v: np.ndarray) -> tuple[np.ndarray, n
     return u0, u1, (v[2] - l20 * u0 - l21 * u1) / l22
 
 
-def _update(x: np.ndarray, p: np.ndarray, z: np.ndarray, r: np.ndarray, b: int) -> None:
+def _update(
+    x: np.ndarray, p: np.ndarray, z: np.ndarray, r: np.ndarray, b: int, where: np.ndarray | bool = True
+) -> None:
     """Kalman update in place of the state block ``b:b+3`` (0 position, 3 velocity) measured as ``z`` (3, n).
 
     With ``S = H P H^T + R = L L^T`` and ``w = L^-1 H P``: ``x += w^T L^-1 (z - H x)`` and ``P -= w^T w``,
-    which is the textbook ``K = P H^T S^-1`` update, and keeps ``P`` symmetric to the last bit.
+    which is the textbook ``K = P H^T S^-1`` update, and keeps ``P`` symmetric to the last bit. Columns
+    outside ``where`` must have infinite noise: they are left as they are, bit for bit.
     """
     chol = _chol3(p[b : b + 3, b : b + 3] + r)
     w = _forward(chol, p[b : b + 3])
     u = _forward(chol, z - x[b : b + 3])
-    x += w[0] * u[0] + w[1] * u[1] + w[2] * u[2]
-    tmp = np.empty(x.shape[1])
-    for i, j in _UPPER:
-        pij = p[i, j]
-        for wk in w:
-            np.multiply(wk[i], wk[j], out=tmp)
-            pij -= tmp
-        if j != i:
-            p[j, i] = pij
+    np.add(x, w[0] * u[0] + w[1] * u[1] + w[2] * u[2], out=x, where=where)  # (-0.0 + 0.0 is 0.0)
+    for wk in w:  # the upper triangle, row by row (w = 0 outside where)
+        for i in range(6):
+            p[i, i:] -= wk[i] * wk[i:]
+    for i in range(5):
+        np.copyto(p[i + 1 :, i], p[i, i + 1 :], where=where)
 
 
-def _candidates(
-    pos: np.ndarray, reach: np.ndarray, z: np.ndarray, det_reach: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(track, detection) index pairs closer than ``reach + det_reach``, sorted; a superset, by KD-tree.
+def _gate(pos: np.ndarray, cov: np.ndarray, z: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared Mahalanobis distance and cost ``d^2 + ln det S`` of detections ``z`` (3, k) with noise ``r``
+    (3, 3, k) from predicted positions ``pos`` (3, k) with covariances ``cov`` (3, 3, k), pair by pair."""
+    chol = _chol3(cov + r)
+    u = _forward(chol, z - pos)
+    d2 = u[0] ** 2 + u[1] ** 2 + u[2] ** 2
+    return d2, d2 + 2.0 * np.log(chol[0] * chol[3] * chol[5])
 
-    Tracks are queried in classes of power-of-two reach (one uncertain track does not widen every query),
-    for their 4 nearest detections, then 16, ... while the last one found is still within reach.
+
+def _near(pos: np.ndarray, half: np.ndarray, split: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``i < j`` of points ``pos`` (3, n) at most ``half_i + half_j`` apart (plus ``_PAD_M``);
+    with ``split``, only those with ``i < split <= j``.
+
+    Each point's square ``x +- half, y +- half`` is copied into every strip of y it spans and the strips are
+    swept along x: one sort for all pairs however different the radii (a KD-tree query needs a radius that
+    covers the widest point). A pair is found in each strip both span and kept in the first, where one of
+    the two is a first copy. Rounding is monotone, so no pair inside the radii is lost to it.
     """
-    m = z.shape[1]
-    tree = cKDTree(z.T, balanced_tree=False)
-    level = np.ceil(np.log2(np.maximum(reach, 1.0)))
-    ti, dj = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
-    for lv in np.unique(level):
-        radius = (2.0**lv + det_reach) * (1.0 + _SLACK)
-        rows, k = (level == lv).nonzero()[0], 4
-        while len(rows):
-            k = min(k, m)
-            near = tree.query(pos.take(rows, axis=1).T, k=k, distance_upper_bound=radius)[1].reshape(
-                len(rows), k
-            )
-            found = near < m
-            more = found[:, -1] & (k < m)  # all k within reach: there may be more
-            done = (~more).nonzero()[0]
-            count = found.take(done, axis=0).sum(1)
-            ti.append(np.repeat(rows.take(done), count))
-            dj.append(near.take(done, axis=0)[found.take(done, axis=0)])
-            rows, k = rows.compress(more), 4 * k
-    ti, dj = np.concatenate(ti), np.concatenate(dj)
-    order = np.lexsort((dj, ti))
-    return ti.take(order), dj.take(order)
+    n = len(half)
+    none = np.empty(0, np.int64)
+    if n < 2 or (split is not None and not 0 < split < n):
+        return none, none
+    h = half + _PAD_M
+    x_lo, x_hi, y_lo, y_hi = pos[0] - h, pos[0] + h, pos[1] - h, pos[1] + h
+    y0 = float(y_lo.min())
+    per_m = 1.0 / max(_STRIP * float(h.mean()), (float(y_hi.max()) - y0) / _STRIPS)  # strips per metre
+    first, last = ((y_lo - y0) * per_m).astype(np.int64), ((y_hi - y0) * per_m).astype(np.int64)
+    item, strip = [np.arange(n)], [first]  # copies: first ones first
+    more = (last > first).nonzero()[0]
+    while len(more):
+        item.append(more)
+        strip.append(strip[-1].take(np.searchsorted(item[-2], more)) + 1)
+        more = more.compress(last.take(more) > strip[-1])
+    item, strip = np.concatenate(item), np.concatenate(strip)
+    x0 = float(x_lo.min())
+    base = strip * (float(x_hi.max()) - x0 + 1.0) - x0  # strips apart along the sort key
+    lo, hi = base + x_lo.take(item), base + x_hi.take(item)
+    order = np.argsort(lo)
+    src, dst = _overlaps(lo.take(order), hi.take(order))
+    src, dst = order.take(src), order.take(dst)
+    k = ((src < n) | (dst < n)).nonzero()[0]
+    i, j = item.take(src.take(k)), item.take(dst.take(k))
+    i, j = np.minimum(i, j), np.maximum(i, j)
+    if split is not None:
+        k = ((i < split) & (j >= split)).nonzero()[0]
+        i, j = i.take(k), j.take(k)
+    d = pos.take(i, axis=1) - pos.take(j, axis=1)
+    k = (d[0] ** 2 + d[1] ** 2 + d[2] ** 2 <= (h.take(i) + h.take(j)) ** 2).nonzero()[0]
+    return i.take(k), j.take(k)
 
 
-def _gnn(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, n_tracks: int, n_dets: int) -> np.ndarray:
+def _overlaps(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``p < q`` with ``lo[q] <= hi[p]``, for ascending ``lo``: the intervals that overlap.
+
+    Most intervals overlap few others: a few vectorized steps find those, a search the rest.
+    """
+    n = len(lo)
+    src, dst = [], []
+    p = np.arange(n - 1)
+    for step in range(1, _STEPS + 1):
+        p = p.compress(lo.take(p + step) <= hi.take(p))
+        src.append(p)
+        dst.append(p + step)
+        p = p.compress(p + step + 1 < n)
+        if not len(p):
+            return np.concatenate(src), np.concatenate(dst)
+    count = np.searchsorted(lo, hi.take(p), side="right") - p - _STEPS - 1
+    end = np.cumsum(count)
+    run = np.searchsorted(end, np.arange(int(end[-1])), side="right")  # the run of each further pair
+    p = p.take(run)
+    src.append(p)
+    dst.append(p + _STEPS + 1 + np.arange(len(run)) - (end - count).take(run))
+    return np.concatenate(src), np.concatenate(dst)
+
+
+def _gnn(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Pairs (indices) of a one-to-one assignment with the most pairs, then the least cost, per cluster.
 
-    Clusters are the connected components of the gated pairs. A pair alone in its cluster (the common
-    case) is taken as it is; a cluster with a single track or a single detection takes its cheapest pair;
-    any other is solved by ``linear_sum_assignment``.
+    Clusters are the connected components of the pairs (track ``ti``, detection ``dj``). One with a single
+    track or a single detection (nearly all: most are one pair) takes its cheapest pair (ties: the first
+    detection, or track), all at once; any other is solved by ``linear_sum_assignment``.
     """
-    alone = (np.bincount(ti, minlength=n_tracks).take(ti) == 1) & (
-        np.bincount(dj, minlength=n_dets).take(dj) == 1
-    )
-    if alone.all():
-        return np.arange(len(ti))
-    rest = (~alone).nonzero()[0]
-    ti, dj, cost = ti.take(rest), dj.take(rest), cost.take(rest)
-    graph = coo_matrix((np.ones(len(ti)), (ti, n_tracks + dj)), shape=(n_tracks + n_dets,) * 2)
-    label = connected_components(graph, directed=False)[1]
-    comp = label.take(ti)
-    order = np.lexsort((cost, comp))  # by cluster, cheapest first (ties: pair order)
-    cs = comp.take(order)
-    start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-    n_t = np.bincount(label.take(np.unique(ti)), minlength=len(label))
-    n_d = np.bincount(label.take(n_tracks + np.unique(dj)), minlength=len(label))
-    simple = (n_t == 1) | (n_d == 1)
-    first = order.take(start)
-    chosen = [alone.nonzero()[0], rest.take(first.compress(simple.take(comp.take(first))))]
-    ends = np.r_[start[1:], len(order)]
-    for s, e in zip(start, ends, strict=True):
-        if simple[cs[s]]:
+    if not len(ti):
+        return np.empty(0, np.int64)
+    shared_t, shared_d = np.bincount(ti).take(ti) > 1, np.bincount(dj).take(dj) > 1
+    one_track = np.bincount(ti, shared_d).take(ti) == 0  # none of the track's detections gates another
+    one_det = (np.bincount(dj, shared_t).take(dj) == 0) & ~one_track
+    chosen = []
+    for group, other, mask in ((ti, dj, one_track), (dj, ti, one_det)):
+        k = mask.nonzero()[0]
+        if len(k):
+            chosen.append(k.take(_cheapest(group.take(k), other.take(k), cost.take(k))))
+    rest = (~(one_track | one_det)).nonzero()[0]
+    if len(rest):
+        chosen.append(rest.take(_assign(ti.take(rest), dj.take(rest), cost.take(rest))))
+    return np.concatenate(chosen) if chosen else np.empty(0, np.int64)
+
+
+def _assign(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Pairs (indices) of the best assignment of each cluster (several tracks and several detections).
+
+    A cluster that fits one of :data:`_ENUMERATED` (nearly all) takes the best of its :func:`_options` (most
+    pairs, then least cost), all such clusters at once; any other is solved by ``linear_sum_assignment``
+    (tracks and detections ascending).
+    """
+    tracks, it = _compact(ti, int(ti.max()) + 1)
+    dets, jd = _compact(dj, int(dj.max()) + 1)
+    nt = len(tracks)
+    label = _components(it, nt + jd, nt + len(dets))
+    size_t, size_d = np.bincount(label[:nt]), np.bincount(label[nt:])
+    rank_t, rank_d = _rank(label[:nt]), _rank(label[nt:])
+    comp = label.take(it)
+    flip = size_t > size_d  # the detections are the short side
+    short = np.where(flip, size_d, size_t)
+    long = size_t + size_d - short
+    bucket = np.full(len(short), len(_ENUMERATED))  # the smallest size that fits; past the last: none
+    for b, (rows, cols) in reversed(list(enumerate(_ENUMERATED))):
+        bucket[(short <= rows) & (long <= cols)] = b
+    chosen = []
+    for b, (rows, cols) in enumerate(_ENUMERATED):
+        fits = bucket == b
+        k = fits.take(comp).nonzero()[0]
+        if not len(k):
             continue
+        slot = (np.cumsum(fits) - 1).take(comp.take(k))
+        at, ad = rank_t.take(it.take(k)), rank_d.take(jd.take(k))
+        f = flip.take(comp.take(k))
+        shape = (int(fits.sum()), rows, cols + 1)  # the last column: no pair
+        matrix, pair = np.full(shape, np.inf), np.full(shape, -1)
+        matrix[:, :, -1] = 0.0
+        short_at, long_at = np.where(f, ad, at), np.where(f, at, ad)
+        matrix[slot, short_at, long_at], pair[slot, short_at, long_at] = cost.take(k), k
+        options = _options(rows, cols)
+        total = sum(matrix[:, row, options[:, row]] for row in range(rows))
+        pairs = np.where(np.isfinite(total), (options < cols).sum(axis=1), -1)
+        best = np.where(pairs == pairs.max(axis=1, keepdims=True), total, np.inf).argmin(axis=1)
+        pick = pair[np.arange(shape[0])[:, None], np.arange(rows), options.take(best, axis=0)].ravel()
+        chosen.append(pick.compress(pick >= 0))
+    small = bucket < len(_ENUMERATED)
+    k = (~small).take(comp).nonzero()[0]
+    order = k.take(np.argsort(comp.take(k), kind="stable"))
+    cs = comp.take(order)
+    cut = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1], True]) if len(cs) else np.zeros(1, np.int64)
+    for s, e in itertools.pairwise(cut):
         k = order[s:e]
-        ut, it = np.unique(ti.take(k), return_inverse=True)
-        ud, jd = np.unique(dj.take(k), return_inverse=True)
+        ut, iu = np.unique(it.take(k), return_inverse=True)
+        ud, ju = np.unique(jd.take(k), return_inverse=True)
         matrix, pair = np.full((len(ut), len(ud)), _UNGATED), np.full((len(ut), len(ud)), -1)
-        matrix[it, jd], pair[it, jd] = cost.take(k), k
+        matrix[iu, ju], pair[iu, ju] = cost.take(k), k
         a, b = linear_sum_assignment(matrix)
         pick = pair[a, b]
-        chosen.append(rest.take(pick.compress(pick >= 0)))
-    return np.sort(np.concatenate(chosen))
+        chosen.append(pick.compress(pick >= 0))
+    return np.concatenate(chosen)
 
 
-def _seeds(z: np.ndarray, r: np.ndarray, sensor: np.ndarray, gate: float) -> np.ndarray:
-    """Detections that start tracks: one per cluster of mutually gated detections from different sensors.
+@functools.cache
+def _options(short: int, long: int) -> np.ndarray:
+    """Every assignment of a cluster's ``short`` nodes of one side to its ``long`` of the other: each node's
+    partner, or ``long`` for none, no partner twice."""
+    options = itertools.product(range(long + 1), repeat=short)
+    return np.array([o for o in options if len(set(o) - {long}) == sum(v < long for v in o)])
 
-    Two TRPs seeing one new target give two detections that gate with each other (``S = R_a + R_b``); only
-    the most accurate (least ``tr R``) starts a track, which the others then update.
-    """
-    m = z.shape[1]
-    if m < 2 or sensor.min() == sensor.max():
-        return np.arange(m)
-    reach = np.sqrt(gate * (r[0, 0] + r[1, 1] + r[2, 2]))
-    pairs = cKDTree(z.T).query_pairs(2.0 * float(reach.max()) * (1.0 + _SLACK), output_type="ndarray")
-    a, b = pairs[:, 0], pairs[:, 1]
-    keep = sensor.take(a) != sensor.take(b)
-    a, b = a.compress(keep), b.compress(keep)
-    u = _forward(_chol3(r.take(a, axis=2) + r.take(b, axis=2)), z.take(a, axis=1) - z.take(b, axis=1))
-    near = u[0] ** 2 + u[1] ** 2 + u[2] ** 2 <= gate
-    graph = coo_matrix((np.ones(int(near.sum())), (a.compress(near), b.compress(near))), shape=(m, m))
-    label = connected_components(graph, directed=False)[1]
-    order = np.lexsort((np.arange(m), reach, label))
-    ls = label.take(order)
-    return np.sort(order.compress(np.r_[True, ls[1:] != ls[:-1]]))
+
+def _rank(label: np.ndarray) -> np.ndarray:
+    """Each entry's index among the entries with its label, in order."""
+    order = np.argsort(label, kind="stable")
+    count = np.bincount(label)
+    rank = np.empty(len(label), np.int64)
+    rank[order] = np.arange(len(label)) - (np.cumsum(count) - count).take(label.take(order))
+    return rank
+
+
+def _cheapest(group: np.ndarray, other: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Index of the least ``cost`` of each ``group`` (ties: the least ``other``; (group, other) unique)."""
+    size = int(group.max()) + 1
+    best = np.full(size, np.inf)
+    np.minimum.at(best, group, cost)
+    k = (cost == best.take(group)).nonzero()[0]
+    low = np.full(size, np.iinfo(np.int64).max)
+    np.minimum.at(low, group.take(k), other.take(k))
+    return k.compress(other.take(k) == low.take(group.take(k)))
+
+
+def _compact(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``ids`` (ascending, all below ``size``) and each one's index among them."""
+    seen = np.zeros(size, bool)
+    seen[ids] = True
+    return seen.nonzero()[0], (np.cumsum(seen) - 1).take(ids)
+
+
+def _components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Connected-component label (its least node) of each of nodes ``0..n-1`` of the undirected graph with
+    edges ``(a, b)``: labels spread along the edges and jump to their labels' labels until none changes (a
+    few steps for the small clusters here); the general algorithm once that takes long."""
+    label = np.arange(n)
+    for _ in range(_HOPS):
+        low = np.minimum(label.take(a), label.take(b))
+        new = label.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new.take(new)
+        if np.array_equal(new, label):
+            return label
+        label = new
+    return connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)[1]

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components
+from scipy.special import gammaincinv
 
+from sim.sixg import fusion
 from sim.sixg.fusion import K_95_2D, FusionConfig, Tracks, inflated_zone
 
 SIGMA_H_M, SIGMA_V_M, SIGMA_VEL_MPS = 1.5, 3.0, 0.5  # FusionConfig defaults (§8 surveillance)
@@ -276,9 +279,7 @@ def test_association_equals_a_brute_force_global_nearest_neighbour():
     z = rng.uniform(0, 120, (m, 3))
     r = spd(rng, m, 16.0)
     rows = tracks.rows()
-    got_rows, got_det, gated = tracks._associate(
-        rows, z.T.copy(), r.transpose(1, 2, 0).copy(), np.zeros(m, np.int64), np.full(m, t), None
-    )
+    got_rows, got_det, gated = tracks._associate(rows, z.T.copy(), r.transpose(1, 2, 0).copy(), np.full(m, t))
     x, p = tracks.predict(t, rows)
     s = p[:, None, :3, :3] + r[None]
     nu = z[None] - x[:, None, :3]
@@ -358,3 +359,133 @@ def test_same_inputs_give_identical_tracks():
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}: "):
         FusionConfig(**{field: value})
+
+
+def reference_scan(tracks: Tracks, t: float, z: np.ndarray, r: np.ndarray, sensor: np.ndarray) -> None:
+    """The scan as documented, by brute force: every round gates every track with every pending detection
+    and solves one assignment over all pairs; seeds, merge and M-of-N over all pairs too. Oracle of the
+    sweep, cached pairs, in-place updates and enumerated clusters of :meth:`Tracks.update_sensing`."""
+    gate, gate6 = tracks._gate, 2.0 * gammaincinv(3.0, tracks.config.gate_probability)
+    tracks.prune(t)
+    rows = tracks.rows()
+    tentative = rows[~tracks.confirmed[rows]]
+    hit, taken, pending = set(), set(), np.arange(len(z))
+    while len(pending):
+        rows = tracks.rows()
+        x, p = tracks.predict(t, rows)
+        zp, rp, sp = z[pending], r[pending], sensor[pending]
+        s = p[:, None, :3, :3] + rp[None]
+        nu = zp[None] - x[:, None, :3]
+        d2 = np.einsum("tdi,tdi->td", nu, np.linalg.solve(s, nu[..., None])[..., 0])
+        inside = d2 <= gate
+        f = np.flatnonzero(~inside.any(axis=0))  # free detections
+        inside &= np.array([[(row, sv) not in taken for sv in sp.tolist()] for row in rows.tolist()], bool)
+        a, b = linear_sum_assignment(np.where(inside, d2 + np.linalg.slogdet(s)[1], 1e9))
+        keep = inside[a, b]
+        got, det = rows[a[keep]], b[keep]
+        up, d = got[tracks.t_s[got] <= t + 1e-9], det[tracks.t_s[got] <= t + 1e-9]
+        tracks._filter(up, np.full(len(up), t), zp[d].T, rp[d].transpose(1, 2, 0))
+        tracks.sensed[up] = True
+        # seeds: of the free detections from different sensors gated with each other, the most accurate
+        e = zp[f][:, None] - zp[f][None]
+        near = np.einsum(
+            "abi,abi->ab", e, np.linalg.solve(rp[f][:, None] + rp[f][None], e[..., None])[..., 0]
+        )
+        label = connected_components((near <= gate) & (sp[f][:, None] != sp[f][None]), directed=False)[1]
+        tr_r = np.trace(rp[f], axis1=1, axis2=2)
+        seeds = np.sort([f[label == c][np.argmin(tr_r[label == c])] for c in np.unique(label)]).astype(int)
+        r_seeds = rp[seeds].transpose(1, 2, 0)
+        born = tracks._birth(zp[seeds].T, None, np.full(len(seeds), t), r_seeds, tracks._birth_var)
+        tracks.sensed[born] = True
+        tracks.vehicle[born] = -1
+        if not len(got) and not len(born):
+            break
+        hit |= set(got.tolist()) | set(born.tolist())
+        taken |= set(zip(got.tolist(), sp[det].tolist(), strict=True))
+        taken |= set(zip(born.tolist(), sp[seeds].tolist(), strict=True))
+        pending = np.delete(pending, np.r_[det, seeds])
+    rows = tracks.rows()
+    x, p = tracks.predict(t, rows)
+    coop, rank = tracks.cooperative, 2 * ~tracks.cooperative + ~tracks.confirmed
+    lost = set()
+    for b in (h for h in hit if tracks.t_s[h] == t):
+        for k in np.flatnonzero((rows != b) & ~(coop[rows] & coop[b])):
+            e = x[k] - tracks.state[:, b]
+            if e @ np.linalg.solve(p[k] + tracks.cov[:, :, b], e) <= gate6:
+                a = rows[k]
+                kept = (rank[a], tracks.track_id[a]) < (rank[b], tracks.track_id[b])
+                lost.add(b if kept else a)
+    tracks._drop(np.array(sorted(lost), int))
+    tentative = tentative[tracks.active[tentative]]
+    tracks.scans[tentative] += 1
+    tracks.hits[tentative] += np.isin(tentative, list(hit))
+    later = [h for h in hit if tracks.active[h] and not tracks.confirmed[h]]
+    tracks._confirm(np.union1d(tentative, later).astype(int))
+
+
+def run_dense(scan, seed: int = 4) -> Tracks:
+    """40 vehicles in 400 m x 400 m, pairs of them flying 3 m apart, 15 reporting (one a hair after each scan,
+    one well after), three TRPs with detection covariances from 0.3 m to 8 m and clutter; 12 scans."""
+    rng = np.random.default_rng(seed)
+    tracks = Tracks()
+    pos = np.c_[rng.uniform(0, 400, (40, 2)), rng.uniform(30, 120, 40)]
+    pos[20:30] = pos[10:20] + np.array([3.0, 0.0, 0.0])  # clusters of several tracks and detections
+    vel = rng.normal(0, 8, (40, 3)) * [1, 1, 0.1]
+    vel[20:30] = vel[10:20]
+    for k in range(12):
+        t = float(k)
+        sent = np.full(15, t - 0.2)
+        sent[0], sent[1] = t + 5e-10, t + 0.5
+        tracks.update_reports(np.arange(15), sent, pos[:15] + vel[:15] * sent[:, None], vel[:15])
+        seen = rng.random((3, 40)) < 0.9
+        sensor = np.repeat(np.arange(3), seen.sum(axis=1))
+        truth = np.concatenate([pos[s] + vel[s] * t for s in seen])
+        clutter = rng.poisson(6)
+        sigma = np.exp(rng.uniform(np.log(0.3), np.log(8.0), len(truth) + clutter))
+        r = spd(rng, len(sigma), 1.0) * sigma[:, None, None] ** 2
+        z = np.r_[truth, rng.uniform([0, 0, 30], [400, 400, 120], (clutter, 3))]
+        z += np.einsum("nij,nj->ni", np.linalg.cholesky(r), rng.normal(size=(len(z), 3)))
+        scan(tracks, t, z, r, np.r_[sensor, rng.integers(0, 3, clutter)])
+    return tracks
+
+
+@pytest.mark.parametrize("fast", ["all", "no spare", "no enumeration", "no label spreading"])
+def test_scan_equals_a_brute_force_scan(fast, monkeypatch):
+    """The scan's shortcuts (one sweep, candidates kept across rounds, in-place updates of most columns,
+    enumerated small clusters, label spreading) give the tracks of the brute-force scan, each shortcut also
+    switched off: ``no spare`` sweeps every track a round moves again."""
+    if fast == "no spare":
+        monkeypatch.setattr(fusion, "_SPARE", 0.0)
+        monkeypatch.setattr(fusion, "_SPARE_M", 0.0)
+        monkeypatch.setattr(fusion, "_WIDEN", 1.0 + fusion._SLACK)
+    elif fast == "no enumeration":
+        monkeypatch.setattr(fusion, "_ENUMERATED", ())
+    elif fast == "no label spreading":
+        monkeypatch.setattr(fusion, "_HOPS", 0)
+    fast_tracks = run_dense(lambda tracks, *scan: tracks.update_sensing(*scan[:3], sensor=scan[3]))
+    slow_tracks = run_dense(lambda tracks, *scan: reference_scan(tracks, *scan))
+    assert len(fast_tracks) > 40  # the clutter's tentative tracks too
+    rows = fast_tracks.rows()
+    assert np.array_equal(rows, slow_tracks.rows())
+    for name in ("t_s", "track_id", "vehicle", "hits", "scans", "confirmed", "cooperative", "sensed"):
+        assert np.array_equal(getattr(fast_tracks, name)[rows], getattr(slow_tracks, name)[rows]), name
+    np.testing.assert_allclose(fast_tracks.state[:, rows], slow_tracks.state[:, rows], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(fast_tracks.cov[:, :, rows], slow_tracks.cov[:, :, rows], rtol=1e-9, atol=1e-9)
+
+
+def test_sweep_finds_every_pair_within_the_radii():
+    """The broad phase against all pairs: radii from 1 cm to 300 m (one wide point does not widen the search
+    of the others), all pairs within the radii and none beyond them plus the pad, each once; with a split,
+    the pairs across it."""
+    rng = np.random.default_rng(9)
+    n = 600
+    pos = np.r_[rng.uniform(0, 2000, (2, n)), rng.uniform(0, 100, (1, n))]
+    half = np.exp(rng.uniform(np.log(0.01), np.log(300.0), n))
+    dist = np.linalg.norm(pos[:, :, None] - pos[:, None], axis=0)
+    within = np.triu(dist <= half[:, None] + half[None], 1)
+    i, j = fusion._near(pos, half)
+    got = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert len(got) == len(i) and got >= set(zip(*within.nonzero(), strict=True))
+    assert (dist[i, j] <= half[i] + half[j] + 2 * fusion._PAD_M).all() and (i < j).all()
+    i, j = fusion._near(pos, half, split=200)
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == {(a, b) for a, b in got if a < 200 <= b}
