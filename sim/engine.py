@@ -19,7 +19,7 @@ from sim.comms import make_comms
 from sim.demand import free_flights, requests
 from sim.eventlog import EventLog
 from sim.fleet import MODE, Fleet, Performance, gather, select
-from sim.kinematics import step
+from sim.kinematics import plan_velocity, step
 from sim.metrics import Tally
 from sim.pairs import PairEpisodes, split_keys
 from sim.picture import Inbox
@@ -366,10 +366,11 @@ class Simulation:
         self._receive()
         now, cdr, sep, fleet = self.env.now, self.spec.cdr, self.spec.separation, self.fleet
         if self.tracks is None:
-            rows, ids, pos, vel, grow = self._received_picture(now)
+            rows, ids, pos, vel, grow, seen = self._received_picture(now)
         else:
             self._ingest_scans(now)
-            rows, ids, pos, vel, grow = self._fused_picture(now)
+            rows, ids, pos, vel, grow, seen = self._fused_picture(now)
+        self._commanded(now, rows, pos, vel, seen)
         found = detect(
             pos,
             vel,
@@ -385,7 +386,7 @@ class Simulation:
             priority = np.full(len(rows), fleet.priority.max(initial=0) + 1)  # sensing-only: can't be asked
             known = (rows >= 0).nonzero()[0]
             priority[known] = fleet.priority.take(rows.take(known))
-            self._resolve(rows, pos, vel, priority, found)
+            self._resolve(rows, pos, vel, priority, found, grow)
 
     def _received_picture(self, now: float) -> tuple:
         """Fleet rows, ids, positions and velocities of the latest received reports, dead-reckoned to now."""
@@ -402,7 +403,7 @@ class Simulation:
         for c in range(3):  # rx_pos + vel * age, column by column
             np.multiply(vel[:, c], age, out=pos[:, c])
             pos[:, c] += rx_pos[:, c]
-        return rows, fleet.flight.take(rows), pos, vel, None
+        return rows, fleet.flight.take(rows), pos, vel.copy(), None, now - age
 
     def _fused_picture(self, now: float) -> tuple:
         """The confirmed tracks predicted to now: fleet rows (-1 for sensing-only tracks), ids, states and
@@ -425,7 +426,28 @@ class Simulation:
             enabled=self.network.settings.inflate_zone,
         )
         grow = (np.minimum(grow_h, MAX_ZONE_GROWTH_M), np.minimum(grow_v, MAX_ZONE_GROWTH_M))
-        return rows, ids, pic.pos_m, pic.vel_mps, grow
+        return rows, ids, pic.pos_m, pic.vel_mps, grow, now - pic.age_s
+
+    def _commanded(
+        self, now: float, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, seen: np.ndarray
+    ) -> None:
+        """Put the service's own advisories into the picture (in place): a vehicle sent an advisory at or
+        after the time its picture state was measured flies the advisory velocity, which that state cannot
+        show yet. Without this, CD&R on a picture one report old resolves again from the velocity the
+        vehicle had before its last advisory: the loop has one cycle of dead time and MVP's full-gain
+        correction then zig-zags (each advisory undoing the one in flight), growing as the CPA nears.
+        A report sent in the same instant as an advisory predates it (reports run before CD&R)."""
+        known = (rows >= 0).nonzero()[0]
+        r = rows.take(known)
+        sent = self.fleet.cmd_t_s.take(r)
+        k = (sent >= seen.take(known) - 1e-9).nonzero()[0]
+        if len(k) == 0:
+            return
+        i, r = known.take(k), r.take(k)
+        cmd = self.fleet.cmd_vel_mps.take(r, axis=0)
+        age = (now - seen.take(i))[:, None]
+        pos[i] += (cmd - vel.take(i, axis=0)) * age  # dead-reckoned on the commanded velocity instead
+        vel[i] = cmd
 
     def _scan(self) -> None:
         """A network sensing scan of every airborne vehicle, cooperative or not; published to the tracker
@@ -453,7 +475,13 @@ class Simulation:
             self.tracks.update_sensing(found.t_s, found.pos_m, found.cov_m2, sensor=found.trp)
 
     def _resolve(
-        self, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, priority: np.ndarray, found: Conflicts
+        self,
+        rows: np.ndarray,
+        pos: np.ndarray,
+        vel: np.ndarray,
+        priority: np.ndarray,
+        found: Conflicts,
+        grow: tuple | None = None,
     ) -> None:
         """MVP velocity changes for the vehicles in conflict; clear advisories whose conflicts are over.
 
@@ -498,10 +526,53 @@ class Simulation:
         idle[np.searchsorted(airborne, r)] = False  # still in conflict
         done = airborne.compress(idle)
         if len(done):
+            done = done.compress(self._free_to_revert(done, rows, pos, vel, grow))
+        if len(done):
             fleet.adv_on[done] = False
             back = fleet.mode.take(done) == MODE["advisory"]
             fleet.mode[done.compress(back)] = MODE["nominal"]
             self.log.events(now, "advisory_cleared", fleet.flight.take(done))
+
+    def _free_to_revert(
+        self, done: np.ndarray, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, grow: tuple | None
+    ) -> np.ndarray:
+        """Which of the fleet rows ``done`` (advisory over) may go back to their plans: those whose plan
+        velocity, flown from the picture's position, is in no conflict within the look-ahead (BlueSky's
+        free-to-revert resume navigation). The others keep their advisory and are asked again next cycle;
+        a vehicle held back flies its advisory in the check of the others (a few passes settle it)."""
+        fleet, cdr, sep = self.fleet, self.spec.cdr, self.spec.separation
+        grow_h, grow_v = (None, None) if grow is None else grow
+        where = np.full(len(fleet.active), -1, np.int64)
+        known = (rows >= 0).nonzero()[0]
+        where[rows.take(known)] = known
+        idx = where.take(done)
+        ok = np.ones(len(done), bool)
+        seen = (idx >= 0).nonzero()[0]
+        if len(seen) == 0:
+            return ok
+        i = idx.take(seen)
+        revert = plan_velocity(fleet, done.take(seen), pos.take(i, axis=0), self.spec.tick_s)
+        trying = np.ones(len(seen), bool)
+        for _ in range(3):
+            v = vel.copy()
+            v[i.compress(trying)] = revert.compress(trying, axis=0)
+            found = detect(
+                pos,
+                v,
+                lookahead_s=cdr.lookahead_s,
+                radius_m=sep.horizontal_m,
+                half_height_m=sep.vertical_m,
+                grow_h_m=grow_h,
+                grow_v_m=grow_v,
+            )
+            clash = np.zeros(len(pos), bool)
+            clash[found.i], clash[found.j] = True, True
+            still = trying & ~clash.take(i)
+            if (still == trying).all():
+                break
+            trying = still
+        ok[seen] = trying
+        return ok
 
     def _capped(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
         """Advisory velocities within each vehicle's cruise speed and climb/descent rates."""
@@ -520,6 +591,7 @@ class Simulation:
         if len(rows) == 0:
             return
         now = self.env.now
+        self.fleet.cmd_t_s[rows], self.fleet.cmd_vel_mps[rows] = now, vel
         flight = self.fleet.flight.take(rows)
         pos = self.fleet.pos_m.take(rows, axis=0)
         t_rx = self.comms.downlink(now, flight, pos)

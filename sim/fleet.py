@@ -113,7 +113,7 @@ class Fleet:
     flight model keeps (filled for new vehicles by :meth:`ready`): only the flight model moves vehicles.
     """
 
-    _FLOAT3 = ("pos_m", "vel_mps", "adv_vel_mps", "rx_pos_m", "rx_vel_mps")
+    _FLOAT3 = ("pos_m", "vel_mps", "adv_vel_mps", "cmd_vel_mps", "rx_pos_m", "rx_vel_mps")
     _FLOAT = (
         "cruise_speed_mps",
         "climb_rate_mps",
@@ -121,6 +121,7 @@ class Fleet:
         "max_accel_mps2",
         "max_turn_rate_rps",
         "adv_until_s",
+        "cmd_t_s",
         "rx_t_s",
         "takeoff_s",
         "speed_h_mps",
@@ -144,6 +145,7 @@ class Fleet:
     pos_m: np.ndarray
     vel_mps: np.ndarray
     adv_vel_mps: np.ndarray
+    cmd_vel_mps: np.ndarray  # the service side: the last advisory velocity sent to the vehicle
     rx_pos_m: np.ndarray
     rx_vel_mps: np.ndarray
     cruise_speed_mps: np.ndarray
@@ -152,6 +154,7 @@ class Fleet:
     max_accel_mps2: np.ndarray
     max_turn_rate_rps: np.ndarray
     adv_until_s: np.ndarray
+    cmd_t_s: np.ndarray  # ... and when it was sent (-inf: never)
     rx_t_s: np.ndarray
     takeoff_s: np.ndarray
     flight: np.ndarray  # int32
@@ -269,6 +272,7 @@ class Fleet:
         self.max_turn_rate_rps[row] = perf.max_turn_rate_rps
         self.priority[row], self.takeoff_s[row] = priority, t_s
         self.adv_on[row], self.rx_valid[row] = False, False
+        self.cmd_t_s[row] = -np.inf
         self.mode[row] = MODE["nominal"] if cooperative else MODE["noncooperative"]
         return row
 

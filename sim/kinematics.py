@@ -38,7 +38,7 @@ def step(fleet: Fleet, rows: np.ndarray, dt_s: float) -> np.ndarray:
     fleet.ready()
     sel = select(rows)
     course = fleet.course[sel] if isinstance(sel, slice) else fleet.course.take(sel, axis=0)
-    tx, ty, tz, px, py = course[:, 0], course[:, 1], course[:, 2], course[:, 3], course[:, 4]
+    tx, ty, tz = course[:, 0], course[:, 1], course[:, 2]
     stop = fleet.course_stop[sel]
     pos, vel = fleet.pos_m[sel], fleet.vel_mps[sel]  # views when sel is a slice: read before written
     x, y, z, vx, vy, vz = pos[:, 0], pos[:, 1], pos[:, 2], vel[:, 0], vel[:, 1], vel[:, 2]
@@ -53,11 +53,7 @@ def step(fleet: Fleet, rows: np.ndarray, dt_s: float) -> np.ndarray:
         speed = np.where(stop, np.minimum(np.minimum(cruise, brake), dist_h / dt_s), cruise)
     else:
         speed = cruise
-    reach_m = np.maximum(CARROT_MIN_M, 2.0 * cruise / omega)
-    ax, ay = _carrot(px, py, tx, ty, course[:, 5:], x, y, reach_m)
-    ax -= x
-    ay -= y
-    wx, wy = _unit(ax, ay, np.hypot(ax, ay))
+    wx, wy = _towards_carrot(course, x, y, cruise, omega)
     wx *= speed
     wy *= speed
     want_vz = ((tz - z) / dt_s).clip(-fleet.descent_rate_mps[sel], fleet.climb_rate_mps[sel])
@@ -88,6 +84,19 @@ def step(fleet: Fleet, rows: np.ndarray, dt_s: float) -> np.ndarray:
     if not landed.all():
         fleet.set_course(done[~landed])
     return done[landed]
+
+
+def _towards_carrot(
+    course: np.ndarray, x: np.ndarray, y: np.ndarray, cruise: np.ndarray, omega: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The horizontal unit vector from ``(x, y)`` to the carrot on each row's current leg (``course`` rows
+    of :attr:`Fleet.course`), the carrot leading by two turn radii at cruise speed (at least
+    :data:`CARROT_MIN_M`)."""
+    reach_m = np.maximum(CARROT_MIN_M, 2.0 * cruise / omega)
+    ax, ay = _carrot(course[:, 3], course[:, 4], course[:, 0], course[:, 1], course[:, 5:], x, y, reach_m)
+    ax -= x
+    ay -= y
+    return _unit(ax, ay, np.hypot(ax, ay))
 
 
 def _unit(ux: np.ndarray, uy: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,3 +199,20 @@ def _reached(
     reached = np.zeros(len(dx), bool)
     reached[k] = np.hypot(dx.take(k), dy.take(k)) <= capture_h.take(k)
     return reached
+
+
+def plan_velocity(fleet: Fleet, rows: np.ndarray, pos_m: np.ndarray, dt_s: float) -> np.ndarray:
+    """The velocity (n, 3) that ``rows``, at ``pos_m``, would ask for off advisory: towards the carrot on
+    the current leg at cruise speed (no braking for a stop), vertical speed towards the waypoint's height
+    within the climb/descent rates, as :func:`step` would (its turn and acceleration limits aside)."""
+    fleet.ready()
+    course = fleet.course.take(rows, axis=0)
+    x, y, z = pos_m[:, 0], pos_m[:, 1], pos_m[:, 2]
+    cruise, omega = fleet.cruise_speed_mps.take(rows), fleet.max_turn_rate_rps.take(rows)
+    wx, wy = _towards_carrot(course, x, y, cruise, omega)
+    out = np.empty((len(rows), 3))
+    out[:, 0], out[:, 1] = wx * cruise, wy * cruise
+    out[:, 2] = ((course[:, 2] - z) / dt_s).clip(
+        -fleet.descent_rate_mps.take(rows), fleet.climb_rate_mps.take(rows)
+    )
+    return out

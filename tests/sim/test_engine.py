@@ -203,6 +203,23 @@ def test_mvp_resolution_prevents_most_losses_of_separation(tmp_path):
     assert on.metrics["advisories"]["issued"] > 0
 
 
+@pytest.mark.parametrize("profile", ["ideal", "5g-fr1"])
+def test_mvp_keeps_dense_traffic_apart_even_on_a_delayed_picture(tmp_path, profile):
+    """Behaviour: 200 drones in a 3 km box, CD&R off and on. On a link with latency the picture is one
+    report old; CD&R must account for the advisories it has already sent (or it keeps undoing them and
+    the vehicles zig-zag into each other) and a vehicle goes back to its plan only when that is free."""
+    common = ["traffic.count=200", "traffic.box_m=3000", f"comms.profile={profile}"]
+    off = simulate(
+        load_scenario(FREE, [*common, "cdr.resolution=none"], duration_s=300.0),
+        tmp_path / "off",
+        report=False,
+    )
+    on = simulate(load_scenario(FREE, common, duration_s=300.0), tmp_path / "on", report=False)
+    assert off.metrics["nmac"]["count"] > 50
+    assert on.metrics["los"]["count"] <= off.metrics["los"]["count"] / 10
+    assert on.metrics["nmac"]["count"] <= 2
+
+
 def test_the_conformance_monitor_sees_excursions(tmp_path):
     """A 5 m lateral buffer: fly-by turns leave the corridor; the service marks the flight Nonconforming and
     Activated again when it is back, and those transitions appear in the log."""

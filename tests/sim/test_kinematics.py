@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.fleet import Fleet, Performance
-from sim.kinematics import step
+from sim.kinematics import plan_velocity, step
 
 DRONE = Performance(15.0, 4.0, 3.0, 2.0, np.radians(45.0))
 EVTOL = Performance(50.0, 5.0, 4.0, 3.0, np.radians(15.0))
@@ -138,3 +138,24 @@ def test_a_contiguous_run_of_rows_and_scattered_rows_step_alike():
     a, _, _ = _fly(packed, packed_rows, steps=200)
     b, _, _ = _fly(spread, np.array(spread_rows), steps=200)
     assert a.tobytes() == b.tobytes()
+
+
+def test_plan_velocity_is_what_step_flies_once_on_its_leg():
+    """Oracle: ``step`` itself. A vehicle cruising along a straight leg keeps the velocity that
+    ``plan_velocity`` asks for; one pushed off the leg is steered back towards it, at cruise speed."""
+    fleet = Fleet()
+    xyz = np.array([[0, 0, 60], [4000, 0, 60]], float)
+    rows = np.array(
+        [
+            fleet.launch(i, xyz, np.array([False, True]), DRONE, t_s=0.0, priority=10, cooperative=True)
+            for i in (1, 2)
+        ]
+    )
+    fleet.pos_m[rows] = [[500.0, 0.0, 60.0], [500.0, 200.0, 60.0]]
+    fleet.vel_mps[rows] = [DRONE.cruise_speed_mps, 0.0, 0.0]
+    fleet.speed_h_mps[rows] = DRONE.cruise_speed_mps
+    want = plan_velocity(fleet, rows, fleet.pos_m[rows], 1.0)
+    np.testing.assert_allclose(np.linalg.norm(want, axis=1), DRONE.cruise_speed_mps)
+    step(fleet, rows, 1.0)
+    np.testing.assert_allclose(fleet.vel_mps[rows[0]], want[0], atol=1e-9)
+    assert want[1, 0] > 0.0 and want[1, 1] < 0.0  # forward along the leg and back towards it
