@@ -364,13 +364,54 @@ class Simulation:
         """Detect conflicts on what the service knows (received reports, or the fused tracks of a modelled
         network); resolve them with MVP advisories sent down the link."""
         self._receive()
-        now, cdr, sep, fleet = self.env.now, self.spec.cdr, self.spec.separation, self.fleet
+        now, cdr, fleet = self.env.now, self.spec.cdr, self.fleet
         if self.tracks is None:
             rows, ids, pos, vel, grow, seen = self._received_picture(now)
         else:
             self._ingest_scans(now)
             rows, ids, pos, vel, grow, seen = self._fused_picture(now)
         self._commanded(now, rows, pos, vel, seen)
+        resolve = cdr.resolution == "mvp"
+        back = self._advisories_ending(rows) if resolve else rows[:0]
+        found, held = self._detect(rows, pos, vel, grow, back)
+        a, b = ids.take(found.i), ids.take(found.j)
+        self._pair_events(now, self.conflicts, self.conflicts.update(now, a, b, found.d_cpa_m), "conflict")
+        if resolve:
+            priority = np.full(len(rows), fleet.priority.max(initial=0) + 1)  # sensing-only: can't be asked
+            known = (rows >= 0).nonzero()[0]
+            priority[known] = fleet.priority.take(rows.take(known))
+            self._resolve(rows, pos, vel, priority, found, rows.take(held))
+
+    def _advisories_ending(self, rows: np.ndarray) -> np.ndarray:
+        """The picture rows (indices into ``rows``) of vehicles whose advisory is due to end: under one,
+        its conflicts' closest approaches passed."""
+        fleet = self.fleet
+        known = (rows >= 0).nonzero()[0]
+        r = rows.take(known)
+        return known.compress(fleet.adv_on.take(r) & (fleet.adv_until_s.take(r) <= self.env.now))
+
+    def _detect(
+        self, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, grow: tuple | None, back: np.ndarray
+    ) -> tuple[Conflicts, np.ndarray]:
+        """The conflicts in the picture, and which of the picture rows ``back`` may not return to their
+        plans yet (BlueSky's free-to-revert resume navigation, without its extra pass).
+
+        One detection over the picture plus a copy of each ``back`` vehicle flying its plan velocity
+        from its picture position: pairs within the picture are exactly those of a detection without
+        the copies; a copy in conflict with anyone but its own vehicle, or with another copy, holds the
+        vehicle on its advisory (whether the others keep theirs or go back too). It is asked again next
+        cycle.
+        """
+        cdr, sep, n = self.spec.cdr, self.spec.separation, len(pos)
+        if len(back):
+            revert = plan_velocity(self.fleet, rows.take(back), pos.take(back, axis=0), self.spec.tick_s)
+            pos = np.concatenate([pos, pos.take(back, axis=0)])
+            vel = np.concatenate([vel, revert])
+            if grow is not None:
+                grow = (
+                    np.concatenate([grow[0], grow[0].take(back)]),
+                    np.concatenate([grow[1], grow[1].take(back)]),
+                )
         found = detect(
             pos,
             vel,
@@ -380,13 +421,16 @@ class Simulation:
             grow_h_m=None if grow is None else grow[0],
             grow_v_m=None if grow is None else grow[1],
         )
-        a, b = ids.take(found.i), ids.take(found.j)
-        self._pair_events(now, self.conflicts, self.conflicts.update(now, a, b, found.d_cpa_m), "conflict")
-        if cdr.resolution == "mvp":
-            priority = np.full(len(rows), fleet.priority.max(initial=0) + 1)  # sensing-only: can't be asked
-            known = (rows >= 0).nonzero()[0]
-            priority[known] = fleet.priority.take(rows.take(known))
-            self._resolve(rows, pos, vel, priority, found, grow)
+        copies = (found.j >= n).nonzero()[0]  # i < j: a pair with a copy has it as j
+        if len(copies) == 0:
+            return found, back[:0]
+        i, j = found.i.take(copies), found.j.take(copies) - n
+        held = np.zeros(len(back), bool)
+        held[j.compress(i != back.take(j))] = True  # not the copy's own vehicle
+        held[i.compress(i >= n) - n] = True  # a copy in conflict with a copy: both
+        real = (found.j < n).nonzero()[0]
+        fields = (found.i, found.j, found.t_in_s, found.t_out_s, found.t_cpa_s, found.d_cpa_m)
+        return Conflicts(*(f.take(real) for f in fields)), back.compress(held)
 
     def _received_picture(self, now: float) -> tuple:
         """Fleet rows, ids, positions and velocities of the latest received reports, dead-reckoned to now."""
@@ -481,14 +525,15 @@ class Simulation:
         vel: np.ndarray,
         priority: np.ndarray,
         found: Conflicts,
-        grow: tuple | None = None,
+        held: np.ndarray,
     ) -> None:
         """MVP velocity changes for the vehicles in conflict; clear advisories whose conflicts are over.
 
         ``rows`` are the picture's fleet rows, -1 for a sensing-only track: it is an obstacle with right of
-        way (nobody can send it an advisory). Resolutions are horizontal only: vehicles keep their layer,
-        and a multirotor's 3-4 m/s vertical rate cannot fly MVP's vertical escapes in time (measured:
-        vertical MVP gave more LoS than none).
+        way (nobody can send it an advisory). ``held`` (fleet rows) keep their advisories even when their
+        conflicts are over: their plans are not free yet. Resolutions are horizontal only: vehicles keep
+        their layer, and a multirotor's 3-4 m/s vertical rate cannot fly MVP's vertical escapes in time
+        (measured: vertical MVP gave more LoS than none).
         """
         cdr, sep, fleet, now = self.spec.cdr, self.spec.separation, self.fleet, self.env.now
         dv = mvp(
@@ -525,54 +570,13 @@ class Simulation:
         idle = gather(fleet.adv_on, sel) & (gather(fleet.adv_until_s, sel) <= now)
         idle[np.searchsorted(airborne, r)] = False  # still in conflict
         done = airborne.compress(idle)
-        if len(done):
-            done = done.compress(self._free_to_revert(done, rows, pos, vel, grow))
+        if len(done) and len(held):
+            done = done.compress(~np.isin(done, held))  # their plans are not free yet: keep the advisory
         if len(done):
             fleet.adv_on[done] = False
             back = fleet.mode.take(done) == MODE["advisory"]
             fleet.mode[done.compress(back)] = MODE["nominal"]
             self.log.events(now, "advisory_cleared", fleet.flight.take(done))
-
-    def _free_to_revert(
-        self, done: np.ndarray, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, grow: tuple | None
-    ) -> np.ndarray:
-        """Which of the fleet rows ``done`` (advisory over) may go back to their plans: those whose plan
-        velocity, flown from the picture's position, is in no conflict within the look-ahead (BlueSky's
-        free-to-revert resume navigation). The others keep their advisory and are asked again next cycle;
-        a vehicle held back flies its advisory in the check of the others (a few passes settle it)."""
-        fleet, cdr, sep = self.fleet, self.spec.cdr, self.spec.separation
-        grow_h, grow_v = (None, None) if grow is None else grow
-        where = np.full(len(fleet.active), -1, np.int64)
-        known = (rows >= 0).nonzero()[0]
-        where[rows.take(known)] = known
-        idx = where.take(done)
-        ok = np.ones(len(done), bool)
-        seen = (idx >= 0).nonzero()[0]
-        if len(seen) == 0:
-            return ok
-        i = idx.take(seen)
-        revert = plan_velocity(fleet, done.take(seen), pos.take(i, axis=0), self.spec.tick_s)
-        trying = np.ones(len(seen), bool)
-        for _ in range(3):
-            v = vel.copy()
-            v[i.compress(trying)] = revert.compress(trying, axis=0)
-            found = detect(
-                pos,
-                v,
-                lookahead_s=cdr.lookahead_s,
-                radius_m=sep.horizontal_m,
-                half_height_m=sep.vertical_m,
-                grow_h_m=grow_h,
-                grow_v_m=grow_v,
-            )
-            clash = np.zeros(len(pos), bool)
-            clash[found.i], clash[found.j] = True, True
-            still = trying & ~clash.take(i)
-            if (still == trying).all():
-                break
-            trying = still
-        ok[seen] = trying
-        return ok
 
     def _capped(self, rows: np.ndarray, want: np.ndarray) -> np.ndarray:
         """Advisory velocities within each vehicle's cruise speed and climb/descent rates."""
