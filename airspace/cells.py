@@ -288,8 +288,9 @@ class CellGrid:
         zone = np.repeat(np.arange(len(geofences)), [len(g.volumes) for g in geofences])
         cells, owner = self.cells_of_volumes(volumes)
         of_zone = zone[owner] if len(owner) else owner
-        bounds = np.searchsorted(of_zone, np.arange(len(geofences) + 1))
-        return [np.unique(cells[a:b], axis=0) for a, b in itertools.pairwise(bounds.tolist())]
+        rows = np.unique(np.column_stack([of_zone, cells]).astype(cells.dtype), axis=0)  # one sort for all
+        bounds = np.searchsorted(rows[:, 0], np.arange(len(geofences) + 1))
+        return [rows[a:b, 1:] for a, b in itertools.pairwise(bounds.tolist())]
 
     def capacity(self, i: ArrayLike, j: ArrayLike, k: ArrayLike) -> np.ndarray | int:
         """Simultaneous flights cell-layer ``(i, j, k)`` accepts; an int for scalars, else broadcast shape.

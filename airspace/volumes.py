@@ -23,6 +23,8 @@ from airspace.frames import LocalFrame
 
 __all__ = ["Circle", "Volume3D", "Volume4D", "format_time", "parse_time"]
 
+_BOX_SLACK_M = 1e-6  # bounding boxes this far apart may still touch after rounding; further cannot
+
 
 @dataclass(frozen=True, slots=True)
 class Circle:
@@ -135,8 +137,19 @@ class Volume3D:
         return shapely.intersects(o, geoms)
 
     def intersects(self, other: Volume3D) -> bool:
-        """Closed intersection of two volumes: heights overlap or touch, and outlines meet."""
+        """Closed intersection of two volumes: heights overlap or touch, and outlines meet (their cached
+        bounding boxes first, 1 um apart at least, beyond any rounding of a circle's bounds: most pairs a
+        caller tries are apart, and shapely costs a call each)."""
         if self.z_lower_m > other.z_upper_m or other.z_lower_m > self.z_upper_m:
+            return False
+        ax0, ay0, ax1, ay1 = self.bounds_xy_m
+        bx0, by0, bx1, by1 = other.bounds_xy_m
+        if (
+            ax0 - bx1 > _BOX_SLACK_M
+            or bx0 - ax1 > _BOX_SLACK_M
+            or ay0 - by1 > _BOX_SLACK_M
+            or by0 - ay1 > _BOX_SLACK_M
+        ):
             return False
         a, b = self.outline, other.outline
         if isinstance(a, Circle) and isinstance(b, Circle):

@@ -95,8 +95,13 @@ class LiveAirspace:
             raise NotFound(f"operational intent {intent_id} not found") from None
 
     def put(self, intent: OperationalIntent) -> None:
-        """Insert or replace ``intent``: index all its volumes (nominal and off-nominal), occupy cells."""
-        if intent.id in self._intents:
+        """Insert or replace ``intent``: index all its volumes (nominal and off-nominal), occupy cells. A new
+        version with the very same volumes (a state change) only replaces the record."""
+        old = self._intents.get(intent.id)
+        if old is not None:
+            if _same(old.all_volumes, intent.all_volumes):
+                self._intents[intent.id] = intent
+                return
             self.remove(intent.id)
         self._intents[intent.id] = intent
         for volume in intent.all_volumes:
@@ -241,3 +246,8 @@ def _hull(geofence: Geofence) -> tuple[datetime | None, datetime | None]:
     else:
         end = max(a.end for a in windows if a.end is not None)
     return start, end
+
+
+def _same(a: tuple[Volume4D, ...], b: tuple[Volume4D, ...]) -> bool:
+    """The same volume objects in the same order (identity: cheap, and never wrong when it says yes)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))

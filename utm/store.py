@@ -110,13 +110,36 @@ _NOTIFY = "INSERT INTO notifications (time, manager, intent_id, kind, message) V
 _DECISION_COLUMNS = "time, actor, action, entity_id, result, reason, conflicting_ids, detail"
 
 
+class _Encoded:
+    """The JSON of each live intent's nominal volumes, kept with the tuple it encodes: a new version that
+    carries the same tuple (a state change: activation, conformance) is written without encoding it again.
+    A memo of a pure function, so a rolled-back transaction leaves nothing wrong in it."""
+
+    __slots__ = ("_by_id",)
+
+    def __init__(self) -> None:
+        self._by_id: dict[UUID, tuple[tuple[Volume4D, ...], str]] = {}
+
+    def volumes(self, intent_id: UUID, volumes: tuple[Volume4D, ...]) -> str:
+        hit = self._by_id.get(intent_id)
+        if hit is not None and hit[0] is volumes:
+            return hit[1]
+        text = dumps([volume4d_to_json(v) for v in volumes])
+        self._by_id[intent_id] = (volumes, text)
+        return text
+
+    def forget(self, intent_id: UUID) -> None:
+        self._by_id.pop(intent_id, None)
+
+
 class StoreTx:
     """The writes of one transaction; obtained only from :meth:`Store.write`, unusable after it ends."""
 
-    __slots__ = ("_con",)
+    __slots__ = ("_con", "_encoded")
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+    def __init__(self, con: sqlite3.Connection, encoded: _Encoded) -> None:
         self._con: sqlite3.Connection | None = con
+        self._encoded = encoded
 
     def _db(self) -> sqlite3.Connection:
         if self._con is None:
@@ -141,7 +164,7 @@ class StoreTx:
             intent.ovn,
             str(intent.state),
             intent.priority,
-            dumps([volume4d_to_json(v) for v in intent.volumes]),
+            self._encoded.volumes(intent.id, intent.volumes),
             dumps([volume4d_to_json(v) for v in intent.off_nominal_volumes]),
             intent.uss_base_url,
             intent.authorisation,
@@ -158,6 +181,7 @@ class StoreTx:
         if con.execute(_END_VERSION, (time_to_json(at), str(intent_id))).rowcount == 0:
             raise NotFound(f"operational intent {intent_id} is not live")
         con.execute("DELETE FROM intents WHERE id = ?", (str(intent_id),))
+        self._encoded.forget(intent_id)
 
     def put_geofence(self, geofence: Geofence) -> None:
         """Insert or replace a geofence by identifier."""
@@ -205,6 +229,7 @@ class Store:
     def __init__(self, path: str | Path, frame: LocalFrame) -> None:
         self._lock = threading.RLock()
         self._frame = frame
+        self._encoded = _Encoded()
         self._con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         try:
             self._schema_version = self._open(in_memory=str(path) == ":memory:")
@@ -288,7 +313,7 @@ class Store:
     def write(self) -> Iterator[StoreTx]:
         """One atomic transaction: ``BEGIN IMMEDIATE``, the block, ``COMMIT``; ``ROLLBACK`` if it raises."""
         with self._transaction() as con:
-            tx = StoreTx(con)
+            tx = StoreTx(con, self._encoded)
             try:
                 yield tx
             finally:

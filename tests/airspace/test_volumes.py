@@ -3,7 +3,9 @@
 import math
 from datetime import datetime
 
+import numpy as np
 import pytest
+import shapely
 from pyproj import Geod
 
 from airspace.errors import InvalidVolume
@@ -262,3 +264,19 @@ def test_a_trusted_volume_equals_the_validated_one_and_keeps_the_bounds_it_is_gi
     trusted = Volume3D.trusted(checked.outline, 30.0, 60.0, (0.0, 0.0, 10.0, 20.0))
     assert trusted == checked and trusted.bounds_xy_m == checked.bounds_xy_m
     assert Volume3D.trusted(checked.outline, 30.0, 60.0).bounds_xy_m == (0.0, 0.0, 10.0, 20.0)
+
+
+def test_intersects_agrees_with_shapely_on_random_near_misses_and_touches():
+    """Oracle: shapely's exact distance between the outlines (0 = they meet). Outlines are placed to
+    touch exactly or to miss by a few mm, so the bounding-box shortcut is tried at its edge."""
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        x, y, r = rng.uniform(-5000, 5000), rng.uniform(-5000, 5000), rng.uniform(1, 300)
+        a = Volume3D.circle(x, y, r, z_lower_m=0.0, z_upper_m=60.0)
+        gap = rng.choice([0.0, 0.0, 0.003, 2.0])
+        left = x + r + gap
+        b = box(left, y - 5.0, left + 50.0, y + 5.0)
+        exact = shapely.distance(shapely.Point(x, y), b.outline) <= r
+        assert a.intersects(b) == exact == b.intersects(a)
+        c = box(left + 50.0 + gap, y - 5.0, left + 90.0, y + 5.0)
+        assert b.intersects(c) == (gap == 0.0) == c.intersects(b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -227,3 +228,19 @@ def test_occupants_without_a_grid_or_in_an_empty_cell_are_empty(box, intent, t0)
     assert live.cells_of_each([box().volume]) == []
     gridded = LiveAirspace(grid=CellGrid(x_min_m=0.0, y_min_m=0.0, nx=4, ny=4))
     assert gridded.occupants((3, 3, 0), -math.inf, math.inf) == []
+
+
+def test_a_state_change_keeps_the_index_and_new_volumes_replace_it(box, intent):
+    """A new version carrying the same volume objects (activation, conformance) is found as before and is
+    the record returned; a version with other volumes, even equal ones in new objects, is re-indexed."""
+    live = LiveAirspace()
+    first = intent(box())
+    live.put(first)
+    active = replace(first, version=2, state=State.ACTIVATED)
+    live.put(active)
+    assert live.overlapping([box(50.0)]) == [active]
+    assert live.get(first.id) is active
+    moved = replace(active, version=3, volumes=(box(1_000.0),))
+    live.put(moved)
+    assert live.overlapping([box(50.0)]) == []
+    assert live.overlapping([box(1_050.0)]) == [moved]

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -381,3 +382,19 @@ def test_every_acknowledged_write_survives_sigkill(db_path):
         audited = {d.entity_id for d in s.decisions()}
         assert audited == set(live)  # no intent without its audit row, and the reverse
         assert all(s.history(i.id) == [i] for i in s.load_intents())
+
+
+def test_a_version_with_the_same_volumes_and_one_with_new_volumes_both_read_back(store):
+    """The encoded volumes are reused only for the very same tuple: a later version with other volumes
+    (or the same id after it ended) is written with its own."""
+    v1 = make_intent(4)
+    v2 = replace(v1, version=2, state=State.ACTIVATED)
+    v3 = replace(make_intent(9), id=v1.id, version=3, state=State.ACTIVATED)
+    for v in (v1, v2, v3):
+        with store.write() as tx:
+            tx.put_intent(v)
+        assert store.load_intents() == [v]
+    with store.write() as tx:
+        tx.end_intent(v1.id, T0 + timedelta(hours=1))
+        tx.put_intent(v1)
+    assert store.load_intents() == [v1]
