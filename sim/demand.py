@@ -92,6 +92,10 @@ def _request(
     layer = vehicle.layers[
         _sector(origin_xy, destination_xy, len(vehicle.layers)) if pattern.layer_by_course else draw
     ]
+    return_layer = None  # by course, the way back is on its own course's layer
+    if pattern.round_trip and pattern.layer_by_course:
+        back = vehicle.layers[_sector(destination_xy, origin_xy, len(vehicle.layers))]
+        return_layer = back if back != layer else None
     return FlightRequest(
         flight=flight,
         kind=pattern.kind,
@@ -107,6 +111,7 @@ def _request(
         cooperative=cooperative,
         priority=vehicle.priority,
         return_xy_m=origin_xy if pattern.round_trip else None,
+        return_layer=return_layer,
     )
 
 

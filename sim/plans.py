@@ -42,6 +42,7 @@ class FlightRequest:
     cooperative: bool
     priority: int
     return_xy_m: tuple[float, float] | None = None  # a round trip flies on to here after the destination
+    return_layer: str | None = None  # ... on this layer (None: the outbound one)
 
     @property
     def stops_xy_m(self) -> tuple[tuple[float, float], ...]:
@@ -52,17 +53,22 @@ class FlightRequest:
 
 @dataclass(frozen=True, slots=True)
 class FlightPlan:
-    """A request made concrete: take-off time, horizontal route, cruise layer and the vehicle's limits."""
+    """A request made concrete: take-off time, horizontal route, cruise layer and the vehicle's limits.
+
+    With ``return_layer``, a round trip changes layer at its destination (a semicircular rule for the
+    way back): it stops there, climbs or descends in a column to the other layer and flies on.
+    """
 
     request: FlightRequest
     takeoff_s: float
     route_xy_m: tuple[tuple[float, float], ...]
     layer: Layer
     perf: Performance
+    return_layer: Layer | None = None
 
     @property
     def cruise_z_m(self) -> float:
-        return 0.5 * (self.layer.z_lower_m + self.layer.z_upper_m)
+        return _mid(self.layer)
 
     @property
     def climb_s(self) -> float:
@@ -70,25 +76,47 @@ class FlightPlan:
 
     @property
     def cruise_s(self) -> float:
-        route = self.route_xy_m
-        return sum(math.dist(p, q) for p, q in itertools.pairwise(route)) / self.perf.cruise_speed_mps
+        """Top of climb to top of descent: the route at cruise speed, and any layer change."""
+        return _length_m(self.route_xy_m) / self.perf.cruise_speed_mps + self.change_s
+
+    @property
+    def change_s(self) -> float:
+        """The layer change at the destination: braking to a hover, the vertical leg, accelerating away."""
+        if self.return_layer is None:
+            return 0.0
+        dz = _mid(self.return_layer) - self.cruise_z_m
+        rate = self.perf.climb_rate_mps if dz > 0 else self.perf.descent_rate_mps
+        return abs(dz) / rate + self.perf.cruise_speed_mps / self.perf.max_accel_mps2
 
     @property
     def descent_s(self) -> float:
-        return self.cruise_z_m / self.perf.descent_rate_mps
+        return _mid(self.return_layer or self.layer) / self.perf.descent_rate_mps
 
     @property
     def duration_s(self) -> float:
         """Nominal take-off-to-touch-down time."""
         return self.climb_s + self.cruise_s + self.descent_s
 
+    @property
+    def turn(self) -> int:
+        """The index in ``route_xy_m`` of the destination, where a round trip changes layer."""
+        return self.route_xy_m.index(self.request.destination_xy_m)
+
     def path(self) -> tuple[np.ndarray, np.ndarray]:
-        """Waypoints ``(k, 3)`` ground, column top, route points at cruise, column top, ground; stop flags."""
+        """Waypoints ``(k, 3)`` ground, column top, route points at cruise (the destination twice, a stop
+        on each layer, when the layer changes there), column top, ground; stop flags."""
         xy = np.asarray(self.route_xy_m, float)
-        z = self.cruise_z_m
-        xyz = np.vstack([[*xy[0], 0.0], np.column_stack([xy, np.full(len(xy), z)]), [*xy[-1], 0.0]])
+        z = np.full(len(xy), self.cruise_z_m)
+        stops = [0, 1]
+        if self.return_layer is not None:
+            k = self.turn
+            xy = np.insert(xy, k + 1, xy[k], axis=0)
+            z = np.insert(z, k + 1, 0.0)
+            z[k + 1 :] = _mid(self.return_layer)
+            stops += [k + 1, k + 2]  # +1: the ground point ahead
+        xyz = np.vstack([[*xy[0], 0.0], np.column_stack([xy, z]), [*xy[-1], 0.0]])
         stop = np.zeros(len(xyz), bool)
-        stop[[0, 1, -2, -1]] = True
+        stop[[*stops, -2, -1]] = True
         return xyz, stop
 
     def volumes(
@@ -99,45 +127,61 @@ class FlightPlan:
         time_buffer_s: float,
         max_leg_m: float | None = None,
     ) -> tuple[Volume4D, ...]:
-        """The intent's volumes: take-off column, corridor legs (cut to ``max_leg_m``), landing column."""
+        """The intent's volumes: take-off column, corridor legs (cut to ``max_leg_m``), landing column; with
+        a layer change, a column spanning both layers at the destination between the two corridors."""
         t0 = epoch + timedelta(seconds=self.takeoff_s)
         cruise_start = t0 + timedelta(seconds=self.climb_s)
         cruise_end = cruise_start + timedelta(seconds=self.cruise_s)
         pad = timedelta(seconds=time_buffer_s)
-        legs = corridor(
-            self.route_xy_m,
-            t0=cruise_start,
-            speed_mps=self.perf.cruise_speed_mps,
-            z_lower_m=self.layer.z_lower_m,
-            z_upper_m=self.layer.z_upper_m,
-            lateral_buffer_m=lateral_buffer_m,
-            time_buffer_s=time_buffer_s,
-            max_leg_m=max_leg_m,
+        cut = {"lateral_buffer_m": lateral_buffer_m, "time_buffer_s": time_buffer_s, "max_leg_m": max_leg_m}
+        last = self.return_layer or self.layer
+
+        def column(xy: tuple[float, float], start: datetime, end: datetime, lo: float, hi: float, f: str):
+            circle = Volume3D.circle(*xy, lateral_buffer_m, z_lower_m=lo, z_upper_m=hi, field=f)
+            return Volume4D(circle, start - pad, end + pad)
+
+        def legs(points: tuple[tuple[float, float], ...], start: datetime, layer: Layer) -> list[Volume4D]:
+            band = {"z_lower_m": layer.z_lower_m, "z_upper_m": layer.z_upper_m}
+            return corridor(points, t0=start, speed_mps=self.perf.cruise_speed_mps, **band, **cut)
+
+        route = self.route_xy_m
+        take_off = column(route[0], t0, cruise_start, 0.0, self.layer.z_upper_m, "takeoff")
+        landing = column(
+            route[-1],
+            cruise_end,
+            cruise_end + timedelta(seconds=self.descent_s),
+            0.0,
+            last.z_upper_m,
+            "landing",
         )
-        columns = (
-            (self.route_xy_m[0], t0, cruise_start, "takeoff"),
-            (self.route_xy_m[-1], cruise_end, cruise_end + timedelta(seconds=self.descent_s), "landing"),
-        )
-        take_off, landing = (
-            Volume4D(
-                Volume3D.circle(
-                    *xy, lateral_buffer_m, z_lower_m=0.0, z_upper_m=self.layer.z_upper_m, field=f
-                ),
-                start - pad,
-                end + pad,
-            )
-            for xy, start, end, f in columns
-        )
-        return (take_off, *legs, landing)
+        if self.return_layer is None:
+            return (take_off, *legs(route, cruise_start, self.layer), landing)
+        k = self.turn
+        arrive = cruise_start + timedelta(seconds=_length_m(route[: k + 1]) / self.perf.cruise_speed_mps)
+        leave = arrive + timedelta(seconds=self.change_s)
+        lo = min(self.layer.z_lower_m, last.z_lower_m)
+        hi = max(self.layer.z_upper_m, last.z_upper_m)
+        change = column(route[k], arrive, leave, lo, hi, "layer_change")
+        out, back = legs(route[: k + 1], cruise_start, self.layer), legs(route[k:], leave, last)
+        return (take_off, *out, change, *back, landing)
 
     def shifted(self, delay_s: float) -> FlightPlan:
         """The same plan ``delay_s`` later."""
         return replace(self, takeoff_s=self.takeoff_s + delay_s)
 
     def on_layer(self, layer: Layer) -> FlightPlan:
-        """The same route on another layer."""
-        return replace(self, layer=layer)
+        """The same route, all of it on another layer."""
+        return replace(self, layer=layer, return_layer=None)
 
     def via(self, route_xy_m: tuple[tuple[float, float], ...]) -> FlightPlan:
-        """The same flight along another route."""
-        return replace(self, route_xy_m=tuple(route_xy_m))
+        """The same flight along another route, on its outbound layer."""
+        return replace(self, route_xy_m=tuple(route_xy_m), return_layer=None)
+
+
+def _mid(layer: Layer) -> float:
+    """A layer's cruise height: its middle."""
+    return 0.5 * (layer.z_lower_m + layer.z_upper_m)
+
+
+def _length_m(points: tuple[tuple[float, float], ...]) -> float:
+    return sum(math.dist(p, q) for p, q in itertools.pairwise(points))

@@ -129,7 +129,9 @@ class Pattern(_Model):
     distance_m: tuple[StrictFloat, StrictFloat] = (1000.0, 5000.0)  # delivery drop point from the hub
     pad_radius_m: StrictFloat = Field(150.0, ge=0)
     round_trip: StrictBool = False  # fly back to the take-off pad after the destination (one plan)
-    layer_by_course: StrictBool = False  # the vehicle's layers split the compass (a semicircular rule)
+    # the vehicle's layers split the compass (a semicircular rule); a round trip's way back takes the layer
+    # of its own course, changing layer at the destination
+    layer_by_course: StrictBool = False
 
     @field_validator("distance_m")
     @classmethod
@@ -249,6 +251,11 @@ class Strategic(_Model):
     enabled: StrictBool = True
     lateral_buffer_m: _Positive = 50.0
     time_buffer_s: StrictFloat = Field(30.0, ge=0)
+    # corridor volumes are cut into pieces this long (None: the region's cell size); shorter pieces hold
+    # shorter time windows, so more flights follow each other along one corridor
+    piece_m: _Positive | None = None
+    # whether plans of equal priority may overlap (F3548 leaves it to the region; the InterUSS default is no)
+    allow_equal_priority: StrictBool = False
 
 
 class Comms(_Model):

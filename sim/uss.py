@@ -29,6 +29,7 @@ from sim.rng import rng_for
 from sim.scenario import LoadedScenario
 from utm.conformance import ConformanceChange
 from utm.decisions import Alternative
+from utm.deconfliction import Policy
 from utm.errors import InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent, State
 from utm.service import UTMService
@@ -72,6 +73,7 @@ class SimUSS:
         self.service = UTMService(
             Store(":memory:", region.frame),
             clock=lambda: self._epoch + timedelta(seconds=now_s()),
+            policy=Policy(allow_equal_priority=spec.strategic.allow_equal_priority),
             grid=region.grid,
             routes=self.routes,
             geofences=region.geofences,
@@ -101,7 +103,10 @@ class SimUSS:
 
     def request(self, req: FlightRequest) -> Outcome:
         """Plan a request; for a cooperative flight with strategic deconfliction on, file it."""
-        layer = self._grid.layers[self._grid.layer_index(req.layer)]
+        layer, back = (
+            None if name is None else self._grid.layers[self._grid.layer_index(name)]
+            for name in (req.layer, req.return_layer)
+        )
         perf = self.performance(req.vehicle)
         if req.cooperative:
             try:
@@ -110,23 +115,24 @@ class SimUSS:
                 return Outcome(None, f"rejected:no_route ({no_route.field})", 0.0)
         else:  # flies straight, files nothing
             points = req.stops_xy_m
-        plan = FlightPlan(req, req.requested_s, points, layer, perf)
+        plan = FlightPlan(req, req.requested_s, points, layer, perf, back if req.cooperative else None)
         if not (req.cooperative and self.strategic):
             return Outcome(plan, "not_filed", 0.0)
         return self._file(plan)
 
     def _route(self, req: FlightRequest, speed_mps: float) -> tuple[tuple[float, float], ...]:
-        """The route graph's polyline through the request's stops, leg by leg (each leg departs when the
-        previous one ends at cruise speed, so zones active then are avoided); AirspaceInputError if none."""
+        """The route graph's polyline through the request's stops, leg by leg on its layer (each leg departs
+        when the previous one ends at cruise speed, so zones active then are avoided); AirspaceInputError
+        if none."""
         points: tuple[tuple[float, float], ...] = (req.origin_xy_m,)
         t_s = req.requested_s
-        for a, b in itertools.pairwise(req.stops_xy_m):
+        for n, (a, b) in enumerate(itertools.pairwise(req.stops_xy_m)):
             leg = self._planner.route(
                 a,
                 b,
                 t0=self._epoch + timedelta(seconds=t_s),
                 speed_mps=speed_mps,
-                layer=req.layer,
+                layer=req.return_layer if n and req.return_layer else req.layer,
                 lateral_buffer_m=self._spec.strategic.lateral_buffer_m,
                 time_buffer_s=self._spec.strategic.time_buffer_s,
             )
@@ -174,12 +180,13 @@ class SimUSS:
         return plan.via(alternative.path_xy_m)
 
     def _buffers(self) -> dict[str, float]:
-        """How the plan's volumes are cut: the scenario's buffers, corridor pieces one cell long."""
+        """How the plan's volumes are cut: the scenario's buffers and corridor pieces (one cell long
+        unless the scenario says)."""
         s = self._spec.strategic
         return {
             "lateral_buffer_m": s.lateral_buffer_m,
             "time_buffer_s": s.time_buffer_s,
-            "max_leg_m": self._grid.cell_size_m,
+            "max_leg_m": s.piece_m or self._grid.cell_size_m,
         }
 
     def _submit(self, intent_id: uuid.UUID, plan: FlightPlan, volumes: tuple[Volume4D, ...]) -> None:

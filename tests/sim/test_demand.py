@@ -99,3 +99,15 @@ def test_layer_by_course_puts_each_third_of_the_compass_on_its_own_layer(demo):
         assert r.layer == layers[int(bearing // (360.0 / len(layers)))]
         checked += 1
     assert checked > 100
+
+
+def test_a_round_trip_by_course_flies_home_on_the_layer_of_its_way_back():
+    """Oracle: the reverse bearing's third of the compass; with three thirds it is never the outbound one."""
+    loaded = load_scenario(DEMO, ["demand.patterns.0.round_trip=true", "demand.scale=0.2"])
+    layers = loaded.spec.fleet["multirotor"].layers
+    trips = [r for r in requests(loaded) if r.return_xy_m is not None]
+    assert len(trips) > 100
+    for r in trips:
+        east, north = np.subtract(r.origin_xy_m, r.destination_xy_m)
+        bearing = np.degrees(np.arctan2(east, north)) % 360.0
+        assert r.return_layer == layers[int(bearing // 120.0)] != r.layer

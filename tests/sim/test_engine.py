@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +40,26 @@ def _run_in_subprocess(out: Path, hash_seed: str) -> None:
     )
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+def _delivery(loaded) -> FlightRequest:
+    """A 2 km delivery due east from the Hi-Tech Park hub at t = 300 s, on the lowest layer."""
+    hub = loaded.region.hub("hitech-park")
+    return FlightRequest(
+        flight=0,
+        kind="delivery",
+        vehicle="multirotor",
+        operator="delivery-hitech-park",
+        origin=hub.id,
+        destination="",
+        origin_xy_m=(hub.x_m, hub.y_m),
+        destination_xy_m=(hub.x_m + 2000.0, hub.y_m),
+        layer="d30-60",
+        requested_s=300.0,
+        submit_s=0.0,
+        cooperative=True,
+        priority=10,
+    )
 
 
 def test_same_scenario_and_seed_give_a_byte_identical_log(tmp_path):
@@ -77,28 +100,32 @@ def test_the_service_refuses_a_conflicting_plan_and_the_flight_takes_its_alterna
     with EventLog(tmp_path / "log", run_header(loaded)) as log:
         sim = Simulation(loaded, log)
         assert isinstance(sim.uss.service, UTMService)
-        hub = loaded.region.hub("hitech-park")
-        base = FlightRequest(
-            flight=0,
-            kind="delivery",
-            vehicle="multirotor",
-            operator="delivery-hitech-park",
-            origin=hub.id,
-            destination="",
-            origin_xy_m=(hub.x_m, hub.y_m),
-            destination_xy_m=(hub.x_m + 2000.0, hub.y_m),
-            layer="d30-60",
-            requested_s=300.0,
-            submit_s=0.0,
-            cooperative=True,
-            priority=10,
-        )
+        base = _delivery(loaded)
         first = sim.uss.request(base)
         second = sim.uss.request(replace(base, flight=1))
     assert first.decision == "accepted"
     assert second.decision.startswith("accepted:") and second.plan is not None
     audit = sim.uss.service.decisions()
     assert [r.result for r in audit if r.action == "create"] == ["accepted", "rejected", "accepted"]
+
+
+@pytest.mark.parametrize("piece_m", [None, 100.0])
+def test_corridor_pieces_follow_strategic_piece_m(tmp_path, piece_m):
+    """Oracle: the route's length. A 2 km straight delivery is filed as take-off and landing columns plus
+    corridor pieces at most ``piece_m`` long (default: the region's 500 m cell)."""
+    sets = ["demand.flights_per_hour=0", "traffic.noncooperative_share=0"]
+    loaded = load_scenario(
+        TINY, sets + ([f"strategic.piece_m={piece_m}"] if piece_m else []), duration_s=60.0
+    )
+    with EventLog(tmp_path / "log", run_header(loaded)) as log:
+        sim = Simulation(loaded, log)
+        outcome = sim.uss.request(_delivery(loaded))
+        intent = sim.uss.service.get(uuid.UUID(sim.uss.intent_id(0)))
+    length_m = sum(math.dist(p, q) for p, q in itertools.pairwise(outcome.plan.route_xy_m))
+    pieces = len(intent.volumes) - 2
+    assert pieces >= math.ceil(length_m / (piece_m or loaded.region.grid.cell_size_m))
+    if piece_m:
+        assert pieces >= 20
 
 
 def test_a_plan_the_service_finds_invalid_is_not_flown_and_the_run_goes_on(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 
 from airspace.cells import Layer
 from airspace.volumes import Volume3D, Volume4D
-from sim.fleet import Performance
+from sim.fleet import Fleet, Performance
+from sim.kinematics import step
 from sim.plans import FlightPlan, FlightRequest
 
 EPOCH = datetime(2026, 12, 1, 2, tzinfo=UTC)
@@ -91,3 +93,60 @@ def test_another_layer_moves_the_cruise_and_lengthens_the_climb():
     xyz, stop = higher.path()
     assert xyz[1:-1, 2].tolist() == [105.0] * (len(xyz) - 2)
     assert stop.tolist() == [True, True, False, True, True]
+
+
+def _round_trip(return_layer: Layer | None) -> FlightPlan:
+    """Out along ROUTE on LOW and straight back to the pad, on ``return_layer`` if given."""
+    base = _plan()
+    request = replace(base.request, return_xy_m=ROUTE[0], return_layer=None if return_layer is None else "x")
+    return FlightPlan(request, 120.0, (*ROUTE, ROUTE[0]), LOW, DRONE, return_layer)
+
+
+def _inside(volumes: tuple[Volume4D, ...], xyz: np.ndarray, t_s: float) -> bool:
+    at = EPOCH + timedelta(seconds=t_s)
+    x, y, z = xyz
+    probe = Volume4D(
+        Volume3D.circle(x, y, 0.01, z_lower_m=z, z_upper_m=z + 0.01), at, at + timedelta(milliseconds=1)
+    )
+    return any(v.intersects(probe) for v in volumes)
+
+
+def test_a_round_trip_changes_layer_at_its_destination():
+    """The way back flies HIGH: the destination is a stop on each layer, corridors before the change
+    column are on LOW and after it on HIGH, and the column spans both in between."""
+    plan = _round_trip(HIGH)
+    xyz, stop = plan.path()
+    k = plan.turn + 1  # the ground point ahead
+    assert xyz[k].tolist() == [*ROUTE[-1], 45.0] and xyz[k + 1].tolist() == [*ROUTE[-1], 105.0]
+    assert stop[k] and stop[k + 1] and stop.sum() == 6
+    volumes = plan.volumes(EPOCH, lateral_buffer_m=50.0, time_buffer_s=30.0)
+    bands = [(v.volume.z_lower_m, v.volume.z_upper_m) for v in volumes]
+    change = bands.index((LOW.z_lower_m, HIGH.z_upper_m))
+    assert set(bands[1:change]) == {(LOW.z_lower_m, LOW.z_upper_m)}
+    assert set(bands[change + 1 : -1]) == {(HIGH.z_lower_m, HIGH.z_upper_m)}
+    assert bands[-1] == (0.0, HIGH.z_upper_m)
+    assert plan.duration_s == pytest.approx(
+        45.0 / 4.0
+        + (800.0 + np.hypot(600.0, 900.0) + np.hypot(1400.0, 900.0)) / 15.0
+        + 60.0 / 4.0
+        + 15.0 / 2.0
+        + 105.0 / 3.0
+    )
+
+
+@pytest.mark.parametrize("return_layer", [None, HIGH])
+def test_the_flight_model_stays_inside_its_round_trip_volumes(return_layer):
+    """Oracle: the flight model itself (turn, acceleration and rate limits) flying the plan's waypoints;
+    every second of the flight is inside a filed volume active then, and it lands within the buffer."""
+    plan = _round_trip(return_layer)
+    volumes = plan.volumes(EPOCH, lateral_buffer_m=50.0, time_buffer_s=30.0)
+    fleet = Fleet()
+    xyz, stop = plan.path()
+    row = np.array([fleet.launch(3, xyz, stop, DRONE, t_s=plan.takeoff_s, priority=10, cooperative=True)])
+    t_s = plan.takeoff_s
+    while fleet.active[row[0]]:
+        landed = step(fleet, row, 1.0)
+        t_s += 1.0
+        assert _inside(volumes, fleet.pos_m[row[0]], t_s), t_s
+        fleet.active[landed] = False
+    assert t_s <= plan.takeoff_s + plan.duration_s + 30.0

@@ -161,6 +161,9 @@ ONE_SHUTTLE = "demand.patterns=[{kind: shuttle, share: 1, vehicle: evtol, origin
         pytest.param(
             ["cdr.lookahead_s=-1.0"], "tiny.yaml: cdr.lookahead_s: must be > 0 (got -1.0)", id="negative"
         ),
+        pytest.param(
+            ["strategic.piece_m=0"], "tiny.yaml: strategic.piece_m: must be > 0 (got 0)", id="piece"
+        ),
         pytest.param(["duration_s=604801"], "duration_s: must be <= 604800 (got 604801)", id="over-7-days"),
         pytest.param(["tick_s=.inf"], "tick_s: must be finite (got inf)", id="infinite"),
         pytest.param(
