@@ -17,6 +17,7 @@ from datetime import timedelta
 import numpy as np
 from scipy.spatial import cKDTree
 
+from airspace.geofences import Restriction
 from airspace.region import Hub, Region
 from sim.plans import FlightRequest
 from sim.rng import rng_for
@@ -25,7 +26,8 @@ from sim.scenario import LoadedScenario, Pattern
 __all__ = ["FreeFlight", "free_flights", "requests"]
 
 DROP_POINT_TRIES = 20
-"""A drop point outside the grid is redrawn this many times before the request is dropped."""
+"""A drop point outside the grid or in a closed column is redrawn this many times before the request is
+dropped."""
 FREE_FLIGHT_LEG_M = 2000.0
 """Free-flight legs are at least this long (0.4 box side in smaller boxes), so no vehicle circles a point."""
 
@@ -38,9 +40,10 @@ def requests(loaded: LoadedScenario) -> list[FlightRequest]:
     patterns = spec.demand.patterns
     which = rng.choice(len(patterns), size=len(departures), p=[p.share for p in patterns])
     cooperative = rng.random(len(departures)) >= spec.traffic.noncooperative_share
+    closed = _closed_columns(loaded.region)
     out = []
     for flight, (t_s, k, coop) in enumerate(zip(departures, which, cooperative, strict=True)):
-        made = _request(loaded, patterns[k], flight, float(t_s), bool(coop), rng)
+        made = _request(loaded, patterns[k], flight, float(t_s), bool(coop), closed, rng)
         if made is not None:
             out.append(made)
     return sorted(out, key=lambda r: (r.submit_s, r.flight))
@@ -72,6 +75,7 @@ def _request(
     flight: int,
     t_s: float,
     cooperative: bool,
+    closed: np.ndarray,
     rng: np.random.Generator,
 ) -> FlightRequest | None:
     spec, region = loaded.spec, loaded.region
@@ -84,7 +88,10 @@ def _request(
         destination, destination_xy = target.id, _pad(target, pattern.pad_radius_m, rng)
     else:
         margin_m = spec.strategic.lateral_buffer_m + 1.0  # the corridor's buffer stays in the region too
-        destination, destination_xy = "", _drop_point(region, origin_xy, pattern.distance_m, margin_m, rng)
+        destination, destination_xy = (
+            "",
+            _drop_point(region, origin_xy, pattern.distance_m, margin_m, closed, rng),
+        )
     vehicle = spec.fleet[pattern.vehicle]
     draw = int(rng.integers(len(vehicle.layers)))  # drawn either way: the other draws stay the same
     if destination_xy is None:
@@ -132,17 +139,37 @@ def _drop_point(
     origin: tuple[float, float],
     distance_m: tuple[float, float],
     margin_m: float,
+    closed: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[float, float] | None:
-    """A delivery point at a uniform bearing and distance from ``origin``, ``margin_m`` inside the grid."""
-    xmin, ymin, xmax, ymax = region.grid.bounds_xy_m
+    """A delivery point at a uniform bearing and distance from ``origin``, ``margin_m`` inside the grid and
+    not in a ``closed`` column (where the planner could not end a route)."""
+    grid = region.grid
+    xmin, ymin, xmax, ymax = grid.bounds_xy_m
     xmin, ymin, xmax, ymax = xmin + margin_m, ymin + margin_m, xmax - margin_m, ymax - margin_m
     for _ in range(DROP_POINT_TRIES):
         r, a = rng.uniform(*distance_m), 2.0 * math.pi * rng.random()
         x, y = origin[0] + r * math.cos(a), origin[1] + r * math.sin(a)
         if xmin < x < xmax and ymin < y < ymax:
-            return x, y
+            i, j, _ = grid.cell_of(x, y, grid.layers[0].z_lower_m).tolist()
+            if not closed[i, j]:
+                return x, y
     return None
+
+
+def _closed_columns(region: Region) -> np.ndarray:
+    """``(nx, ny)``: the grid columns a zone the operators plan around (PROHIBITED, or REQ_AUTHORISATION:
+    they hold no authorisations) touches on some layer at some time."""
+    grid = region.grid
+    zones = [
+        g
+        for g in region.geofences
+        if g.restriction in (Restriction.PROHIBITED, Restriction.REQ_AUTHORISATION)
+    ]
+    closed = np.zeros((grid.nx, grid.ny), bool)
+    for cells in grid.cells_of_geofences(zones):
+        closed[cells[:, 0], cells[:, 1]] = True
+    return closed
 
 
 @dataclass(frozen=True, slots=True)

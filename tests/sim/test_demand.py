@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from scipy.spatial import distance
 
+from airspace.geofences import Restriction
 from sim.demand import free_flights, requests
 from sim.scenario import load_scenario
 
@@ -80,7 +82,8 @@ def test_round_trips_return_to_the_take_off_pad_and_one_way_flights_do_not(demo)
     loaded = load_scenario(DEMO, ["demand.patterns.0.round_trip=true"])
     reqs = requests(loaded)
     assert all((r.return_xy_m == r.origin_xy_m) == (r.kind == "delivery") for r in reqs)
-    assert all(r.return_xy_m is None for r in requests(load_scenario(DEMO, ["demand.scale=0.1"])))
+    one_way = load_scenario(DEMO, ["demand.scale=0.1", "demand.patterns.0.round_trip=false"])
+    assert all(r.return_xy_m is None for r in requests(one_way))
     r = next(r for r in reqs if r.kind == "delivery")
     assert r.stops_xy_m == (r.origin_xy_m, r.destination_xy_m, r.origin_xy_m)
 
@@ -111,3 +114,33 @@ def test_a_round_trip_by_course_flies_home_on_the_layer_of_its_way_back():
         east, north = np.subtract(r.origin_xy_m, r.destination_xy_m)
         bearing = np.degrees(np.arctan2(east, north)) % 360.0
         assert r.return_layer == layers[int(bearing // 120.0)] != r.layer
+
+
+def test_drop_points_avoid_cells_of_zones_the_operators_plan_around(demo):
+    """Oracle: shapely. No drop point's grid cell meets the outline of a PROHIBITED or REQ_AUTHORISATION
+    zone (the planner blocks such cells, so a route could not end there)."""
+    grid = demo.region.grid
+    zones = [
+        v.outline
+        for g in demo.region.geofences
+        if g.restriction in (Restriction.PROHIBITED, Restriction.REQ_AUTHORISATION)
+        for v in g.volumes
+    ]
+    assert zones
+    drops = [r.destination_xy_m for r in requests(demo) if r.kind == "delivery"]
+    assert len(drops) > 1000
+    x0, y0, _, _ = grid.bounds_xy_m
+    size = grid.cell_size_m
+    for x, y in drops:
+        i, j = (x - x0) // size, (y - y0) // size
+        cell = shapely.box(x0 + i * size, y0 + j * size, x0 + (i + 1) * size, y0 + (j + 1) * size)
+        assert not any(shapely.intersects(cell, _shape(z)) for z in zones), (x, y)
+
+
+def _shape(outline):
+    """A zone outline as a shapely geometry (circles as their disc)."""
+    return (
+        outline
+        if isinstance(outline, shapely.Geometry)
+        else shapely.Point(outline.center_x_m, outline.center_y_m).buffer(outline.radius_m)
+    )
