@@ -55,9 +55,14 @@ class FusionConfig:
     """Tracker settings: noise sigmas per axis, gate, confirmation and timeout (SIXG-MODEL.md §8)."""
 
     accel_psd_m2ps3: float = 1.0  # q, white-acceleration spectral density of the CV model
+    # q of a report step whose innovation shows a manoeuvre (Tracks._filter; not above accel_psd_m2ps3: none):
+    # sigma_a^2 T for a multirotor's 2 m/s^2 speed changes and 45 deg/s turns over a 1 s report, sigma_a = 4
+    manoeuvre_psd_m2ps3: float = 16.0
     gnss_sigma_h_m: float = 1.5  # report position noise, east and north (§8 surveillance)
     gnss_sigma_v_m: float = 3.0  # report position noise, up (§8 surveillance)
-    gnss_sigma_vel_mps: float = 0.5  # report velocity noise per axis (assumption: §8 gives none)
+    # report velocity noise per axis (assumption: §8 gives none): GNSS Doppler velocity, 0.05-0.1 m/s. At 0.5
+    # the filter trusted the velocity it differenced out of ISAC positions more than the reported one
+    gnss_sigma_vel_mps: float = 0.1
     birth_sigma_vel_h_mps: float = 15.0  # velocity prior of a track born without one (drone cruise speed)
     birth_sigma_vel_v_mps: float = 5.0
     gate_probability: float = 0.99  # chi-square gate on the 3-dof position innovation
@@ -71,8 +76,10 @@ class FusionConfig:
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ScenarioError(name, f"must be finite and > 0 (got {value})")
-        if not (np.isfinite(self.accel_psd_m2ps3) and self.accel_psd_m2ps3 >= 0):
-            raise ScenarioError("accel_psd_m2ps3", f"must be finite and >= 0 (got {self.accel_psd_m2ps3})")
+        for name in ("accel_psd_m2ps3", "manoeuvre_psd_m2ps3"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise ScenarioError(name, f"must be finite and >= 0 (got {value})")
         if not 0 < self.gate_probability < 1:
             raise ScenarioError("gate_probability", f"must be in (0, 1) (got {self.gate_probability})")
         if not 1 <= self.confirm_m <= self.confirm_n <= 1000:
@@ -161,8 +168,9 @@ class Tracks:
         """Cooperative reports: each updates its flight's track; a new flight starts a confirmed track.
 
         ``t_s`` is when each position was measured (the report's send time). Reports of one flight are
-        applied in time order. A new track absorbs the sensing-only track its first report gates with, so a
-        vehicle sensed before it reported keeps one track.
+        applied in time order, a manoeuvre they show opening the prediction up (:meth:`_filter`). A new track
+        absorbs the sensing-only track its first report gates with, so a vehicle sensed before it reported
+        keeps one track.
         """
         flight = np.asarray(flight, np.int64).reshape(-1)
         n = len(flight)
@@ -208,7 +216,8 @@ class Tracks:
 
         Detections are gated against every track predicted to ``t_s`` (cooperative ones too: a cooperative
         vehicle's echo updates its own track) and assigned by global nearest neighbour, a track taking at
-        most one detection per ``sensor`` (TRP; default: one sensor). A detection outside every gate starts
+        most one detection per ``sensor`` (TRP; default: one sensor) and a detection that a cooperative track
+        can still take going to a cooperative track. A detection outside every gate starts
         a tentative track, but of mutually gated ones from different sensors only the most accurate does; the
         others then update it. Rounds repeat until no detection is left to assign. A tentative track is
         confirmed by ``confirm_m`` hits in its first ``confirm_n`` scans and dropped once it cannot be; a
@@ -384,13 +393,28 @@ class Tracks:
         vel: np.ndarray | None = None,
     ) -> None:
         """Predict ``rows`` to ``t`` and update them with ``pos`` (3, n) and noise ``r_pos`` (3, 3, n), then
-        with ``vel`` (3, n) when given; in chunks, whose temporaries the allocator reuses."""
-        q = self.config.accel_psd_m2ps3
+        with ``vel`` (3, n) when given; in chunks, whose temporaries the allocator reuses.
+
+        Manoeuvre detection (noise-level switching): a track whose measured velocity (position, without one)
+        falls outside the gate of its prediction is predicted with ``manoeuvre_psd_m2ps3`` instead. The CV
+        model's ``q`` keeps steady tracks smooth and crossing ones apart, but a turning vehicle is then many
+        sigma off its track: without the switch the track keeps lagging, and its own accurate sensing echoes
+        fall outside its gate."""
+        q, q_turn = self.config.accel_psd_m2ps3, self.config.manoeuvre_psd_m2ps3
+        b = 0 if vel is None else 3  # the block the manoeuvre test looks at
         for c in range(0, len(rows), _CHUNK):
             k = slice(c, c + _CHUNK)
             r = rows[k]
             x, p = self.state.take(r, axis=1), self.cov.take(r, axis=2)
-            _predict(x, p, np.maximum(t[k] - self.t_s.take(r), 0.0), q)
+            dt = np.maximum(t[k] - self.t_s.take(r), 0.0)
+            _predict(x, p, dt, q)
+            if q_turn > q:
+                z, noise = (pos[:, k], r_pos[:, :, k]) if vel is None else (vel[:, k], self._r_vel)
+                turn = (_gate(x[b : b + 3], p[b : b + 3, b : b + 3], z, noise)[0] > self._gate).nonzero()[0]
+                if len(turn):
+                    pt = p.take(turn, axis=2)
+                    _add_noise(pt, dt.take(turn), q_turn - q)
+                    p[:, :, turn] = pt
             _update(x, p, pos[:, k], r_pos[:, :, k], 0)
             if vel is not None:
                 _update(x, p, vel[:, k], self._r_vel, 3)
@@ -491,6 +515,7 @@ class _Scan:
             sd = s.take(self.det)
             for took in self.took:
                 inside &= took.take(self.row) != sd
+            inside &= self._unclaimed(inside)
             k = inside.nonzero()[0]
             k = k.take(_gnn(self.row.take(k), self.det.take(k), self.cost.take(k)))
             rows, det = self.row.take(k), self.det.take(k)
@@ -515,6 +540,17 @@ class _Scan:
         c = self.col.take(rows)
         tracks._store(rows, self.x.take(c, axis=1), self.p.take(c, axis=2), np.full(len(rows), t))
         return given[: tracks._cap].nonzero()[0]
+
+    def _unclaimed(self, inside: np.ndarray) -> np.ndarray:
+        """Which candidate pairs may be assigned, of those ``inside`` the gate: a detection that a cooperative
+        track can still take goes to a cooperative track. A reporting vehicle's echo is its own; left to GNN,
+        a sensing-only track near it (started by clutter or by one of its outlier echoes) takes one of its
+        echoes a scan, gets confirmed on them, and coasts off on the velocity they made: a phantom with right
+        of way."""
+        coop = self.tracks.cooperative.take(self.row)
+        claimed = np.zeros(len(self.pending), bool)
+        claimed[self.det.compress(inside & coop)] = True
+        return coop | ~claimed.take(self.det)
 
     def merge(self) -> None:
         """Drop duplicates of the tracks the scan updated or started: of two tracks whose states at the scan
@@ -744,13 +780,18 @@ def _predict(x: np.ndarray, p: np.ndarray, dt: np.ndarray, q: float) -> None:
     pv += dt * vv
     p[3:, :3] = pv.transpose(1, 0, 2)
     if q:
-        a = np.abs(dt)
-        q_pp, q_pv, q_vv = q * a**3 / 3.0, q * dt * a / 2.0, q * a
-        for i in range(3):
-            p[i, i] += q_pp
-            p[i, i + 3] += q_pv
-            p[i + 3, i] += q_pv
-            p[i + 3, i + 3] += q_vv
+        _add_noise(p, dt, q)
+
+
+def _add_noise(p: np.ndarray, dt: np.ndarray, q: float) -> None:
+    """Add the process noise ``Q`` of white acceleration ``q`` over ``dt`` (n,) s to ``p`` in place."""
+    a = np.abs(dt)
+    q_pp, q_pv, q_vv = q * a**3 / 3.0, q * dt * a / 2.0, q * a
+    for i in range(3):
+        p[i, i] += q_pp
+        p[i, i + 3] += q_pv
+        p[i + 3, i] += q_pv
+        p[i + 3, i + 3] += q_vv
 
 
 def _chol3(s: np.ndarray) -> tuple[np.ndarray, ...]:
