@@ -11,6 +11,7 @@ Layer: sim; imports airspace.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ from sim.plans import FlightRequest
 from sim.rng import rng_for
 from sim.scenario import LoadedScenario, Pattern
 
-__all__ = ["FreeFlight", "free_flights", "requests"]
+__all__ = ["FreeFlight", "free_flights", "requests", "scripted_flights"]
 
 DROP_POINT_TRIES = 20
 """A drop point outside the grid or in a closed column is redrawn this many times before the request is
@@ -174,10 +175,13 @@ def _closed_columns(region: Region) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class FreeFlight:
-    """Free-flight traffic: per vehicle its waypoints ``(count, k, 3)`` and cruise speed ``(count,)``."""
+    """Plan-less traffic airborne from t = 0: per vehicle its waypoints ``(k, 3)``, cruise speed, vehicle
+    type and whether it reports (free flight: ``(count, k, 3)`` waypoints, one type)."""
 
-    waypoints_m: np.ndarray
+    waypoints_m: Sequence[np.ndarray]
     speed_mps: np.ndarray
+    vehicle: tuple[str, ...]
+    cooperative: np.ndarray
 
 
 def free_flights(loaded: LoadedScenario, *, radius_m: float) -> FreeFlight:
@@ -199,7 +203,19 @@ def free_flights(loaded: LoadedScenario, *, radius_m: float) -> FreeFlight:
     legs = _legs(rng, n, k, half, start, min_leg_m)
     points = np.concatenate([start[:, None, :], legs], axis=1)
     z = np.broadcast_to(alt[:, None, None], (n, k + 1, 1))
-    return FreeFlight(np.concatenate([points, z], axis=2), speed)
+    coop = rng_for(spec.seed, "cooperative").random(n) >= traffic.noncooperative_share
+    return FreeFlight(np.concatenate([points, z], axis=2), speed, (traffic.vehicle,) * n, coop)
+
+
+def scripted_flights(loaded: LoadedScenario) -> FreeFlight:
+    """``traffic.tracks`` as given: no draw, so an encounter is exactly what the file says."""
+    tracks = loaded.spec.traffic.tracks
+    return FreeFlight(
+        [np.array(t.waypoints_m, float) for t in tracks],
+        np.array([t.speed_mps for t in tracks], float),
+        tuple(t.vehicle for t in tracks),
+        np.array([t.cooperative for t in tracks], bool),
+    )
 
 
 def _spread_starts(rng: np.random.Generator, n: int, half: float, radius_m: float) -> np.ndarray:

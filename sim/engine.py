@@ -9,6 +9,7 @@ order they were started, so a run is a pure function of (scenario, seed). Layer:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy as np
 import simpy
 
 from sim.comms import make_comms
-from sim.demand import free_flights, requests
+from sim.demand import free_flights, requests, scripted_flights
 from sim.eventlog import EventLog
 from sim.fleet import MODE, Fleet, Performance, gather, select
 from sim.kinematics import plan_velocity, step
@@ -24,7 +25,6 @@ from sim.metrics import Tally
 from sim.pairs import PairEpisodes, split_keys
 from sim.picture import Inbox
 from sim.plans import FlightPlan, FlightRequest
-from sim.rng import rng_for
 from sim.scenario import LoadedScenario
 from sim.sixg.fusion import Tracks, inflated_zone
 from sim.sixg.network import Network, SensedScan
@@ -95,7 +95,7 @@ class Simulation:
     def run(self) -> dict:
         """Run to ``duration_s``; close every open episode; the metrics."""
         env, spec = self.env, self.spec
-        if spec.traffic.mode == "free_flight":
+        if spec.traffic.mode != "demand":
             self._launch_free_flight()
         else:
             env.process(self._demand(requests(self.loaded)))
@@ -187,15 +187,16 @@ class Simulation:
         self.log.flight(flight=flight, takeoff_s=self.env.now)
 
     def _launch_free_flight(self) -> None:
-        """Free-flight traffic: every vehicle airborne at t = 0 on its random waypoints."""
+        """Plan-less traffic (free flight or scripted tracks): every vehicle airborne at t = 0."""
         spec = self.spec
-        traffic = spec.traffic
-        vehicle = traffic.vehicle or next(iter(spec.fleet))
-        base = self.uss.performance(vehicle)
-        ff = free_flights(self.loaded, radius_m=spec.separation.horizontal_m)
-        coop = rng_for(spec.seed, "cooperative").random(traffic.count) >= traffic.noncooperative_share
-        priority = spec.fleet[vehicle].priority
-        for flight, (path, speed, c) in enumerate(zip(ff.waypoints_m, ff.speed_mps, coop, strict=True)):
+        mode = spec.traffic.mode
+        if mode == "scripted":
+            ff = scripted_flights(self.loaded)
+        else:
+            ff = free_flights(self.loaded, radius_m=spec.separation.horizontal_m)
+        flights = zip(ff.waypoints_m, ff.speed_mps, ff.vehicle, ff.cooperative, strict=True)
+        for flight, (path, speed, vehicle, c) in enumerate(flights):
+            base = self.uss.performance(vehicle)
             perf = Performance(
                 float(speed),
                 base.climb_rate_mps,
@@ -203,13 +204,13 @@ class Simulation:
                 base.max_accel_mps2,
                 base.max_turn_rate_rps,
             )
-            heading = path[1, :2] - path[0, :2]
-            vel = np.array([*(heading / np.hypot(*heading) * speed), 0.0])
-            stop = np.zeros(len(path), bool)
+            priority = spec.fleet[vehicle].priority
+            heading = path[1] - path[0]
+            vel = heading / np.linalg.norm(heading) * speed
             self.fleet.launch(
                 flight,
                 path,
-                stop,
+                np.zeros(len(path), bool),
                 perf,
                 t_s=0.0,
                 priority=priority,
@@ -220,26 +221,27 @@ class Simulation:
             self.log.flight(
                 flight=flight,
                 vehicle=vehicle,
-                kind="free_flight",
-                operator="free-flight",
+                kind=mode,
+                operator=mode.replace("_", "-"),
                 cooperative=bool(c),
                 priority=priority,
                 requested_s=0.0,
                 planned_takeoff_s=0.0,
                 takeoff_s=0.0,
             )
-        self.tally.free_flight(traffic.count)
+        self.tally.free_flight(len(ff.speed_mps))
 
     def _land(self, rows: np.ndarray) -> None:
         """Vehicles that touched down: end their intents, log, free their rows."""
         now = self.env.now
         for flight in self.fleet.flight[rows].tolist():
-            plan = self._plans.pop(flight)
-            row = self.fleet.row_of(flight)
-            extension_s = (now - self.fleet.takeoff_s[row]) - plan.duration_s
-            self.uss.end(flight)
+            plan = self._plans.pop(flight, None)  # None: plan-less traffic at its last waypoint
+            extension_s = None
+            if plan is not None:
+                extension_s = (now - self.fleet.takeoff_s[self.fleet.row_of(flight)]) - plan.duration_s
+                self.uss.end(flight)
             self.tally.landed(extension_s)
-            self.log.event(now, "landing", flight=flight, value=extension_s)
+            self.log.event(now, "landing", flight=flight, value=math.nan if plan is None else extension_s)
             self.log.flight(flight=flight, landing_s=now)
         if self.network is not None:
             flights = self.fleet.flight.take(rows)

@@ -75,9 +75,11 @@ class Tally:
     def free_flight(self, n: int) -> None:
         self._counts["took_off"] += n
 
-    def landed(self, extension_s: float) -> None:
+    def landed(self, extension_s: float | None) -> None:
+        """One landing; ``extension_s`` its time beyond plan (None: a plan-less flight has none)."""
         self._counts["landed"] += 1
-        self._extensions.append(extension_s)
+        if extension_s is not None:
+            self._extensions.append(extension_s)
 
     def airborne(self, t_s: float, n: int, dt_s: float) -> None:
         self._flight_s += n * dt_s

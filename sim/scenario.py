@@ -10,9 +10,10 @@ Layer: sim; imports airspace (the region loader), never utm or api.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -58,8 +59,10 @@ __all__ = [
     "Scenario",
     "Separation",
     "Strategic",
+    "Track",
     "Traffic",
     "VehicleType",
+    "load_resolved",
     "load_scenario",
     "parse_override",
 ]
@@ -197,16 +200,35 @@ class Demand(_Model):
         return rate * self.scale
 
 
-class Traffic(_Model):
-    """Planned demand, or ``free_flight``: ``count`` drones cruising in a box for the whole run."""
+class Track(_Model):
+    """One scripted plan-less flight: airborne at t = 0 on its first waypoint, gone at its last one."""
 
-    mode: Literal["demand", "free_flight"] = "demand"
+    waypoints_m: tuple[tuple[StrictFloat, StrictFloat, StrictFloat], ...] = Field(min_length=2)  # local ENU
+    speed_mps: _Positive
+    vehicle: str | None = None  # a fleet key; None = traffic.vehicle (filled at load)
+    cooperative: StrictBool = True  # False: reports nothing (only network sensing can see it)
+
+    @field_validator("waypoints_m")
+    @classmethod
+    def _distinct(cls, v: tuple[tuple[float, float, float], ...]) -> tuple[tuple[float, float, float], ...]:
+        for k in range(1, len(v)):
+            if v[k] == v[k - 1]:
+                raise ValueError(f"waypoints {k - 1} and {k} are the same point {list(v[k])}")
+        return v
+
+
+class Traffic(_Model):
+    """Planned demand; ``free_flight``: ``count`` drones cruising in a box for the whole run; or
+    ``scripted``: the listed ``tracks`` (a chosen encounter, for tests and incident studies)."""
+
+    mode: Literal["demand", "free_flight", "scripted"] = "demand"
     noncooperative_share: StrictFloat = Field(0.0, ge=0, le=1)  # fly without a plan and report nothing
     count: StrictInt = Field(1000, ge=0)
     box_m: _Positive = 10000.0  # side of the square centred on the region origin
     altitude_m: tuple[StrictFloat, StrictFloat] = (30.0, 122.0)
     speed_mps: tuple[StrictFloat, StrictFloat] = (10.0, 18.0)
     vehicle: str | None = None  # a fleet key; None = the first fleet key (filled at load)
+    tracks: tuple[Track, ...] = ()  # the scripted mode's flights
 
     @field_validator("altitude_m", "speed_mps")
     @classmethod
@@ -368,6 +390,12 @@ class Scenario(_Model):
                 raise ScenarioError(field, f"unknown vehicle type {pattern.vehicle!r} {known}")
         if self.traffic.vehicle is not None and self.traffic.vehicle not in self.fleet:
             raise ScenarioError("traffic.vehicle", f"unknown vehicle type {self.traffic.vehicle!r} {known}")
+        for n, track in enumerate(self.traffic.tracks):
+            if track.vehicle is not None and track.vehicle not in self.fleet:
+                field = f"traffic.tracks[{n}].vehicle"
+                raise ScenarioError(field, f"unknown vehicle type {track.vehicle!r} {known}")
+        if self.traffic.mode == "scripted" and not self.traffic.tracks:
+            raise ScenarioError("traffic.tracks", "the scripted mode needs at least one track")
         return self
 
 
@@ -416,20 +444,34 @@ def load_scenario(
 ) -> LoadedScenario:
     """Read, override, validate and resolve a scenario file; ``seed`` and ``duration_s`` win over both."""
     path = Path(path)
-    source = path.name
     doc = _read_yaml(path)
-    for text in overrides:
-        _apply_override(doc, *parse_override(text), source=source, text=text)
     for key, value in (("seed", seed), ("duration_s", duration_s)):
         if value is not None:
-            doc[key] = value
+            overrides = [*overrides, f"{key}={value!r}"]
+    return _load(doc, overrides, path.resolve())
+
+
+def load_resolved(
+    resolved: Mapping[str, Any], overrides: Sequence[str] = (), *, source: Path
+) -> LoadedScenario:
+    """A scenario again from its resolved form (a log header's ``scenario``: paths absolute, defaults filled),
+    with overrides; ``source`` is the file it first came from (kept as the run's record, never read)."""
+    return _load(copy.deepcopy(dict(resolved)), overrides, source)
+
+
+def _load(doc: dict[str, Any], overrides: Sequence[str], source_path: Path) -> LoadedScenario:
+    """Override, validate and resolve a raw scenario mapping whose relative paths start at ``source_path``'s
+    folder."""
+    source = source_path.name
+    for text in overrides:
+        _apply_override(doc, *parse_override(text), source=source, text=text)
     try:
-        spec = Scenario.model_validate(doc, context={"base_dir": path.resolve().parent})
+        spec = Scenario.model_validate(doc, context={"base_dir": source_path.parent})
     except ValidationError as err:
         raise _scenario_error(err, source) from None
     region = _region(spec, source)
     spec = _resolve_against(spec, region, source)
-    return LoadedScenario(spec, region, path.resolve(), spec.model_dump(mode="json"))
+    return LoadedScenario(spec, region, source_path, spec.model_dump(mode="json"))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -673,11 +715,21 @@ def _resolve_against(spec: Scenario, region: Region, source: str) -> Scenario:
                 f"[{x_min:g}, {x_max:g}] x [{y_min:g}, {y_max:g}] m (got {spec.traffic.box_m:g})"
             )
             raise ScenarioError("traffic.box_m", reason, source=source)
+    x_min, y_min, x_max, y_max = region.grid.bounds_xy_m
+    for n, track in enumerate(spec.traffic.tracks):
+        for k, (x_m, y_m, z_m) in enumerate(track.waypoints_m):
+            if not (x_min <= x_m <= x_max and y_min <= y_m <= y_max and z_m >= 0):
+                reason = (
+                    f"must lie over the region grid [{x_min:g}, {x_max:g}] x [{y_min:g}, {y_max:g}] m, "
+                    f"at or above the ground (got {x_m:g}, {y_m:g}, {z_m:g})"
+                )
+                raise ScenarioError(f"traffic.tracks[{n}].waypoints_m[{k}]", reason, source=source)
     vehicle = spec.traffic.vehicle or next(iter(spec.fleet))
+    tracks = tuple(t.model_copy(update={"vehicle": t.vehicle or vehicle}) for t in spec.traffic.tracks)
     return spec.model_copy(
         update={
             "demand": spec.demand.model_copy(update={"patterns": tuple(patterns)}),
-            "traffic": spec.traffic.model_copy(update={"vehicle": vehicle}),
+            "traffic": spec.traffic.model_copy(update={"vehicle": vehicle, "tracks": tracks}),
         }
     )
 

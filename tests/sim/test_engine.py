@@ -256,3 +256,48 @@ def test_the_conformance_monitor_sees_excursions(tmp_path):
     conformance = log.events.filter(pc.equal(log.events["kind"], "conformance"))["detail"].to_pylist()
     assert any(d.startswith("Nonconforming") for d in conformance)
     assert any(d.startswith("Activated") for d in conformance)
+
+
+ENCOUNTER = ROOT / "scenarios" / "shenzhen-nanshan" / "encounter.yaml"
+
+
+def _encounter_events(out: Path, *overrides: str) -> list[tuple[float, str, int, int]]:
+    simulate(load_scenario(ENCOUNTER, overrides), out, report=False)
+    return [(e["t_s"], e["kind"], e["flight"], e["other"]) for e in read_log(out / "log").events.to_pylist()]
+
+
+def test_scripted_tracks_fly_as_written_and_end_at_their_last_waypoint(tmp_path):
+    run = simulate(load_scenario(ENCOUNTER), tmp_path / "run", report=False)
+    log = read_log(run.log_dir)
+    states = log.states.to_pydict()
+    for flight, x0, y, vx in ((0, -1000.0, 0.0, 10.0), (1, 1005.0, 20.0, -10.0)):
+        rows = [k for k, f in enumerate(states["flight"]) if f == flight]
+        t = np.array(states["t_s"]).take(rows)
+        assert np.array(states["x_m"]).take(rows) == pytest.approx(x0 + vx * t, abs=1e-3)  # straight, 10 m/s
+        assert set(np.array(states["y_m"]).take(rows)) == {y}
+        assert set(np.array(states["z_m"]).take(rows)) == {60.0}
+    landings = [e for e in log.events.to_pylist() if e["kind"] == "landing"]
+    assert [e["flight"] for e in landings] == [0, 1] and all(math.isnan(e["value"]) for e in landings)
+    assert run.metrics["flights"]["landed"] == 2
+    assert log.flights["kind"].to_pylist() == ["scripted", "scripted"]
+
+
+def test_the_scripted_encounter_is_a_loss_of_separation_and_an_nmac_without_cdr(tmp_path):
+    events = _encounter_events(tmp_path / "off")
+    worst = [
+        e["value"] for e in read_log(tmp_path / "off" / "log").events.to_pylist() if e["kind"] == "los_end"
+    ]
+    # Closed form on the 1 s ticks: |dx| = |2005 - 20 t|, dy = 20 m; inside 50 m from t = 98 to 102.
+    assert [e for e in events if e[1] in ("los_start", "nmac", "los_end")] == [
+        (98.0, "los_start", 0, 1),
+        (100.0, "nmac", 0, 1),
+        (103.0, "los_end", 0, 1),
+    ]
+    assert worst == [pytest.approx(math.hypot(5.0, 20.0) / 50.0)]
+
+
+def test_cdr_resolves_the_scripted_encounter(tmp_path):
+    events = _encounter_events(tmp_path / "on", "cdr.enabled=true")
+    kinds = [e[1] for e in events]
+    assert "los_start" not in kinds and "nmac" not in kinds
+    assert kinds.index("conflict_start") < kinds.index("advisory_applied")

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ScenarioError
-from sim.scenario import Demand, Scenario, load_scenario, parse_override
+from sim.scenario import Demand, Scenario, load_resolved, load_scenario, parse_override
 
 ROOT = Path(__file__).resolve().parents[2]
 NANSHAN = ROOT / "scenarios" / "shenzhen-nanshan"
 TINY = NANSHAN / "tiny.yaml"
-BUNDLED = [NANSHAN / "tiny.yaml", NANSHAN / "demo.yaml", NANSHAN / "city-10k.yaml"]
+BUNDLED = [NANSHAN / name for name in ("tiny.yaml", "demo.yaml", "city-10k.yaml", "encounter.yaml")]
 BUNDLED += [ROOT / "scenarios" / "bench" / "free-flight-10km.yaml"]
 VERTIPORTS = ["shekou-seaworld", "qianhai-cbd", "oct-vertiport"]
 
@@ -144,6 +144,7 @@ def write(tmp_path: Path, extra: str = "", *, region: Path = NANSHAN / "region.y
     return path
 
 
+LINE = "[[-500, 0, 60], [500, 0, 60]]"
 ONE_SHUTTLE = "demand.patterns=[{kind: shuttle, share: 1, vehicle: evtol, origins: [qianhai-cbd]}]"
 
 
@@ -299,6 +300,31 @@ ONE_SHUTTLE = "demand.patterns=[{kind: shuttle, share: 1, vehicle: evtol, origin
             ["cdr.lookahead_s"], "override 'cdr.lookahead_s': expected <dotted.key>=<value>", id="no-equals"
         ),
         pytest.param(["=45"], "override '=45': expected <dotted.key>=<value>", id="empty-key"),
+        pytest.param(
+            ["traffic.mode=scripted"],
+            "traffic.tracks: the scripted mode needs at least one track",
+            id="no-tracks",
+        ),
+        pytest.param(
+            [f"traffic.tracks=[{{waypoints_m: {LINE}, speed_mps: 10, vehicle: glider}}]"],
+            "traffic.tracks[0].vehicle: unknown vehicle type 'glider'",
+            id="track-vehicle",
+        ),
+        pytest.param(
+            ["traffic.tracks=[{waypoints_m: [[0, 0, 60]], speed_mps: 10}]"],
+            "traffic.tracks[0].waypoints_m: must have at least 2 items",
+            id="one-waypoint",
+        ),
+        pytest.param(
+            ["traffic.tracks=[{waypoints_m: [[0, 0, 60], [0, 0, 60]], speed_mps: 10}]"],
+            "waypoints 0 and 1 are the same point [0.0, 0.0, 60.0]",
+            id="repeated-waypoint",
+        ),
+        pytest.param(
+            ["traffic.tracks=[{waypoints_m: [[0, 0, 60], [90000, 0, 60]], speed_mps: 10}]"],
+            "traffic.tracks[0].waypoints_m[1]: must lie over the region grid",
+            id="track-off-grid",
+        ),
         pytest.param(["name=[a"], "override 'name=[a': value is not valid YAML", id="override-yaml"),
     ],
 )
@@ -359,3 +385,31 @@ def test_models_are_frozen():
     spec = load_scenario(TINY).spec
     with pytest.raises(ValueError, match="frozen"):
         spec.cdr.lookahead_s = 1.0  # type: ignore[misc]
+
+
+def test_scripted_tracks_are_kept_as_written_with_the_traffic_vehicle_filled_in():
+    tracks = f"traffic.tracks=[{{waypoints_m: {LINE}, speed_mps: 12}}, {{waypoints_m: {LINE}, speed_mps: 9, "
+    tracks += "vehicle: evtol, cooperative: false}]"
+    spec = load_scenario(TINY, ["traffic.mode=scripted", tracks]).spec
+    first, second = spec.traffic.tracks
+    assert first.waypoints_m == ((-500.0, 0.0, 60.0), (500.0, 0.0, 60.0))
+    assert (first.vehicle, first.speed_mps, first.cooperative) == ("multirotor", 12.0, True)
+    assert (second.vehicle, second.speed_mps, second.cooperative) == ("evtol", 9.0, False)
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
+def test_a_resolved_scenario_loads_back_to_itself(path):
+    loaded = load_scenario(path)
+    again = load_resolved(loaded.resolved, source=loaded.source)
+    assert (again.resolved, again.source, again.spec) == (loaded.resolved, loaded.source, loaded.spec)
+
+
+def test_a_resolved_scenario_takes_overrides_and_names_bad_ones():
+    loaded = load_scenario(TINY)
+    again = load_resolved(
+        loaded.resolved, ["cdr.enabled=false", "comms.profile=5g-fr1"], source=loaded.source
+    )
+    assert not again.spec.cdr.enabled and again.spec.comms.profile == "5g-fr1"
+    assert loaded.spec.cdr.enabled  # the header it came from is untouched
+    with pytest.raises(ScenarioError, match=r"tiny.yaml: cdr.lookahed_s: unknown key"):
+        load_resolved(loaded.resolved, ["cdr.lookahed_s=45"], source=loaded.source)
