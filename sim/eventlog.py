@@ -8,8 +8,10 @@ a full chunk becomes one row group, encoded on one background thread in submissi
 10,000-vehicle hour (36 M state rows) never sits in memory and the engine never waits on zstd.
 Writer options are pinned, so identical calls give byte-identical files (with the same pyarrow:
 ``created_by`` records its version, never a time). Rows are stored in call order, never re-sorted.
+Closing the log seals it: ``manifest.json`` (sim.manifest) chains a SHA-256 over every byte of the four
+files, so ``verify_log`` can name the first altered or missing part.
 
-Layer: sim; imports numpy and pyarrow, nothing of ours above sim.
+Layer: sim; imports numpy, pyarrow and sim.manifest, nothing of ours above sim.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from sim.manifest import LOG_FILES, write_manifest
 
 __all__ = [
     "EVENT_KINDS",
@@ -71,8 +75,6 @@ false alarm; its value is the SNR in dB)."""
 
 MODES: tuple[str, ...] = ("nominal", "advisory", "nonconforming", "contingent", "noncooperative")
 """``states.mode`` codes 0..4 by name (the same names as ``sim.fleet.MODE``)."""
-
-_FILES = ("events", "states", "messages", "flights")
 
 _KIND = pa.dictionary(pa.int32(), pa.string())
 
@@ -681,7 +683,8 @@ class EventLog:
         return pa.Table.from_pydict(columns, schema=schema.with_metadata({HEADER_KEY: self._header}))
 
     def close(self) -> None:
-        """Flush every buffer, write the flights table (sorted by flight), close the files. Idempotent."""
+        """Flush every buffer, write the flights table (sorted by flight), close the files, then seal them
+        with ``manifest.json`` (only when all of that succeeded). Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -699,6 +702,7 @@ class EventLog:
             self._encoder.shutdown()
             for sink in sinks:
                 sink.close()
+        write_manifest(self.directory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -737,14 +741,14 @@ def read_log(
     """
     path = Path(directory)
     headers = {}
-    for name in _FILES:
-        file = path / f"{name}.parquet"
+    for name in LOG_FILES:
+        file = path / name
         if not file.is_file():
-            raise EventLogError("directory", f"has no {file.name} ({path}); is it a closed utm6g log?")
+            raise EventLogError("directory", f"has no {name} ({path}); is it a closed utm6g log?")
         headers[name] = (pq.read_schema(file).metadata or {}).get(HEADER_KEY)
-    if headers["events"] is None or len(set(headers.values())) != 1:
+    if headers[LOG_FILES[0]] is None or len(set(headers.values())) != 1:
         raise EventLogError("header", f"missing or different between the files of {path}")
-    header = json.loads(headers["events"])
+    header = json.loads(headers[LOG_FILES[0]])
     if header.get("format") != LOG_FORMAT:
         raise EventLogError("header.format", f"must be {LOG_FORMAT!r} (got {header.get('format')!r})")
     if window_s is not None:
