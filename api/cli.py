@@ -19,6 +19,8 @@ from airspace.routes import RouteGraph
 from airspace.volumes import parse_time
 from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
 from sim.errors import ScenarioError
+from sim.eventlog import EventLogError
+from sim.manifest import ManifestError
 
 __all__ = ["CommandError", "main"]
 
@@ -33,7 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (AirspaceInputError, ScenarioError, KeyError, KeyToolError, CommandError) as err:
+    except (
+        AirspaceInputError,
+        ScenarioError,
+        EventLogError,
+        ManifestError,
+        KeyError,
+        KeyToolError,
+        CommandError,
+    ) as err:
         message = err.args[0] if isinstance(err, KeyError) else str(err)
         print(f"utm6g {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -65,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_simulate(commands)
     _add_compare(commands)
+    _add_incidents(commands)
+    _add_whatif(commands)
+    _add_verify(commands)
     return parser
 
 
@@ -320,6 +333,88 @@ def _compare(args: argparse.Namespace) -> int:
         )
     print(f"runs and reports: {out}/<profile>/   table: {out / 'comparison.md'}")
     return 0
+
+
+def _add_incidents(commands: argparse._SubParsersAction) -> None:
+    incidents = commands.add_parser(
+        "incidents",
+        help="list every loss of separation and NMAC in a run's log",
+        description="Every loss of separation and NMAC in a run's event log: id, time, the two parties, the "
+        "minimum horizontal and vertical separation (closest approach between the recorded states), "
+        "severity, whether and how early a conflict was detected, and the advisories delivered.",
+    )
+    incidents.add_argument("log", type=Path, help="the run folder or its log/ folder")
+    incidents.add_argument("--json", action="store_true", help="print JSON for machines")
+    incidents.set_defaults(run=_incidents)
+
+
+def _incidents(args: argparse.Namespace) -> int:
+    from sim.eventlog import read_log
+    from sim.incidents import find_incidents, format_incidents, incidents_json
+    from sim.whatif import log_dir_of
+
+    found = find_incidents(read_log(log_dir_of(args.log), columns=[]))
+    print(incidents_json(found) if args.json else format_incidents(found))
+    return 0
+
+
+def _add_whatif(commands: argparse._SubParsersAction) -> None:
+    whatif = commands.add_parser(
+        "whatif",
+        help="re-run a recorded run with overrides and say whether an incident still happens",
+        description="Re-simulate the scenario and seed stored in a run's log, with --set overrides (the "
+        "random streams are per component, so only what an override touches changes), then say whether the "
+        "incident still happens, the pair's new closest approach, and which run metrics changed. Without "
+        "overrides the log is reproduced byte for byte (the manifests' heads are compared).",
+    )
+    whatif.add_argument("log", type=Path, help="the run folder or its log/ folder")
+    whatif.add_argument("incident", help="the incident id (see `utm6g incidents LOG`)")
+    whatif.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any scenario key, e.g. --set comms.profile=6g-isac-fr1 (repeatable)",
+    )
+    whatif.add_argument("--out", type=Path, help="output folder (default: <run>/whatif-<ID>)")
+    whatif.add_argument("--overwrite", action="store_true", help="replace a previous re-run in the folder")
+    whatif.add_argument("--quiet", action="store_true", help="no progress bar")
+    whatif.set_defaults(run=_whatif)
+
+
+def _whatif(args: argparse.Namespace) -> int:
+    from api.sim_console import run_loaded
+    from sim.whatif import log_dir_of, rerun_scenario, study_incident
+
+    log_dir = log_dir_of(args.log)
+    loaded = rerun_scenario(log_dir, args.set)
+    study = study_incident(log_dir, args.incident)  # refuses an unknown id before the re-run
+    out = args.out or log_dir.parent / f"whatif-{args.incident}"
+    result = run_loaded(loaded, out, args.overwrite, args.quiet)
+    print("\n".join(study.outcome(result.log_dir, result.metrics)))
+    return 0
+
+
+def _add_verify(commands: argparse._SubParsersAction) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="check a run's log against its SHA-256 manifest",
+        description="Recompute the SHA-256 of every part of a run's log (each Parquet row group, chained) "
+        "and compare with its manifest.json: prints 'intact' and the chain head, or the first altered or "
+        "missing part (exit status 1).",
+    )
+    verify.add_argument("log", type=Path, help="the run folder or its log/ folder")
+    verify.add_argument("--expect", metavar="HEAD", help="the chain head recorded elsewhere (64 hex digits)")
+    verify.set_defaults(run=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from sim.manifest import format_verification, verify_log
+
+    path = args.log / "log" if (args.log / "log").is_dir() else args.log
+    result = verify_log(path, expect_head=args.expect)
+    print(format_verification(result))
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ from typing import Any
 from tqdm import tqdm
 
 from sim.engine import Progress
-from sim.run import LOG_DIR, simulate
-from sim.scenario import load_scenario
+from sim.run import LOG_DIR, RunResult, simulate
+from sim.scenario import LoadedScenario, load_scenario
 
-__all__ = ["run_with_progress", "summary_lines"]
+__all__ = ["run_loaded", "run_with_progress", "summary_lines"]
 
 RUN_FILES = (LOG_DIR, "metrics.json", "report.html")
 
@@ -34,10 +34,15 @@ def run_with_progress(
     quiet: bool,
 ) -> int:
     """Run one scenario from the command line; 0 on success (errors raise and become one line)."""
+    loaded = load_scenario(scenario, overrides, seed=seed, duration_s=duration_s)
+    run_loaded(loaded, out or Path("out") / f"{scenario.stem}-seed{loaded.spec.seed}", overwrite, quiet)
+    return 0
+
+
+def run_loaded(loaded: LoadedScenario, out_dir: Path, overwrite: bool, quiet: bool) -> RunResult:
+    """Run a loaded scenario into ``out_dir`` with a progress bar, then print the summary and the paths."""
     from api.cli import CommandError
 
-    loaded = load_scenario(scenario, overrides, seed=seed, duration_s=duration_s)
-    out_dir = out or Path("out") / f"{scenario.stem}-seed{loaded.spec.seed}"
     if (out_dir / LOG_DIR).exists():
         if not overwrite:
             raise CommandError(f"--out: {out_dir} already holds a run (pass --overwrite to replace it)")
@@ -66,7 +71,7 @@ def run_with_progress(
     print(f"log:     {result.log_dir}")
     print(f"metrics: {out_dir / 'metrics.json'}")
     print(f"report:  {result.report}")
-    return 0
+    return result
 
 
 def summary_lines(name: str, m: dict[str, Any], duration_s: float, wall_s: float) -> list[str]:

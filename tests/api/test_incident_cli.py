@@ -1,0 +1,106 @@
+"""``utm6g incidents | whatif | verify`` on the head-on encounter (closest approach: closed form)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from api.cli import main
+
+ENCOUNTER = Path(__file__).resolve().parents[2] / "scenarios" / "shenzhen-nanshan" / "encounter.yaml"
+# encounter.yaml: relative position (2005, 20, 0) m at t = 0, closing at 20 m/s along x.
+CPA_S, CPA_M = 2005.0 / 20.0, 20.0
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("encounter") / "run"
+    assert main(["simulate", str(ENCOUNTER), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_incidents_lists_the_encounter_with_its_closed_form_closest_approach(run_dir, capsys):
+    capsys.readouterr()
+    assert main(["incidents", str(run_dir)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["id", "start_s", "end_s"]
+    assert table[1].split()[:5] == ["I0001", "98.0", "103.0", "0", "1"] and "NMAC" in table[1]
+    assert table[-1].startswith("1 incidents: 1 NMAC, 0 LoS; 0 detected beforehand")
+    assert main(["incidents", str(run_dir / "log"), "--json"]) == 0
+    (incident,) = json.loads(capsys.readouterr().out)
+    assert incident["closest_s"] == pytest.approx(CPA_S, abs=1e-3)
+    assert incident["min_horizontal_m"] == pytest.approx(CPA_M, abs=1e-3)
+    assert incident["min_normalized"] == pytest.approx(CPA_M / 50.0, abs=1e-5)
+    assert (incident["min_vertical_m"], incident["warning_s"], incident["advisories_delivered"]) == (
+        0.0,
+        None,
+        0,
+    )
+
+
+def test_whatif_with_cdr_on_removes_the_incident(run_dir, tmp_path, capsys):
+    out = tmp_path / "cdr-on"
+    capsys.readouterr()
+    assert (
+        main(["whatif", str(run_dir), "I0001", "--set", "cdr.enabled=true", "--out", str(out), "--quiet"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "re-run: no longer happens; the pair's closest approach in 38.0-133.0 s:" in printed
+    closest = float(printed.split("closest approach in 38.0-133.0 s: ")[1].split(" m horizontal")[0])
+    assert closest > 50.0  # outside the protected zone
+    assert "log: differs from the original" in printed
+    assert "  los.count: 1 -> 0 (-1)" in printed and "  nmac.count: 1 -> 0 (-1)" in printed
+
+
+def test_whatif_without_overrides_reproduces_the_log_and_says_so(run_dir, tmp_path, capsys):
+    out = tmp_path / "same"
+    capsys.readouterr()
+    assert main(["whatif", str(run_dir / "log"), "I0001", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "re-run: still happens (I0001: NMAC between flights 0 and 1, 98.0-103.0 s" in printed
+    assert "log: reproduces the original log byte for byte" in printed and "metrics changed: 0" in printed
+    for name in ("events", "states", "messages", "flights"):
+        assert (out / "log" / f"{name}.parquet").read_bytes() == (
+            run_dir / "log" / f"{name}.parquet"
+        ).read_bytes()
+    assert main(["whatif", str(run_dir), "I0001", "--out", str(out), "--quiet"]) == 2
+    assert "already holds a run (pass --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["whatif", "{run}", "I0002"], "utm6g whatif: error: incident: no incident 'I0002' in"),
+        (["whatif", "{run}", "I0001", "--set", "cdr.lookahed_s=5"], "cdr.lookahed_s: unknown key"),
+        (["incidents", "{empty}"], "utm6g incidents: error: LOG: "),
+        (["verify", "{empty}"], "utm6g verify: error: "),
+    ],
+    ids=["unknown-id", "bad-override", "incidents-not-a-log", "verify-not-a-log"],
+)
+def test_mistakes_are_one_line_with_status_2(run_dir, tmp_path, capsys, args, message):
+    capsys.readouterr()
+    given = [a.format(run=run_dir, empty=tmp_path) for a in args]
+    assert main(given) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_verify_reports_an_intact_log_then_the_altered_row_group(run_dir, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in (run_dir / "log").iterdir():
+        (copy / path.name).write_bytes(path.read_bytes())
+    capsys.readouterr()
+    assert main(["verify", str(copy)]) == 0
+    head = capsys.readouterr().out.split("head ")[1].strip()
+    assert len(head) == 64 and main(["verify", str(copy), "--expect", head]) == 0
+    states = copy / "states.parquet"
+    data = bytearray(states.read_bytes())
+    data[100] ^= 0xFF  # one byte inside the only row group (the magic is 4 bytes, its chunks follow)
+    states.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["verify", str(copy)]) == 1
+    assert capsys.readouterr().out.startswith("ALTERED: states.parquet: row group 0 of 1")
