@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_simulate(commands)
     _add_compare(commands)
     _add_incidents(commands)
+    _add_incident(commands)
     _add_whatif(commands)
     _add_verify(commands)
     return parser
@@ -355,6 +356,38 @@ def _incidents(args: argparse.Namespace) -> int:
 
     found = find_incidents(read_log(log_dir_of(args.log), columns=[]))
     print(incidents_json(found) if args.json else format_incidents(found))
+    return 0
+
+
+def _add_incident(commands: argparse._SubParsersAction) -> None:
+    incident = commands.add_parser(
+        "incident",
+        help="write one incident's report (HTML, PNGs, JSON)",
+        description="Write DIR/incident.html with PNGs and incident.json for a window around one incident: "
+        "top view and altitude profile of both parties (truth, reports delivered and lost, ISAC "
+        "detections), separation against the protected zone, a timeline of reports, detections, "
+        "advisories and conformance, and how the operator service admitted each flight.",
+    )
+    incident.add_argument("log", type=Path, help="the run folder or its log/ folder")
+    incident.add_argument("incident", help="the incident id (see `utm6g incidents LOG`)")
+    incident.add_argument("--out", type=Path, help="output folder (default: <run>/incident-<ID>)")
+    incident.add_argument("--before", type=float, default=60.0, metavar="S", help="seconds shown before (60)")
+    incident.add_argument("--after", type=float, default=30.0, metavar="S", help="seconds shown after (30)")
+    incident.set_defaults(run=_incident)
+
+
+def _incident(args: argparse.Namespace) -> int:
+    from sim.incident_report import write_incident_report
+    from sim.whatif import log_dir_of
+
+    for name in ("before", "after"):
+        value = getattr(args, name)
+        if not value >= 0 or value == float("inf"):
+            raise CommandError(f"--{name}: must be a finite number of seconds >= 0 (got {value})")
+    log_dir = log_dir_of(args.log)
+    out = args.out or log_dir.parent / f"incident-{args.incident}"
+    page = write_incident_report(log_dir, args.incident, out, window_s=(args.before, args.after))
+    print(f"report: {page}")
     return 0
 
 

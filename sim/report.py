@@ -34,10 +34,12 @@ from sim.sixg.profiles import NetworkSettings
 
 __all__ = [
     "NETWORK_PLOT_TITLES",
+    "PAGE_CSS",
     "PLOT_TITLES",
     "active_series",
     "airborne_series",
     "density_grid",
+    "figure",
     "latency_histograms",
     "write_report",
 ]
@@ -69,7 +71,7 @@ LATENCY_BINS_PER_DECADE = 200
 _MESSAGES = {"report": ("reports", "tab:blue"), "advisory": ("advisories", "tab:orange")}
 _BATCH_ROWS = 1 << 20
 
-_CSS = (
+PAGE_CSS = (
     "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}"
     "table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left}"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}"
@@ -102,7 +104,7 @@ def write_report(run_dir: str | Path, log: RunLog, metrics: Mapping[str, Any]) -
     title = f"utm6g run report: {_scenario_name(log.header)}"
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
+        f"<style>{PAGE_CSS}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
         f"{_header_table(log, t_s)}\n<h2>Metrics</h2>\n{_metrics_table(metrics)}\n"
         + "\n".join(sections)
         + "\n</body></html>\n"
@@ -397,7 +399,8 @@ def _uniform_bin(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 # --- plots (matplotlib Agg, one small function each) ------------------------------------------------------
 
 
-def _figure(width_in: float = 8.0, height_in: float = 3.6) -> Any:
+def figure(width_in: float = 8.0, height_in: float = 3.6) -> Any:
+    """A matplotlib figure on the Agg canvas (no GUI toolkit), laid out with constrained layout."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -421,7 +424,7 @@ def _time_axis(t_max_s: float) -> tuple[float, str]:
 def _plot_airborne(t_s: np.ndarray, airborne: np.ndarray) -> str | None:
     if not len(t_s):
         return None
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     scale, label = _time_axis(float(t_s.max()))
     ax.step(t_s / scale, airborne, where="post", color="tab:blue")
@@ -437,7 +440,7 @@ def _plot_conflicts(events: pa.Table, kinds: pa.ChunkedArray) -> str | None:
     }
     if not any(len(t_s) for t_s, _ in series.values()):
         return None
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     scale, label = _time_axis(max(float(t_s.max()) for t_s, _ in series.values() if len(t_s)))
     for (name, (t_s, active)), colour in zip(series.items(), ("tab:orange", "tab:red"), strict=True):
@@ -457,7 +460,7 @@ def _plot_density(log: RunLog) -> str | None:
     from matplotlib.colors import LogNorm
 
     counts, x_edges, y_edges = grid
-    fig = _figure(7.0, 6.0)
+    fig = figure(7.0, 6.0)
     ax = fig.subplots()
     shown = np.ma.masked_equal(counts.T, 0.0)
     mesh = ax.pcolormesh(
@@ -479,7 +482,7 @@ def _plot_density(log: RunLog) -> str | None:
 def _plot_histogram(values: np.ndarray, title: str, xlabel: str) -> str | None:
     if not len(values):
         return None
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     ax.hist(values, bins=min(50, max(1, len(np.unique(values)))), color="tab:blue")
     ax.set(title=title, xlabel=xlabel, ylabel="count")
@@ -494,7 +497,7 @@ def _plot_latency(histograms: Mapping[str, tuple[Histogram, int, int]]) -> str |
         return None
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     for kind, h in shown.items():
         name, colour = _MESSAGES[kind]
@@ -526,7 +529,7 @@ def _plot_detection(by_range: Mapping[str, Sequence[int]]) -> str | None:
     if not len(k):
         return None
     centre_m = 50.0 * (k + 0.5)
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     counts = ax.twinx()
     counts.bar(centre_m, tried[k], width=44.0, color="0.85", label="pairs tried")
@@ -561,7 +564,7 @@ def _plot_sinr_maps(
     window = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
     step_m = max(2 * half_w, 2 * half_h, 1.0) / MAP_CELLS
     maps = [sinr_map(settings, window, h, step_m=step_m, sites=sites) for h in MAP_ALTITUDES_M]
-    fig = _figure(10.0, 8.6)
+    fig = figure(10.0, 8.6)
     axes = fig.subplots(len(MAP_ALTITUDES_M), 2, sharex=True, sharey=True)
     medians = {}
     for col, (direction, i) in enumerate((("downlink", 3), ("uplink", 2))):

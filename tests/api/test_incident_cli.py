@@ -77,8 +77,25 @@ def test_whatif_without_overrides_reproduces_the_log_and_says_so(run_dir, tmp_pa
         (["whatif", "{run}", "I0001", "--set", "cdr.lookahed_s=5"], "cdr.lookahed_s: unknown key"),
         (["incidents", "{empty}"], "utm6g incidents: error: LOG: "),
         (["verify", "{empty}"], "utm6g verify: error: "),
+        (["incident", "{run}", "I0009"], "utm6g incident: error: incident: no incident 'I0009' in"),
+        (
+            ["incident", "{run}", "I0001", "--before", "-5"],
+            "--before: must be a finite number of seconds >= 0",
+        ),
+        (
+            ["incident", "{run}", "I0001", "--after", "nan"],
+            "--after: must be a finite number of seconds >= 0",
+        ),
     ],
-    ids=["unknown-id", "bad-override", "incidents-not-a-log", "verify-not-a-log"],
+    ids=[
+        "unknown-id",
+        "bad-override",
+        "incidents-not-a-log",
+        "verify-not-a-log",
+        "report-unknown-id",
+        "report-negative-window",
+        "report-nan-window",
+    ],
 )
 def test_mistakes_are_one_line_with_status_2(run_dir, tmp_path, capsys, args, message):
     capsys.readouterr()
@@ -104,3 +121,12 @@ def test_verify_reports_an_intact_log_then_the_altered_row_group(run_dir, tmp_pa
     capsys.readouterr()
     assert main(["verify", str(copy)]) == 1
     assert capsys.readouterr().out.startswith("ALTERED: states.parquet: row group 0 of 1")
+
+
+def test_incident_writes_the_report_beside_the_run(run_dir, capsys):
+    capsys.readouterr()
+    assert main(["incident", str(run_dir), "I0001", "--before", "10"]) == 0
+    page = run_dir / "incident-I0001" / "incident.html"
+    assert capsys.readouterr().out.strip() == f"report: {page}"
+    summary = json.loads((page.parent / "incident.json").read_text())
+    assert summary["window_s"] == [88.0, 133.0]
