@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_compare(commands)
     _add_incidents(commands)
     _add_incident(commands)
+    _add_replay(commands)
     _add_whatif(commands)
     _add_verify(commands)
     return parser
@@ -388,6 +389,42 @@ def _incident(args: argparse.Namespace) -> int:
     out = args.out or log_dir.parent / f"incident-{args.incident}"
     page = write_incident_report(log_dir, args.incident, out, window_s=(args.before, args.after))
     print(f"report: {page}")
+    return 0
+
+
+def _add_replay(commands: argparse._SubParsersAction) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="the scene at one instant of a run: as it was and as the service saw it",
+        description="Print every airborne vehicle at time T (truth: position, speed, mode) beside the "
+        "service's picture of it (its latest report delivered by then: age and error), and the network's "
+        "detections of the last scan; draw the scene to a PNG.",
+    )
+    replay.add_argument("log", type=Path, help="the run folder or its log/ folder")
+    replay.add_argument("--at", type=float, required=True, metavar="T", help="simulation time (s)")
+    replay.add_argument("--around", type=int, metavar="FLIGHT", help="centre the scene on this flight")
+    replay.add_argument(
+        "--radius", type=float, metavar="M", help="with --around: keep vehicles within M metres"
+    )
+    replay.add_argument("--limit", type=int, default=40, help="table rows to print (default 40)")
+    replay.add_argument("--out", type=Path, help="the PNG to draw (default: <run>/replay-<T>.png)")
+    replay.set_defaults(run=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from sim.eventlog import read_log
+    from sim.replay import format_snapshot, plot_snapshot, snapshot
+    from sim.whatif import log_dir_of
+
+    if args.radius is not None and (args.around is None or not args.radius > 0):
+        raise CommandError("--radius: needs --around FLIGHT and a distance > 0 (m)")
+    if args.limit < 1:
+        raise CommandError(f"--limit: must be >= 1 (got {args.limit})")
+    log_dir = log_dir_of(args.log)
+    scene = snapshot(read_log(log_dir, columns=[]), args.at, around=args.around, radius_m=args.radius)
+    print(format_snapshot(scene, limit=args.limit))
+    png = plot_snapshot(scene, args.out or log_dir.parent / f"replay-{args.at:g}.png")
+    print(f"picture: {png}")
     return 0
 
 

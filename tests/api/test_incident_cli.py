@@ -86,6 +86,12 @@ def test_whatif_without_overrides_reproduces_the_log_and_says_so(run_dir, tmp_pa
             ["incident", "{run}", "I0001", "--after", "nan"],
             "--after: must be a finite number of seconds >= 0",
         ),
+        (
+            ["replay", "{run}", "--at", "100", "--radius", "30"],
+            "--radius: needs --around FLIGHT and a distance > 0",
+        ),
+        (["replay", "{run}", "--at", "100", "--limit", "0"], "--limit: must be >= 1 (got 0)"),
+        (["replay", "{run}", "--at", "5000"], "utm6g replay: error: --at: no vehicle was airborne at 5000 s"),
     ],
     ids=[
         "unknown-id",
@@ -95,6 +101,9 @@ def test_whatif_without_overrides_reproduces_the_log_and_says_so(run_dir, tmp_pa
         "report-unknown-id",
         "report-negative-window",
         "report-nan-window",
+        "replay-radius-alone",
+        "replay-limit",
+        "replay-empty",
     ],
 )
 def test_mistakes_are_one_line_with_status_2(run_dir, tmp_path, capsys, args, message):
@@ -130,3 +139,12 @@ def test_incident_writes_the_report_beside_the_run(run_dir, capsys):
     assert capsys.readouterr().out.strip() == f"report: {page}"
     summary = json.loads((page.parent / "incident.json").read_text())
     assert summary["window_s"] == [88.0, 133.0]
+
+
+def test_replay_prints_the_scene_and_draws_it(run_dir, capsys):
+    capsys.readouterr()
+    assert main(["replay", str(run_dir), "--at", "100", "--around", "1", "--radius", "25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["0", "1"]
+    assert lines[-1] == f"picture: {run_dir / 'replay-100.png'}"
+    assert (run_dir / "replay-100.png").is_file()
