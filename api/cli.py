@@ -21,6 +21,7 @@ from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
 from sim.errors import ScenarioError
 from sim.eventlog import EventLogError
 from sim.manifest import ManifestError
+from sim.recorded import TracksError
 
 __all__ = ["CommandError", "main"]
 
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ScenarioError,
         EventLogError,
         ManifestError,
+        TracksError,
         KeyError,
         KeyToolError,
         CommandError,
@@ -78,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_incidents(commands)
     _add_incident(commands)
     _add_replay(commands)
+    _add_import_tracks(commands)
     _add_whatif(commands)
     _add_verify(commands)
     return parser
@@ -425,6 +428,55 @@ def _replay(args: argparse.Namespace) -> int:
     print(format_snapshot(scene, limit=args.limit))
     png = plot_snapshot(scene, args.out or log_dir.parent / f"replay-{args.at:g}.png")
     print(f"picture: {png}")
+    return 0
+
+
+def _add_import_tracks(commands: argparse._SubParsersAction) -> None:
+    imp = commands.add_parser(
+        "import-tracks",
+        help="turn recorded telemetry (CSV) into a run folder the incident tools read",
+        description="Read one fix per CSV row (id, time in seconds or RFC 3339, lat, lon, alt; optional vx, "
+        "vy, vz, accuracy, operator, vehicle), resample each track at 1 s (no interpolation across longer "
+        "gaps than --max-gap), and write RUN_DIR/log/ and metrics.json with the simulator's ground truth: "
+        "losses of separation and NMACs. Bad rows are listed by line number and skipped (--strict: refused).",
+    )
+    imp.add_argument("csv", type=Path, help="the CSV file of fixes")
+    imp.add_argument("--region", type=Path, required=True, help="the region.yaml whose frame to use")
+    imp.add_argument("--out", type=Path, required=True, help="the run folder to write (new or empty)")
+    imp.add_argument(
+        "--columns",
+        metavar="FIELD=COLUMN,...",
+        help="map fields to the file's column names, e.g. id=icao24,time=ts,alt=height_m",
+    )
+    imp.add_argument("--altitude-ref", default="AGL", help="what alt is measured from: AGL, AMSL or W84")
+    imp.add_argument("--max-gap", type=float, default=10.0, metavar="S", help="longest gap bridged (10 s)")
+    imp.add_argument("--strict", action="store_true", help="refuse the file if any row is bad")
+    imp.set_defaults(run=_import_tracks)
+
+
+def _import_tracks(args: argparse.Namespace) -> int:
+    from sim.recorded import import_tracks, parse_columns
+
+    region = load_region(args.region)
+    run = import_tracks(
+        args.csv,
+        region,
+        args.out,
+        columns=parse_columns(args.columns),
+        altitude_ref=args.altitude_ref,
+        max_gap_s=args.max_gap,
+        strict=args.strict,
+    )
+    print(f"imported {run.fixes} fixes in {run.tracks} tracks; skipped {len(run.problems)} bad rows")
+    shown = 10
+    for problem in run.problems[:shown]:
+        print(f"  {problem}")
+    if len(run.problems) > shown:
+        print(f"  ... and {len(run.problems) - shown} more")
+    m = run.metrics
+    los, nmac = m["los"]["count"], m["nmac"]["count"]
+    print(f"{m['flight_hours']:.2f} flight-hours; losses of separation {los}, NMACs {nmac}")
+    print(f"log: {run.log_dir}   (utm6g incidents {run.out_dir})")
     return 0
 
 

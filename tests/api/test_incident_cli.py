@@ -148,3 +148,32 @@ def test_replay_prints_the_scene_and_draws_it(run_dir, capsys):
     assert [line.split()[0] for line in lines[1:3]] == ["0", "1"]
     assert lines[-1] == f"picture: {run_dir / 'replay-100.png'}"
     assert (run_dir / "replay-100.png").is_file()
+
+
+def test_import_tracks_then_incidents_on_the_recorded_run(tmp_path, capsys):
+    from airspace.region import load_region
+
+    region_file = ENCOUNTER.parent / "region.yaml"
+    frame = load_region(region_file).frame
+    rows = ["id,time,lat,lon,alt"]
+    for t in range(0, 201, 2):
+        for track, x, y in (("A", -1000.0 + 10.0 * t, 0.0), ("B", 1005.0 - 10.0 * t, 20.0)):
+            lon, lat, _ = frame.to_geodetic(x, y)
+            rows.append(f"{track},{t},{float(lat)!r},{float(lon)!r},60")
+    rows.append("C,5,north,113.9,60")
+    csv = tmp_path / "fixes.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "rec"
+    capsys.readouterr()
+    assert main(["import-tracks", str(csv), "--region", str(region_file), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:2] == [
+        "imported 202 fixes in 2 tracks; skipped 1 bad rows",
+        "  line 204: lat: is not a number ('north')",
+    ]
+    assert printed[2].endswith("losses of separation 1, NMACs 1")
+    assert main(["incidents", str(out), "--json"]) == 0
+    (incident,) = json.loads(capsys.readouterr().out)
+    assert incident["min_horizontal_m"] == pytest.approx(CPA_M, abs=0.01)
+    assert main(["import-tracks", str(csv), "--region", str(region_file), "--out", str(out), "--strict"]) == 2
+    assert "fixes.csv: 1 bad rows, the first line 204: lat: is not a number" in capsys.readouterr().err
