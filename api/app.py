@@ -19,7 +19,7 @@ from airspace.region import load_region
 from airspace.routes import RouteGraph
 from api.auth import TokenVerifier
 from api.errors import install_error_handlers
-from api.routes import flight_planning, geofences, intents, uss
+from api.routes import flight_planning, geofences, intents, replay, uss
 from api.settings import Settings
 from utm.deconfliction import Policy
 from utm.service import UTMService
@@ -70,7 +70,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.frame = region.frame
     app.state.verifier = TokenVerifier.from_settings(settings)
     install_error_handlers(app)
-    for router in (intents.router, uss.router, geofences.router, flight_planning.router):
+    app.state.runs_dir = settings.runs_dir
+    for router in (intents.router, uss.router, geofences.router, flight_planning.router, replay.router):
         app.include_router(router)
     return app
 

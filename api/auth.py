@@ -49,6 +49,7 @@ KNOWN_SCOPES = frozenset(
         "geo-awareness.test",
         "interuss.versioning.read_system_versions",
         "interuss.pool_status.read",
+        "utm6g.replay.read",  # ours: read recorded runs (/replay/v1) for the web map and regulators
     }
 )
 _ALGORITHM = "RS256"  # F3548: RS256 only; never "none", never HMAC (the public key is not a secret)

@@ -23,6 +23,7 @@ __all__ = [
     "Operator",
     "PlanningCaller",
     "PlanningTestCaller",
+    "ReplayReader",
     "Service",
     "StrategicOrConformance",
 ]
@@ -59,3 +60,4 @@ PlanningOrTestCaller = Annotated[
     Depends(require_scope("interuss.flight_planning.plan", "interuss.flight_planning.direct_automated_test")),
 ]
 __all__ += ["PlanningOrTestCaller"]
+ReplayReader = Annotated[Caller, Depends(require_scope("utm6g.replay.read"))]

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     region: Path | None = None  # a region.yaml to load
     max_area_km2: float = Field(default=2500.0, gt=0, allow_inf_nan=False)
     allow_equal_priority: bool = False
+    runs_dir: Path | None = None  # a folder of simulation/recorded run folders served under /replay/v1
 
     @field_validator("audience")
     @classmethod
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     def _region_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file ({value})")
+        return value
+
+    @field_validator("runs_dir")
+    @classmethod
+    def _runs_dir_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"no such directory ({value})")
         return value
 
     @model_validator(mode="after")

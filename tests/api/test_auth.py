@@ -444,6 +444,7 @@ def test_settings_refuse_a_bad_pem(keys, pem, message):
         ({"max_area_km2": float("inf")}, "max_area_km2"),
         ({"jwks_url": "not a url"}, "jwks_url"),
         ({"region": "absent/region.yaml"}, "region"),
+        ({"runs_dir": "absent/runs"}, "runs_dir"),
         ({"unknown_option": 1}, "unknown_option"),
     ],
 )

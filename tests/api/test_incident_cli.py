@@ -177,3 +177,17 @@ def test_import_tracks_then_incidents_on_the_recorded_run(tmp_path, capsys):
     assert incident["min_horizontal_m"] == pytest.approx(CPA_M, abs=0.01)
     assert main(["import-tracks", str(csv), "--region", str(region_file), "--out", str(out), "--strict"]) == 2
     assert "fixes.csv: 1 bad rows, the first line 204: lat: is not a number" in capsys.readouterr().err
+
+
+def test_serve_names_a_missing_runs_folder(tmp_path, dev_keys, capsys):
+    args = [
+        "serve",
+        "--runs",
+        str(tmp_path / "absent"),
+        "--jwt-public-key",
+        str(dev_keys[1]),
+        "--audience",
+        "x",
+    ]
+    assert main(args) == 2
+    assert "utm6g serve: error: --runs: Value error, no such directory" in capsys.readouterr().err

@@ -1,0 +1,222 @@
+"""Recorded runs over HTTP for the web map and regulators: list, describe, frames by time window, incidents.
+
+Runs are the sub-folders of ``utm6g serve --runs DIR`` that hold a closed event log (a simulation's or an
+imported recording's ``log/``). Frames are columnar and rounded (centimetres are noise at map scale), or an
+Arrow IPC stream with ``format=arrow``. Every route needs the ``utm6g.replay.read`` scope. Layer: api.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from api.deps import ReplayReader
+from sim.eventlog import MODES, RunLog, read_log
+from sim.incidents import find_incidents
+from sim.manifest import MANIFEST_NAME
+from sim.run import LOG_DIR
+from utm.errors import InvalidRequest, NotFound
+
+__all__ = ["MAX_WINDOW_S", "router"]
+
+router = APIRouter(prefix="/replay/v1", tags=["replay"])
+
+MAX_WINDOW_S = 600.0
+"""The longest frames window one request may ask for (10,000 vehicles x 600 s is 6 M states)."""
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_FRAME_COLUMNS = ("t_s", "flight", "x_m", "y_m", "z_m", "vx_mps", "vy_mps", "vz_mps", "mode")
+
+
+class RunSummary(BaseModel):
+    """One run in the list."""
+
+    run: str
+    scenario: str | None
+    comms_profile: str | None
+    seed: int | None
+    flights: int
+    los: int | None  # from metrics.json when the run has one
+    sealed: bool  # carries a SHA-256 manifest (``utm6g verify``)
+
+
+class RunsResponse(BaseModel):
+    runs: list[RunSummary]
+
+
+class RunDetail(RunSummary):
+    """A run: its summary, time span, separation standard, metrics and manifest head."""
+
+    software_version: str | None
+    start: str | None
+    t_min_s: float | None
+    t_max_s: float | None
+    separation: dict[str, float] | None
+    metrics: dict[str, Any] | None
+    manifest_head: str | None
+
+
+class Frames(BaseModel):
+    """States in ``[t0_s, t1_s]``, columnar: row ``k`` is vehicle ``flight[k]`` at ``t_s[k]``."""
+
+    run: str
+    t0_s: float
+    t1_s: float
+    modes: list[str]
+    t_s: list[float]
+    flight: list[int]
+    x_m: list[float]
+    y_m: list[float]
+    z_m: list[float]
+    heading_deg: list[float]
+    speed_mps: list[float]
+    mode: list[int]
+
+
+class IncidentsResponse(BaseModel):
+    run: str
+    incidents: list[dict[str, Any]]
+
+
+@router.get("/runs")
+def list_runs(request: Request, _: ReplayReader) -> RunsResponse:
+    """Every run folder under the served directory, by name."""
+    root = _root(request)
+    names = sorted(p.name for p in root.iterdir() if _RUN_NAME.fullmatch(p.name) and _log_dir(p) is not None)
+    return RunsResponse(runs=[_summary(name, _open(root, name)) for name in names])
+
+
+@router.get("/runs/{run}")
+def get_run(run: str, request: Request, _: ReplayReader) -> RunDetail:
+    log = _open(_root(request), run)
+    span = _time_span(log)
+    header = log.header
+    scenario = header.get("scenario", {})
+    manifest = log.directory / MANIFEST_NAME
+    return RunDetail(
+        **_summary(run, log).model_dump(),
+        software_version=header.get("software_version"),
+        start=scenario.get("start"),
+        t_min_s=span[0],
+        t_max_s=span[1],
+        separation=scenario.get("separation"),
+        metrics=_metrics(log),
+        manifest_head=json.loads(manifest.read_text())["head"] if manifest.is_file() else None,
+    )
+
+
+@router.get("/runs/{run}/frames", response_model=Frames)
+def get_frames(
+    run: str,
+    request: Request,
+    _: ReplayReader,
+    t0: float = Query(description="window start, simulation seconds"),
+    t1: float = Query(description="window end, simulation seconds (at most 600 s after t0)"),
+    format: Literal["json", "arrow"] = "json",
+) -> Any:
+    """Vehicle states in ``[t0, t1]``: columnar JSON (rounded), or the raw columns as an Arrow IPC stream."""
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        raise InvalidRequest("t0" if not math.isfinite(t0) else "t1", "must be a finite number of seconds")
+    if t1 < t0:
+        raise InvalidRequest("t1", f"must be >= t0 (got t0={t0:g}, t1={t1:g})")
+    if t1 - t0 > MAX_WINDOW_S:
+        raise InvalidRequest("t1", f"the window may span at most {MAX_WINDOW_S:g} s (got {t1 - t0:g} s)")
+    log = _open(_root(request), run)
+    states = read_log(log.directory, columns=list(_FRAME_COLUMNS), window_s=(t0, t1)).states
+    if format == "arrow":
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, states.schema) as writer:
+            writer.write_table(states)
+        return Response(sink.getvalue().to_pybytes(), media_type="application/vnd.apache.arrow.stream")
+    column = {name: states[name].to_numpy() for name in _FRAME_COLUMNS}
+    vx, vy, vz = (column[c].astype(np.float64) for c in ("vx_mps", "vy_mps", "vz_mps"))
+    return Frames(
+        run=run,
+        t0_s=t0,
+        t1_s=t1,
+        modes=list(MODES),
+        t_s=column["t_s"].tolist(),
+        flight=column["flight"].tolist(),
+        x_m=_rounded(column["x_m"], 1),
+        y_m=_rounded(column["y_m"], 1),
+        z_m=_rounded(column["z_m"], 1),
+        heading_deg=_rounded(np.degrees(np.arctan2(vx, vy)) % 360.0, 0),
+        speed_mps=_rounded(np.sqrt(vx * vx + vy * vy + vz * vz), 1),
+        mode=column["mode"].tolist(),
+    )
+
+
+@router.get("/runs/{run}/incidents")
+def get_incidents(run: str, request: Request, _: ReplayReader) -> IncidentsResponse:
+    """Every LoS and NMAC of the run, as ``utm6g incidents --json`` lists them."""
+    log = _open(_root(request), run)
+    return IncidentsResponse(run=run, incidents=[i.to_json() for i in find_incidents(log)])
+
+
+def _root(request: Request) -> Path:
+    root = request.app.state.runs_dir
+    if root is None:
+        raise NotFound("no runs are served here (start the server with utm6g serve --runs DIR)")
+    return root
+
+
+def _log_dir(folder: Path) -> Path | None:
+    """A run folder's log: ``folder/log/`` or the folder itself; None when neither holds one."""
+    for candidate in (folder / LOG_DIR, folder):
+        if (candidate / "events.parquet").is_file():
+            return candidate
+    return None
+
+
+def _open(root: Path, run: str) -> RunLog:
+    """The run named ``run`` (a plain folder name: no path tricks), read without its states."""
+    log_dir = _log_dir(root / run) if _RUN_NAME.fullmatch(run) else None
+    if log_dir is None:
+        raise NotFound(f"run {run!r}: no such run")
+    return read_log(log_dir, columns=[])
+
+
+def _metrics(log: RunLog) -> dict[str, Any] | None:
+    path = log.directory.parent / "metrics.json"
+    return json.loads(path.read_text()) if log.directory.name == LOG_DIR and path.is_file() else None
+
+
+def _summary(run: str, log: RunLog) -> RunSummary:
+    header = log.header
+    scenario = header.get("scenario", {})
+    metrics = _metrics(log)
+    return RunSummary(
+        run=run,
+        scenario=scenario.get("name"),
+        comms_profile=scenario.get("comms", {}).get("profile"),
+        seed=header.get("seed"),
+        flights=log.flights.num_rows,
+        los=None if metrics is None else metrics.get("los", {}).get("count"),
+        sealed=(log.directory / MANIFEST_NAME).is_file(),
+    )
+
+
+def _time_span(log: RunLog) -> tuple[float | None, float | None]:
+    """First and last state time, from the row groups' statistics (no state data read)."""
+    meta = pq.ParquetFile(log.directory / "states.parquet").metadata
+    lows, highs = [], []
+    for k in range(meta.num_row_groups):
+        stats = meta.row_group(k).column(0).statistics
+        if stats is not None and stats.has_min_max:
+            lows.append(stats.min)
+            highs.append(stats.max)
+    return (
+        (min(lows) + 0.0, max(highs) + 0.0) if lows else (None, None)
+    )  # + 0.0: Parquet writes a zero min as -0
+
+
+def _rounded(values: np.ndarray, digits: int) -> list[float]:
+    return np.round(values.astype(np.float64), digits).tolist()
