@@ -41,7 +41,7 @@ def run_with_progress(
 
 def run_loaded(loaded: LoadedScenario, out_dir: Path, overwrite: bool, quiet: bool) -> RunResult:
     """Run a loaded scenario into ``out_dir`` with a progress bar, then print the summary and the paths."""
-    from api.cli import CommandError
+    from api.cli_common import CommandError
 
     if (out_dir / LOG_DIR).exists():
         if not overwrite:
