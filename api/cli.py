@@ -19,11 +19,14 @@ from airspace.routes import RouteGraph
 from airspace.volumes import parse_time
 from api.cli_common import CommandError, add_set_argument
 from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
+from api.planner_cli import add_planner_commands
 from api.regulator_cli import add_regulator_commands
+from sim.capacity import CapacityError
 from sim.errors import ScenarioError
 from sim.eventlog import EventLogError
 from sim.manifest import ManifestError
 from sim.recorded import TracksError
+from sim.sweep import SweepError
 
 __all__ = ["CommandError", "main"]
 
@@ -40,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         EventLogError,
         ManifestError,
         TracksError,
+        SweepError,
+        CapacityError,
         KeyError,
         KeyToolError,
         CommandError,
@@ -76,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_simulate(commands)
     _add_compare(commands)
     add_regulator_commands(commands)
+    add_planner_commands(commands)
     return parser
 
 
