@@ -21,12 +21,7 @@ from api.cli_common import CommandError, add_set_argument
 from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
 from api.planner_cli import add_planner_commands
 from api.regulator_cli import add_regulator_commands
-from sim.capacity import CapacityError
-from sim.errors import ScenarioError
-from sim.eventlog import EventLogError
-from sim.manifest import ManifestError
-from sim.recorded import TracksError
-from sim.sweep import SweepError
+from sim.errors import FieldError, ScenarioError
 
 __all__ = ["CommandError", "main"]
 
@@ -40,11 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         AirspaceInputError,
         ScenarioError,
-        EventLogError,
-        ManifestError,
-        TracksError,
-        SweepError,
-        CapacityError,
+        FieldError,
         KeyError,
         KeyToolError,
         CommandError,

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy import stats
 
+from sim.errors import FieldError
 from sim.report import PAGE_CSS, figure
 
 __all__ = [
@@ -79,21 +80,13 @@ _FIT_COLUMNS = ("m.flight_hours", "m.conflicts.episodes")
 _NUM = ' class="num"'  # a right-aligned table cell (PAGE_CSS)
 
 
-class CapacityError(ValueError):
+class CapacityError(FieldError):
     """A sweep folder, option or safety expression the capacity report cannot use; the message reads
     ``"<field>: <reason>"``.
 
     >>> str(CapacityError("--safety", "unknown operator"))
     '--safety: unknown operator'
     """
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(field, reason)
-        self.field = field
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
 
 
 # --- the safety target ------------------------------------------------------------------------------------

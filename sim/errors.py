@@ -5,7 +5,7 @@ Layer: sim; imports nothing of ours.
 
 from __future__ import annotations
 
-__all__ = ["ScenarioError"]
+__all__ = ["FieldError", "ScenarioError"]
 
 
 class ScenarioError(ValueError):
@@ -26,3 +26,21 @@ class ScenarioError(ValueError):
 
     def __str__(self) -> str:
         return ": ".join(part for part in (self.source, self.field, self.reason) if part)
+
+
+class FieldError(ValueError):
+    """A value of ours that cannot be used, named by its field; the message reads ``"<field>: <reason>"``.
+    The base of the simulator's and tools' errors (event log, manifest, import, sweep, capacity), which
+    rebuild from their args and pickle (process pools and Dask carry them between processes).
+
+    >>> str(FieldError("--grid demand.scale", "needs at least one value"))
+    '--grid demand.scale: needs at least one value'
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(field, reason)
+        self.field = field
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.errors import FieldError
 from sim.manifest import LOG_FILES, write_manifest
 
 __all__ = [
@@ -165,17 +166,12 @@ _INT32 = np.iinfo(np.int32)
 _INT32_MIN, _INT32_MAX = int(_INT32.min), int(_INT32.max)
 
 
-class EventLogError(ValueError):
+class EventLogError(FieldError):
     """A log that cannot be written or read; the message reads ``"<field>: <reason>"``.
 
     >>> str(EventLogError("states.pos_m", "must have shape (n, 3) (got (2,))"))
     'states.pos_m: must have shape (n, 3) (got (2,))'
     """
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 def _canonical_header(header: Mapping[str, Any]) -> bytes:

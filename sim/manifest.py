@@ -24,6 +24,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.errors import FieldError
+
 __all__ = [
     "LOG_FILES",
     "MANIFEST_FORMAT",
@@ -51,17 +53,12 @@ _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 _LABELS = {"magic": "leading magic", "footer": "footer"}  # the row group label carries its rows
 
 
-class ManifestError(ValueError):
+class ManifestError(FieldError):
     """A log that cannot be sealed or checked at all; the message reads ``"<field>: <reason>"``.
 
     >>> str(ManifestError("directory", "does not exist (/tmp/none)"))
     'directory: does not exist (/tmp/none)'
     """
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ Layer: sim.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from sim.pairs import Ended
 from sim.scenario import LoadedScenario
 from utm.intents import State
 
-__all__ = ["Tally"]
+__all__ = ["Tally", "flatten_metrics"]
 
 
 def _summary(values: list[float]) -> dict[str, float | None]:
@@ -203,3 +204,19 @@ class Tally:
             "throughput_per_hour": self._counts["landed"] / duration_s * 3600.0,
             "sensing": self._sensing_metrics(),
         }
+
+
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float | None]:
+    """Numeric and null leaves of a metrics mapping under dotted keys (booleans, text and lists left out).
+
+    >>> flatten_metrics({"los": {"count": 2, "severity": {"mean": None}}, "network": None, "ok": True})
+    {'los.count': 2.0, 'los.severity.mean': None, 'network': None}
+    """
+    out: dict[str, float | None] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_metrics(value, f"{name}."))
+        elif value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+            out[name] = None if value is None else float(value)
+    return out

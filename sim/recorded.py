@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from airspace.region import Region
+from sim.errors import FieldError
 from sim.eventlog import EventLog
 from sim.groundtruth import log_pair_events, separations
 from sim.pairs import PairEpisodes, split_keys
@@ -42,13 +43,8 @@ _TICK_S = 1.0
 _MAX_PROBLEMS_SHOWN = 10
 
 
-class TracksError(ValueError):
+class TracksError(FieldError):
     """A file that cannot be imported; the message reads ``"<field>: <reason>"``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from sim.errors import ScenarioError
+from sim.errors import FieldError, ScenarioError
+from sim.metrics import flatten_metrics
 from sim.run import simulate, software_version
 from sim.scenario import LoadedScenario, load_scenario, parse_override
 
@@ -49,7 +50,6 @@ __all__ = [
     "SweepProgress",
     "SweepResult",
     "Task",
-    "flatten_metrics",
     "parse_grid",
     "plan_sweep",
     "progress_bar",
@@ -82,20 +82,12 @@ _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 )
 
 
-class SweepError(ValueError):
+class SweepError(FieldError):
     """A sweep that cannot be planned or run; the message reads ``"<field>: <reason>"``.
 
     >>> str(SweepError("--grid demand.scale", "empty value in '0.5,,1'"))
     "--grid demand.scale: empty value in '0.5,,1'"
     """
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(field, reason)  # args rebuild the error (pickling)
-        self.field = field
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
 
 
 # --- planning ---------------------------------------------------------------------------------------------
@@ -334,22 +326,6 @@ def _finished_row(task: Task, out_root: Path) -> dict[str, Any] | None:
             "duration); sweep into a new folder",
         )
     return _row(task, record, json.loads((folder / "metrics.json").read_text()))
-
-
-def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float | None]:
-    """Numeric and null leaves of a metrics mapping under dotted keys (booleans, text and lists left out).
-
-    >>> flatten_metrics({"los": {"count": 2, "severity": {"mean": None}}, "network": None, "ok": True})
-    {'los.count': 2.0, 'los.severity.mean': None, 'network': None}
-    """
-    out: dict[str, float | None] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_metrics(value, f"{name}."))
-        elif value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-            out[name] = None if value is None else float(value)
-    return out
 
 
 def _row(task: Task, record: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 from sim.eventlog import EventLogError, read_log
 from sim.incidents import Approach, Incident, closest_approach, find_incidents
 from sim.manifest import MANIFEST_NAME
+from sim.metrics import flatten_metrics
 from sim.run import LOG_DIR
 from sim.scenario import LoadedScenario, load_resolved
 
@@ -69,24 +70,12 @@ class MetricChange:
 
 def metric_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[MetricChange]:
     """The numeric metrics (nested keys flattened) whose values differ, in key order."""
-    old, new = _numbers(before), _numbers(after)
+    old, new = flatten_metrics(before), flatten_metrics(after)
     return [
         MetricChange(key, old.get(key), new.get(key))
         for key in sorted(old.keys() | new.keys())
         if not _equal(old.get(key), new.get(key))
     ]
-
-
-def _numbers(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float | None]:
-    """Numeric and null leaves of a metrics mapping under dotted keys (booleans and text left out)."""
-    out: dict[str, float | None] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_numbers(value, f"{name}."))
-        elif value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-            out[name] = value
-    return out
 
 
 def _equal(a: float | None, b: float | None) -> bool:

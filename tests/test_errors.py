@@ -8,7 +8,12 @@ import pickle
 import pytest
 
 from airspace.errors import InvalidVolume, NoRoute
-from sim.errors import ScenarioError
+from sim.capacity import CapacityError
+from sim.errors import FieldError, ScenarioError
+from sim.eventlog import EventLogError
+from sim.manifest import ManifestError
+from sim.recorded import TracksError
+from sim.sweep import SweepError
 from utm.errors import AreaTooLarge, InvalidRequest, InvalidTransition, PlanRejected
 
 ERRORS = [
@@ -20,6 +25,12 @@ ERRORS = [
     InvalidTransition("state", "Ended -> Accepted is not allowed"),
     AreaTooLarge("area", "over 10 km2"),
     PlanRejected("conflict", "conflicts with intent 1234"),
+    FieldError("--grid", "needs at least one value"),
+    EventLogError("states.pos_m", "must have shape (n, 3)"),
+    ManifestError("manifest.json", "missing"),
+    TracksError("tracks.csv", "holds no valid fix"),
+    SweepError("--grid demand.scale", "duplicate value 1"),
+    CapacityError("--safety", "unknown metric 'x'"),
 ]
 
 
