@@ -97,7 +97,7 @@ def _add_capacity(commands: argparse._SubParsersAction) -> None:
 
 
 def _capacity(args: argparse.Namespace) -> int:
-    from sim.capacity import format_capacity, write_capacity_report
+    from sim.capacity_page import format_capacity, write_capacity_report
 
     report = write_capacity_report(args.sweep_dir, args.safety, out=args.out, demand_key=args.demand_key)
     print(format_capacity(report))

@@ -24,11 +24,10 @@ from sim.capacity import (
     Crossing,
     crossing,
     fit_power_law,
-    format_capacity,
     parse_safety,
     point_statistics,
-    write_capacity_report,
 )
+from sim.capacity_page import format_capacity, write_capacity_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEMANDS = (1.0, 2.0, 4.0, 8.0)
