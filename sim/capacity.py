@@ -7,10 +7,10 @@ default); each combination of the other grid keys is a design, drawn as one line
 demand the figures are the mean over seeds with a 95 % Student-t interval. A design's capacity is the
 demand where the mean crosses the target, interpolated linearly. Its range is the same crossing on the
 interval's edges. The density fit measures the exponent b of conflict rate ~ density^b. The gas model of
-unstructured airspace gives b = 2 (Sunil et al., "Metropolis", ATM Seminar 2015). The page links PNG
-files written beside it, so it can be copied into docs/.
+unstructured airspace gives b = 2 (Sunil et al., "Metropolis", ATM Seminar 2015). sim/capacity_page.py
+draws it all.
 
-Layer: sim; imports numpy, scipy, pyarrow, matplotlib (through sim.report.figure) and sim.report; never api.
+Layer: sim; imports numpy, scipy and pyarrow; never api.
 """
 
 from __future__ import annotations
