@@ -14,24 +14,33 @@ from sim.sixg.fusion import K_95_2D, FusionConfig, Tracks, inflated_zone
 
 SIGMA_H_M, SIGMA_V_M, SIGMA_VEL_MPS = 1.5, 3.0, 0.1  # FusionConfig defaults (§8 surveillance)
 I3 = np.eye(3)
+EX = I3[0]  # east
 
 
 def textbook_predict(x, p, dt, q):
-    """``F x``, ``F P F^T + Q`` with the continuous white-noise-acceleration ``Q`` (Bar-Shalom 6.2.2)."""
+    """``F x``, ``F P F^T + Q`` with the continuous white-noise-acceleration ``Q`` (Bar-Shalom 6.2.2); ``q``
+    one value or one per axis."""
     f = np.eye(6)
     f[:3, 3:] = dt * I3
-    qm = q * np.block([[dt**3 / 3 * I3, dt**2 / 2 * I3], [dt**2 / 2 * I3, dt * I3]])
+    qd = np.diag(np.broadcast_to(np.asarray(q, float), 3))
+    qm = np.block([[dt**3 / 3 * qd, dt**2 / 2 * qd], [dt**2 / 2 * qd, dt * qd]])
     return f @ x, f @ p @ f.T + qm
 
 
 def textbook_report(x, p, dt, q, z, h, r, config):
-    """A report's predict and update, predicted with the manoeuvre ``q`` instead when the measured velocity
-    (position, without one) is outside the gate of the prediction."""
+    """A report's predict and update. Predicted with, per axis, the larger of ``q`` and the PSD that makes
+    the measured velocity change a one-sigma one (``nu^2 / dt``), and at least the manoeuvre ``q`` when the
+    measured velocity (position, without one) is outside the gate of the prediction."""
     xp, pp = textbook_predict(x, p, dt, q)
     b = slice(3, 6) if len(z) == 6 else slice(0, 3)
     nu, s = (z - h @ xp)[b], (h @ pp @ h.T + r)[b, b]
+    q_axis = np.full(3, float(q))
+    if len(z) == 6 and dt > 0:
+        q_axis = np.maximum(q_axis, nu**2 / dt)
     if nu @ np.linalg.solve(s, nu) > config.gate:
-        xp, pp = textbook_predict(x, p, dt, config.manoeuvre_psd_m2ps3)
+        q_axis = np.maximum(q_axis, config.manoeuvre_psd_m2ps3)
+    if (q_axis > q).any():
+        xp, pp = textbook_predict(x, p, dt, q_axis)
     return textbook_update(xp, pp, z, h, r)
 
 
@@ -393,14 +402,16 @@ def test_bad_settings_name_the_field(field, value):
 
 def reference_scan(tracks: Tracks, t: float, z: np.ndarray, r: np.ndarray, sensor: np.ndarray) -> None:
     """The scan as documented, by brute force: every round gates every track with every pending detection
-    (one that a cooperative track can take: with cooperative tracks only) and solves one assignment over all
-    pairs; seeds, merge and M-of-N over all pairs too. Oracle of the sweep, cached pairs, in-place updates
-    and enumerated clusters of :meth:`Tracks.update_sensing`."""
+    (one that a cooperative track can take, or could at the start of the scan: with cooperative tracks only)
+    and solves one assignment over all pairs; a detection inside a gate at the start starts no track, and is
+    dropped once outside every gate; seeds, merge and M-of-N over all pairs too. Oracle of the sweep, cached
+    pairs, in-place updates and enumerated clusters of :meth:`Tracks.update_sensing`."""
     gate, gate6 = tracks._gate, 2.0 * gammaincinv(3.0, tracks.config.gate_probability)
     tracks.prune(t)
     rows = tracks.rows()
     tentative = rows[~tracks.confirmed[rows]]
     hit, taken, pending = set(), set(), np.arange(len(z))
+    explained = reserved = None
     while len(pending):
         rows = tracks.rows()
         x, p = tracks.predict(t, rows)
@@ -409,10 +420,14 @@ def reference_scan(tracks: Tracks, t: float, z: np.ndarray, r: np.ndarray, senso
         nu = zp[None] - x[:, None, :3]
         d2 = np.einsum("tdi,tdi->td", nu, np.linalg.solve(s, nu[..., None])[..., 0])
         inside = d2 <= gate
-        f = np.flatnonzero(~inside.any(axis=0))  # free detections
-        inside &= np.array([[(row, sv) not in taken for sv in sp.tolist()] for row in rows.tolist()], bool)
         coop_row = tracks.cooperative[rows][:, None]
-        inside &= coop_row | ~(inside & coop_row).any(axis=0)  # a cooperative track's echo is not for others
+        if explained is None:  # the first round: the tracks as predicted to the scan
+            explained, reserved = inside.any(axis=0), (inside & coop_row).any(axis=0)
+        spent = explained[pending] & ~inside.any(axis=0)
+        f = np.flatnonzero(~inside.any(axis=0) & ~spent)  # free detections
+        inside &= np.array([[(row, sv) not in taken for sv in sp.tolist()] for row in rows.tolist()], bool)
+        # a cooperative track's echo is not for others
+        inside &= coop_row | ~((inside & coop_row).any(axis=0) | reserved[pending])
         a, b = linear_sum_assignment(np.where(inside, d2 + np.linalg.slogdet(s)[1], 1e9))
         keep = inside[a, b]
         got, det = rows[a[keep]], b[keep]
@@ -436,7 +451,7 @@ def reference_scan(tracks: Tracks, t: float, z: np.ndarray, r: np.ndarray, senso
         hit |= set(got.tolist()) | set(born.tolist())
         taken |= set(zip(got.tolist(), sp[det].tolist(), strict=True))
         taken |= set(zip(born.tolist(), sp[seeds].tolist(), strict=True))
-        pending = np.delete(pending, np.r_[det, seeds])
+        pending = np.delete(pending, np.r_[det, seeds, np.flatnonzero(spent)])
     rows = tracks.rows()
     x, p = tracks.predict(t, rows)
     coop, rank = tracks.cooperative, 2 * ~tracks.cooperative + ~tracks.confirmed
@@ -522,3 +537,85 @@ def test_sweep_finds_every_pair_within_the_radii():
     assert (dist[i, j] <= half[i] + half[j] + 2 * fusion._PAD_M).all() and (i < j).all()
     i, j = fusion._near(pos, half, split=200)
     assert set(zip(i.tolist(), j.tolist(), strict=True)) == {(a, b) for a, b in got if a < 200 <= b}
+
+
+def climb_out(seed: int) -> list:
+    """A reporting multirotor lifts off a pad and climbs out as the kinematics fly it (vertical rate 0 to
+    4 m/s at 2 m/s^2, then speeding up to 15 m/s at 2 m/s^2 on the level, each 1 s tick at the new velocity),
+    a non-cooperative one hovering 40 m away, three TRPs seeing both every second to 0.3 m: the vehicle ids
+    of the picture after each scan."""
+    rng = np.random.default_rng(seed)
+    tracks = Tracks()
+    pos, vel = np.array([0.0, 0.0, 1.0]), np.zeros(3)
+    other = np.array([40.0, 0.0, 60.0])
+    cov = np.broadcast_to(I3 * 0.09, (6, 3, 3))
+    pictures = []
+    for k in range(40):
+        want = np.array([0.0, 0.0, 4.0]) if pos[2] < 60.0 else np.array([15.0, 0.0, 0.0])
+        vel = vel + np.clip(want - vel, -2.0, 2.0)  # 2 m/s^2 per axis
+        if pos[2] + vel[2] > 60.0:  # levels off at 60 m
+            vel[2] = 60.0 - pos[2]
+        pos = pos + vel
+        tracks.update_reports([7], float(k), [pos], [vel])
+        truth = np.array([pos, pos, pos, other, other, other])
+        z = truth + rng.normal(size=(6, 3)) * 0.3
+        tracks.update_sensing(float(k), z, cov, sensor=[0, 1, 2, 0, 1, 2])
+        pictures.append(sorted(tracks.picture(float(k)).vehicle.tolist()))
+    return pictures
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_cooperative_drone_climbing_out_of_a_hub_spawns_no_sensing_only_track(seed):
+    """Its speed and climb-rate changes (1-2 m/s per report) are below the manoeuvre switch's gate; the track
+    takes them from the reported velocity (``nu^2 / dt`` per axis), so its own echoes stay inside its gate and
+    no twin is confirmed. The non-cooperative drone beside it is tracked: one sensing-only track from its
+    third scan on."""
+    for k, vehicles in enumerate(climb_out(seed)):
+        assert vehicles[-1] == 7 and vehicles.count(7) == 1, (k, vehicles)
+        sensed = [v for v in vehicles if v < 0]
+        assert len(sensed) == (1 if k >= 2 else 0), (k, vehicles)
+
+
+def hovering_reporter(t_end: int) -> tuple[Tracks, np.ndarray, float]:
+    """A hovering vehicle reporting each second up to ``t_end``; its track, position and the offset ``d`` of
+    an echo (0.2 m sigma) with ``d^2 = 4`` along x against the track predicted to ``t_end``."""
+    tracks, pos = Tracks(), np.array([0.0, 0.0, 60.0])
+    for k in range(t_end + 1):
+        tracks.update_reports([3], float(k), [pos], [np.zeros(3)])
+    _, p = tracks.predict(float(t_end), tracks.rows())
+    return tracks, pos, 2.0 * float(np.sqrt(p[0, 0, 0] + 0.2**2))
+
+
+def test_an_echo_inside_a_gate_at_the_start_of_the_scan_starts_no_track():
+    """Two TRPs' echoes of a reporting vehicle, 2 sigma either side of its track, both in its gate as
+    predicted to the scan. The first round updates the track with one; tested against the shrunken posterior
+    the other is then far outside (d^2 about 20), but it is the same vehicle's echo: it starts no tentative
+    track."""
+    tracks, pos, d = hovering_reporter(5)
+    z = [pos + d * EX, pos - d * EX]
+    tracks.update_sensing(5.0, z, np.broadcast_to(I3 * 0.2**2, (2, 3, 3)), sensor=[0, 1])
+    assert len(tracks) == 1 and tracks.cooperative[tracks.rows()].all()
+
+
+def test_echoes_a_cooperative_track_explains_do_not_feed_a_sensing_only_track_beside_it():
+    """A tentative sensing-only track beside a reporting vehicle (one outlier echo 8 m off started it; its
+    unknown velocity makes its gate wide). Each next scan two TRPs see the vehicle 2 sigma either side of its
+    predicted track: the one the cooperative track does not take in the first round is still its vehicle's
+    echo and does not go to the tentative track, which is dropped unconfirmed. A non-cooperative target
+    300 m away (out of the tentative track's reach), seen by both TRPs, is one sensing-only track from its
+    third scan."""
+    tracks, pos, _ = hovering_reporter(5)
+    other = np.array([300.0, 0.0, 60.0])
+    r = np.broadcast_to(I3 * 0.2**2, (4, 3, 3))
+    tracks.update_sensing(5.0, [pos + 8.0 * np.roll(EX, 1), other, other], r[:3], sensor=[0, 0, 1])
+    assert len(tracks) == 3
+    for k in range(6, 14):
+        tracks.update_reports([3], float(k), [pos], [np.zeros(3)])
+        x, p = tracks.predict(float(k), tracks.rows()[tracks.cooperative[tracks.rows()]])
+        d = 2.0 * np.sqrt(p[0, 0, 0] + 0.2**2) * (-1) ** k  # either side of the prediction, alternately first
+        z = [x[0, :3] + d * EX, x[0, :3] - d * EX, other, other + 0.1 * EX]
+        tracks.update_sensing(float(k), z, r, sensor=[0, 1, 0, 1])
+        pic = tracks.picture(float(k))
+        assert sorted(pic.vehicle.tolist())[-1] == 3 and len(pic) == (2 if k >= 7 else 1), k
+        assert np.linalg.norm(pic.pos_m[pic.vehicle < 0] - other, axis=1).max(initial=0.0) < 1.0, k
+    assert len(tracks) == 2
