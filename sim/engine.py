@@ -9,6 +9,7 @@ order they were started, so a run is a pure function of (scenario, seed). Layer:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sim.comms import make_comms
 from sim.demand import free_flights, requests, scripted_flights
 from sim.eventlog import EventLog
 from sim.fleet import MODE, Fleet, Performance, gather, select
+from sim.groundtruth import log_pair_events, separations
 from sim.kinematics import plan_velocity, step
 from sim.metrics import Tally
 from sim.pairs import PairEpisodes, split_keys
@@ -31,7 +33,7 @@ from sim.sixg.network import Network, SensedScan
 from sim.uss import SimUSS
 from utm.conformance import ConformanceChange
 from utm.intents import State
-from utm.tactical import Conflicts, detect, los_pairs, mvp
+from utm.tactical import Conflicts, detect, mvp
 
 __all__ = ["Progress", "Simulation"]
 
@@ -145,8 +147,22 @@ class Simulation:
                 intent_id=self.uss.intent_id(req.flight),
                 planned_takeoff_s=outcome.plan.takeoff_s,
                 planned_duration_s=outcome.plan.duration_s,
+                plan=self._plan_json(outcome.plan),
             )
             self.env.process(self._take_off(outcome.plan))
+
+    def _plan_json(self, plan: FlightPlan) -> str:
+        """The flown plan for the log (what an incident report draws): layers, nominal path, buffer."""
+        xyz, _ = plan.path()
+        return json.dumps(
+            {
+                "layer": plan.layer.name,
+                "return_layer": None if plan.return_layer is None else plan.return_layer.name,
+                "path_m": np.round(xyz, 1).tolist(),
+                "lateral_buffer_m": self.spec.strategic.lateral_buffer_m,
+            },
+            separators=(",", ":"),
+        )
 
     def _register(self, req: FlightRequest) -> None:
         self.log.flight(
@@ -265,18 +281,17 @@ class Simulation:
     def _separation(self, rows: np.ndarray) -> None:
         """Losses of separation and NMACs on ground truth (the airborne ``rows``), as episodes per pair."""
         sep, fleet = self.spec.separation, self.fleet
-        pos = gather(fleet.pos_m, select(rows))
-        pairs = los_pairs(pos, radius_m=sep.horizontal_m, half_height_m=sep.vertical_m)
-        i, j = pairs[:, 0], pairs[:, 1]
-        x, y, z = pos[:, 0], pos[:, 1], pos[:, 2]
-        dh = np.hypot(x.take(j) - x.take(i), y.take(j) - y.take(i))
-        dz = np.abs(z.take(j) - z.take(i))
-        norm = np.maximum(dh / sep.horizontal_m, dz / sep.vertical_m)
-        a, b = fleet.flight.take(rows.take(i)), fleet.flight.take(rows.take(j))
+        found = separations(
+            fleet.flight.take(rows),
+            gather(fleet.pos_m, select(rows)),
+            horizontal_m=sep.horizontal_m,
+            vertical_m=sep.vertical_m,
+            nmac_horizontal_m=sep.nmac_horizontal_m,
+            nmac_vertical_m=sep.nmac_vertical_m,
+        )
         now = self.env.now
-        self._pair_events(now, self.los, self.los.update(now, a, b, norm), "los")
-        near = ((dh < sep.nmac_horizontal_m) & (dz < sep.nmac_vertical_m)).nonzero()[0]
-        started = self.nmac.update(now, a.take(near), b.take(near), dh.take(near))
+        self._pair_events(now, self.los, self.los.update(now, found.a, found.b, found.norm), "los")
+        started = self.nmac.update(now, *found.nmac_pairs())
         if len(started):
             first, second = split_keys(started)
             self.log.events(now, "nmac", first, other=second)
@@ -284,14 +299,8 @@ class Simulation:
 
     def _pair_events(self, now: float, episodes: PairEpisodes, started: np.ndarray, name: str) -> None:
         """Log the starts and ends of one kind of pair episode and count them."""
-        if len(started):
-            first, second = split_keys(started)
-            self.log.events(now, f"{name}_start", first, other=second)
-        ended = episodes.ended
-        if len(ended.keys):
-            first, second = split_keys(ended.keys)
-            self.log.events(now, f"{name}_end", first, other=second, value=ended.worst)
-        self.tally.episodes(name, started, ended)
+        log_pair_events(self.log, now, episodes, started, name)
+        self.tally.episodes(name, started, episodes.ended)
 
     def _report(self) -> None:
         """Every cooperative vehicle sends its position; the comms model says when each arrives."""

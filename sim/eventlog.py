@@ -45,8 +45,8 @@ __all__ = [
     "read_log",
 ]
 
-LOG_FORMAT = "utm6g-eventlog/1"
-"""The header's ``format``; bump it when a column changes meaning."""
+LOG_FORMAT = "utm6g-eventlog/2"
+"""The header's ``format``; bump it when a column changes meaning (2: flights gained ``plan``)."""
 
 HEADER_KEY = b"utm6g"
 """The schema-metadata key of the header in each of the four files."""
@@ -124,6 +124,7 @@ _SCHEMAS: dict[str, pa.Schema] = {
         ("takeoff_s", pa.float64()),
         ("landing_s", pa.float64()),
         ("planned_duration_s", pa.float64()),
+        ("plan", pa.string()),
     ),
 }
 
@@ -141,8 +142,11 @@ FLIGHT_COLUMNS: dict[str, Any] = {
     "takeoff_s": math.nan,
     "landing_s": math.nan,
     "planned_duration_s": math.nan,
+    "plan": "",
 }
-"""``flights.parquet`` columns besides ``flight``, with the value a field gets until it is registered."""
+"""``flights.parquet`` columns besides ``flight``, with the value a field gets until it is registered.
+``plan`` is the flown plan as JSON (layer, nominal 3D path, lateral buffer; a non-cooperative flight's route,
+which it never files; "" for plan-less traffic)."""
 
 # Pinned writer options (byte-identical output), chosen for encode speed on the two big tables: Parquet
 # dictionary encoding only where values repeat within a row group, plain float32 kinematics (zstd level 1

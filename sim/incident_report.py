@@ -42,6 +42,7 @@ _PARTY_KINDS = (
 )
 _PAIR_KINDS = ("conflict_start", "conflict_end", "los_start", "los_end", "nmac")
 _COLOURS = ("tab:blue", "tab:orange")
+_CORRIDOR_MARGIN_M = 300.0  # how much of the planned corridor around the window the top view shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,7 @@ def scene_summary(scene: Scene, header: Mapping[str, Any]) -> dict[str, Any]:
 
 def _party_summary(party: Party) -> dict[str, Any]:
     flight = {k: (_number(v) if isinstance(v, float) else v) for k, v in party.flight.items()}
+    flight["plan"] = planned(party)
     return {
         "flight": flight,
         "admission": party.decision,
@@ -280,6 +282,7 @@ def _plot_top(scene: Scene) -> Any:
     for party, colour in zip(scene.parties, _COLOURS, strict=True):
         truth, rep, det = party.truth, party.reports, party.detections
         ax.plot(truth["x_m"], truth["y_m"], "-", color=colour, lw=1.5, label=f"{_label(party)}: truth")
+        _draw_corridor(ax, party, colour)
         lost = np.isnan(rep["t_received_s"])
         ax.plot(rep["x_m"][~lost], rep["y_m"][~lost], ".", color=colour, ms=4, label="reports delivered")
         if lost.any():
@@ -304,6 +307,40 @@ def _plot_top(scene: Scene) -> Any:
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return fig
+
+
+def planned(party: Party) -> dict[str, Any] | None:
+    """The party's flown plan (layer, nominal path, lateral buffer), None for plan-less traffic."""
+    text = party.flight.get("plan") or ""
+    return json.loads(text) if text else None
+
+
+def _draw_corridor(ax: Any, party: Party, colour: str) -> None:
+    """The planned corridor near the party's window: its centre line and the lateral buffer around it."""
+    plan, truth = planned(party), party.truth
+    if plan is None or len(plan["path_m"]) < 2 or not len(truth["t_s"]):
+        return
+    from shapely.geometry import LineString, box
+
+    near = box(
+        truth["x_m"].min() - _CORRIDOR_MARGIN_M,
+        truth["y_m"].min() - _CORRIDOR_MARGIN_M,
+        truth["x_m"].max() + _CORRIDOR_MARGIN_M,
+        truth["y_m"].max() + _CORRIDOR_MARGIN_M,
+    )
+    centre = LineString([p[:2] for p in plan["path_m"]])
+    band = centre.buffer(plan["lateral_buffer_m"]).intersection(near)
+    for polygon in getattr(band, "geoms", [band]):
+        if not polygon.is_empty and polygon.geom_type == "Polygon":
+            x, y = polygon.exterior.xy
+            ax.fill(x, y, color=colour, alpha=0.08, lw=0)
+    line = centre.intersection(near)
+    label = f"planned corridor ({_layers(plan)})"
+    for part in getattr(line, "geoms", [line]):
+        if not part.is_empty and part.geom_type == "LineString":
+            x, y = part.xy
+            ax.plot(x, y, "--", color=colour, lw=0.8, label=label)
+            label = "_"  # one legend entry per party
 
 
 def _plot_altitude(scene: Scene) -> Any:
@@ -492,6 +529,7 @@ def _parties_table(parties: Sequence[Mapping[str, Any]]) -> str:
         "landing_s",
     ):
         rows.append((key.replace("_", " "), flights[0].get(key), flights[1].get(key)))
+    rows.append(("planned layer", *(_layers(f["plan"]) for f in flights)))
     for key in ("decision", "decided_at_s", "delay_s"):
         rows.append(
             (f"strategic {key.replace('_', ' ')}", *((p["admission"] or {}).get(key) for p in parties))
@@ -502,6 +540,14 @@ def _parties_table(parties: Sequence[Mapping[str, Any]]) -> str:
     for key in ("count", "mean_horizontal_error_m", "mean_vertical_error_m"):
         rows.append((f"detections {key.replace('_', ' ')}", *(p["detections"].get(key) for p in parties)))
     return _table(["", "first party", "second party"], rows)
+
+
+def _layers(plan: Mapping[str, Any] | None) -> str | None:
+    """The plan's cruise layer, and the layer of the way back when a round trip changes layer."""
+    if plan is None:
+        return None
+    back = plan.get("return_layer")
+    return plan["layer"] if back is None else f"{plan['layer']}, back on {back}"
 
 
 def _other(other: int) -> str | None:

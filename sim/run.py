@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sim.engine import Progress, Simulation
-from sim.eventlog import EventLog, read_log
+from sim.eventlog import LOG_FORMAT, EventLog, read_log
 from sim.report import write_report
 from sim.scenario import LoadedScenario
 
 __all__ = ["LOG_DIR", "RunResult", "run_header", "simulate", "software_version"]
 
 LOG_DIR = "log"
-LOG_FORMAT = "utm6g-eventlog/1"
 
 
 def software_version() -> str:
@@ -34,7 +33,7 @@ def software_version() -> str:
 def run_header(loaded: LoadedScenario) -> dict[str, Any]:
     """What a log must carry to be re-run: the resolved scenario, its seed, the software version."""
     return {
-        "format": LOG_FORMAT,
+        "format": LOG_FORMAT,  # the event log's: the header is written with the files it describes
         "software_version": software_version(),
         "seed": loaded.spec.seed,
         "scenario_file": loaded.source.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import subprocess
@@ -84,6 +85,29 @@ def test_flights_are_decided_by_the_operator_service(tiny_run):
     filed = [f for f in flights if f["intent_id"]]
     assert filed and all(f["cooperative"] for f in filed)
     assert all(not f["intent_id"] for f in flights if not f["cooperative"])
+
+
+def test_each_flown_plan_is_in_the_log_and_the_vehicle_starts_on_it(tiny_run):
+    """The flights table carries the flown plan (for incident reports): layer names of the region, a
+    nominal path from the ground up and back down, and the strategic lateral buffer; a non-cooperative
+    flight's is its route, never filed with the service."""
+    log = read_log(tiny_run.log_dir)
+    layers = {layer.name for layer in load_scenario(TINY).region.grid.layers}
+    states = log.states.to_pydict()
+    first_state = {}
+    for flight, x, y in zip(states["flight"], states["x_m"], states["y_m"], strict=True):
+        first_state.setdefault(flight, (x, y))
+    flown = [f for f in log.flights.to_pylist() if f["plan"]]
+    assert flown and all(
+        bool(f["intent_id"]) == f["cooperative"] for f in flown
+    )  # non-cooperative: never filed
+    for f in flown:
+        plan = json.loads(f["plan"])
+        assert plan["layer"] in layers and plan["lateral_buffer_m"] == 50.0
+        path = np.array(plan["path_m"])
+        assert path[0, 2] == path[-1, 2] == 0.0 and path[1:-1, 2].min() > 0.0
+        if f["flight"] in first_state:  # airborne in the run: it took off from its plan's pad
+            assert np.hypot(*(np.array(first_state[f["flight"]]) - path[0, :2])) < 5.0
 
 
 def test_the_service_refuses_a_conflicting_plan_and_the_flight_takes_its_alternative(tmp_path):

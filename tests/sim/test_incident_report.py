@@ -95,3 +95,23 @@ def test_an_unknown_incident_is_refused_naming_it(ideal, tmp_path):
     with pytest.raises(EventLogError, match=r"incident: no incident 'I0002' in .* \(see `utm6g incidents`\)"):
         write_incident_report(ideal.log_dir, "I0002", tmp_path / "rep")
     assert not (tmp_path / "rep").exists()  # nothing half-written
+
+
+def test_a_planned_flights_report_shows_its_plan_and_admission(tmp_path):
+    """Two deliveries of the demo (CD&R off so they meet): both intents, layers and decisions are shown."""
+    demo = ENCOUNTER.parent / "demo.yaml"
+    run = simulate(
+        load_scenario(demo, ["cdr.enabled=false"], duration_s=200.0), tmp_path / "run", report=False
+    )
+    log = read_log(run.log_dir, columns=[])
+    cooperative = [i for i in find_incidents(log) if all(i.cooperative)]
+    assert cooperative, "the demo's first 200 s without CD&R has a loss of separation between planned flights"
+    page = write_incident_report(run.log_dir, cooperative[0].id, tmp_path / "rep")
+    summary = json.loads((tmp_path / "rep" / "incident.json").read_text())
+    layers = {layer.name for layer in load_scenario(demo).region.grid.layers}
+    for party in summary["parties"]:
+        plan = party["flight"]["plan"]
+        assert plan["layer"] in layers and len(plan["path_m"]) >= 4
+        assert party["admission"]["decision"].startswith("accepted")
+        assert len(party["flight"]["intent_id"]) == 36
+    assert "planned layer" in page.read_text()
