@@ -53,7 +53,8 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from sim.sweep import parse_grid, plan_sweep, progress_bar, sweep
+    from sim.sweep import progress_bar, sweep
+    from sim.sweep_plan import parse_grid, plan_sweep
 
     tasks = plan_sweep(
         args.scenario,

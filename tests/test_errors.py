@@ -13,7 +13,7 @@ from sim.errors import FieldError, ScenarioError
 from sim.eventlog import EventLogError
 from sim.manifest import ManifestError
 from sim.recorded import TracksError
-from sim.sweep import SweepError
+from sim.sweep_plan import SweepError
 from utm.errors import AreaTooLarge, InvalidRequest, InvalidTransition, PlanRejected
 
 ERRORS = [

@@ -21,15 +21,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from sim.sweep import (
-    RUNS_DIR,
-    SweepError,
-    SweepProgress,
-    parse_grid,
-    plan_sweep,
-    progress_bar,
-    sweep,
-)
+from sim.sweep import RUNS_DIR, SweepProgress, progress_bar, sweep
+from sim.sweep_plan import SweepError, parse_grid, plan_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "scenarios" / "shenzhen-nanshan" / "tiny.yaml"
