@@ -47,6 +47,7 @@ __all__ = [
 
 LOG_FORMAT = "utm6g-eventlog/2"
 """The header's ``format``; bump it when a column changes meaning (2: flights gained ``plan``)."""
+_READABLE_FORMATS = ("utm6g-eventlog/1", LOG_FORMAT)  # a version-1 log reads with empty plans
 
 HEADER_KEY = b"utm6g"
 """The schema-metadata key of the header in each of the four files."""
@@ -749,8 +750,9 @@ def read_log(
     if headers[LOG_FILES[0]] is None or len(set(headers.values())) != 1:
         raise EventLogError("header", f"missing or different between the files of {path}")
     header = json.loads(headers[LOG_FILES[0]])
-    if header.get("format") != LOG_FORMAT:
-        raise EventLogError("header.format", f"must be {LOG_FORMAT!r} (got {header.get('format')!r})")
+    if header.get("format") not in _READABLE_FORMATS:
+        known = " or ".join(repr(f) for f in _READABLE_FORMATS)
+        raise EventLogError("header.format", f"must be {known} (got {header.get('format')!r})")
     if window_s is not None:
         t0, t1 = window_s
         window = [("t_s", ">=", float(t0)), ("t_s", "<=", float(t1))]
@@ -769,6 +771,15 @@ def read_log(
         events=table("events"),
         states=table("states", columns=None if columns is None else list(columns), filters=filters),
         messages=table("messages"),
-        flights=table("flights"),
+        flights=_with_plans(table("flights")),
         directory=path,
+    )
+
+
+def _with_plans(flights: pa.Table) -> pa.Table:
+    """A version-1 flights table (no ``plan`` column) with empty plans, so readers see one schema."""
+    if "plan" in flights.column_names:
+        return flights
+    return flights.append_column(
+        _SCHEMAS["flights"].field("plan"), pa.array([""] * flights.num_rows, pa.string())
     )

@@ -13,6 +13,7 @@ import pytest
 from sim.eventlog import (
     EVENT_KINDS,
     FLIGHT_COLUMNS,
+    HEADER_KEY,
     LOG_FORMAT,
     MODES,
     EventLog,
@@ -315,3 +316,19 @@ def test_a_closed_log_refuses_writes_and_closes_once(tmp_path: Path):
 def test_reading_something_that_is_not_a_log_fails_clearly(tmp_path: Path):
     with pytest.raises(EventLogError, match=r"has no events\.parquet"):
         read_log(tmp_path)
+
+
+def test_a_version_1_log_still_reads_with_empty_plans(tmp_path):
+    """Logs written before flights gained ``plan`` (format 1) stay readable: incidents of old runs."""
+    with EventLog(tmp_path / "run", HEADER) as log:
+        log.flight(3, vehicle="quad", plan='{"layer":"d30-60"}')
+    for name in ("events", "states", "messages", "flights"):
+        path = tmp_path / "run" / f"{name}.parquet"
+        table = pq.read_table(path)
+        if name == "flights":
+            table = table.drop_columns(["plan"])
+        old = table.schema.metadata[HEADER_KEY].replace(b"utm6g-eventlog/2", b"utm6g-eventlog/1")
+        pq.write_table(table.replace_schema_metadata({HEADER_KEY: old}), path)
+    run = read_log(tmp_path / "run")
+    assert run.header["format"] == "utm6g-eventlog/1"
+    assert run.flights["plan"].to_pylist() == [""] and run.flights["vehicle"].to_pylist() == ["quad"]
