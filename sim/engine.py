@@ -418,16 +418,11 @@ class Simulation:
             revert = plan_velocity(self.fleet, rows.take(back), pos.take(back, axis=0), self.spec.tick_s)
             pos = np.concatenate([pos, pos.take(back, axis=0)])
             vel = np.concatenate([vel, revert])
-            # A copy must clear the zone by the resolution's own margin (MVP aims at margin x zone): back on
-            # its plan at the bare zone, the turn back (the copy flies its plan velocity at once, the vehicle
-            # does not) would take the pair inside it. Growths add in quadrature with the other's own.
-            if grow is None:
-                grow = (np.zeros(n), np.zeros(n))
-            slack = cdr.margin - 1.0
-            grow = (
-                np.concatenate([grow[0], np.hypot(grow[0].take(back), slack * sep.horizontal_m)]),
-                np.concatenate([grow[1], np.hypot(grow[1].take(back), slack * sep.vertical_m)]),
-            )
+            if grow is not None:
+                grow = (
+                    np.concatenate([grow[0], grow[0].take(back)]),
+                    np.concatenate([grow[1], grow[1].take(back)]),
+                )
         found = detect(
             pos,
             vel,
