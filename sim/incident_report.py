@@ -23,13 +23,11 @@ import pyarrow.compute as pc
 
 from sim.engine import SENSED_ID_BASE
 from sim.eventlog import EventLogError, RunLog, read_log
-from sim.incidents import Incident, find_incidents
+from sim.incidents import WINDOW_S, Incident, find_incidents
 from sim.report import PAGE_CSS, figure
 
-__all__ = ["WINDOW_S", "Party", "Scene", "incident_scene", "write_incident_report"]
+__all__ = ["Party", "Scene", "incident_scene", "write_incident_report"]
 
-WINDOW_S = (60.0, 30.0)
-"""Seconds shown before an incident's start and after its end."""
 
 _PARTY_KINDS = (
     "takeoff",

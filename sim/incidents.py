@@ -24,9 +24,20 @@ import pyarrow.compute as pc
 from sim.eventlog import EventLogError, RunLog
 from sim.pairs import pair_keys
 
-__all__ = ["Approach", "Incident", "closest_approach", "find_incidents", "format_incidents", "incidents_json"]
+__all__ = [
+    "WINDOW_S",
+    "Approach",
+    "Incident",
+    "closest_approach",
+    "find_incidents",
+    "format_incidents",
+    "incidents_json",
+]
 
 Severity = Literal["NMAC", "LoS"]
+
+WINDOW_S = (60.0, 30.0)
+"""Seconds around an incident that reports show and what-if re-runs compare (before start, after end)."""
 
 _KINDS = (
     "los_start",

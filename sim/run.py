@@ -17,7 +17,7 @@ from sim.eventlog import LOG_FORMAT, EventLog, read_log
 from sim.report import write_report
 from sim.scenario import LoadedScenario
 
-__all__ = ["LOG_DIR", "RunResult", "run_header", "simulate", "software_version"]
+__all__ = ["LOG_DIR", "RunResult", "find_log_dir", "run_header", "simulate", "software_version"]
 
 LOG_DIR = "log"
 
@@ -67,3 +67,12 @@ def simulate(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     page = write_report(out, read_log(log_dir), metrics) if report else None
     return RunResult(out, log_dir, metrics, page)
+
+
+def find_log_dir(path: str | Path) -> Path | None:
+    """A run's log folder: ``path/log/`` for a run folder, ``path`` for the log itself; None for neither."""
+    path = Path(path)
+    for candidate in (path / LOG_DIR, path):
+        if (candidate / "events.parquet").is_file():
+            return candidate
+    return None

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from sim.eventlog import EventLogError, read_log
-from sim.incidents import Approach, Incident, closest_approach, find_incidents
+from sim.incidents import WINDOW_S, Approach, Incident, closest_approach, find_incidents
 from sim.manifest import MANIFEST_NAME
 from sim.metrics import flatten_metrics
-from sim.run import LOG_DIR
+from sim.run import find_log_dir
 from sim.scenario import LoadedScenario, load_resolved
 
 __all__ = [
-    "WINDOW_S",
     "IncidentStudy",
     "MetricChange",
     "log_dir_of",
@@ -32,18 +31,13 @@ __all__ = [
     "study_incident",
 ]
 
-WINDOW_S = (60.0, 30.0)
-"""An incident is compared over this long before its start and after its end (s)."""
-
 
 def log_dir_of(path: str | Path) -> Path:
     """The log directory of a run: ``path`` itself, or its ``log/`` folder when given the run's folder."""
-    path = Path(path)
-    if (path / LOG_DIR / "events.parquet").is_file():
-        return path / LOG_DIR
-    if (path / "events.parquet").is_file():
-        return path
-    raise EventLogError("LOG", f"{path} is neither a utm6g run folder nor its log/ folder")
+    found = find_log_dir(path)
+    if found is None:
+        raise EventLogError("LOG", f"{path} is neither a utm6g run folder nor its log/ folder")
+    return found
 
 
 def rerun_scenario(log_dir: str | Path, overrides: Sequence[str] = ()) -> LoadedScenario:

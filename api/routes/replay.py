@@ -23,7 +23,7 @@ from api.deps import ReplayReader
 from sim.eventlog import MODES, RunLog, read_log
 from sim.incidents import find_incidents
 from sim.manifest import MANIFEST_NAME
-from sim.run import LOG_DIR
+from sim.run import LOG_DIR, find_log_dir
 from utm.errors import InvalidRequest, NotFound
 
 __all__ = ["MAX_WINDOW_S", "router"]
@@ -90,7 +90,9 @@ class IncidentsResponse(BaseModel):
 def list_runs(request: Request, _: ReplayReader) -> RunsResponse:
     """Every run folder under the served directory, by name."""
     root = _root(request)
-    names = sorted(p.name for p in root.iterdir() if _RUN_NAME.fullmatch(p.name) and _log_dir(p) is not None)
+    names = sorted(
+        p.name for p in root.iterdir() if _RUN_NAME.fullmatch(p.name) and find_log_dir(p) is not None
+    )
     return RunsResponse(runs=[_summary(name, _open(root, name)) for name in names])
 
 
@@ -168,17 +170,9 @@ def _root(request: Request) -> Path:
     return root
 
 
-def _log_dir(folder: Path) -> Path | None:
-    """A run folder's log: ``folder/log/`` or the folder itself; None when neither holds one."""
-    for candidate in (folder / LOG_DIR, folder):
-        if (candidate / "events.parquet").is_file():
-            return candidate
-    return None
-
-
 def _open(root: Path, run: str) -> RunLog:
     """The run named ``run`` (a plain folder name: no path tricks), read without its states."""
-    log_dir = _log_dir(root / run) if _RUN_NAME.fullmatch(run) else None
+    log_dir = find_log_dir(root / run) if _RUN_NAME.fullmatch(run) else None
     if log_dir is None:
         raise NotFound(f"run {run!r}: no such run")
     return read_log(log_dir, columns=[])
