@@ -19,7 +19,8 @@ from airspace.region import load_region
 from airspace.routes import RouteGraph
 from api.auth import TokenVerifier
 from api.errors import install_error_handlers
-from api.routes import flight_planning, geofences, intents, replay, uss
+from api.live import LiveFeed, service_feed
+from api.routes import flight_planning, geofences, intents, live, replay, uss, web
 from api.settings import Settings
 from utm.deconfliction import Policy
 from utm.service import UTMService
@@ -36,8 +37,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
-    """The service for ``settings.region`` (default: bundled Shenzhen-Nanshan) on ``settings.db_path``."""
+def create_app(
+    settings: Settings, *, clock: Callable[[], datetime] = utc_now, feed: LiveFeed | None = None
+) -> FastAPI:
+    """The service for ``settings.region`` (default: bundled Shenzhen-Nanshan) on ``settings.db_path``, and
+    the web map; ``feed`` is what /live/v1 shows (default: this service's intents and telemetry)."""
     region = load_region(settings.region or BUNDLED_REGION)
     store = Store(settings.db_path, region.frame)
     policy = Policy(allow_equal_priority=settings.allow_equal_priority, max_area_km2=settings.max_area_km2)
@@ -50,8 +54,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         geofences=region.geofences,
     )
 
+    feed = feed or service_feed(service, region, settings.tile_url)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        feed.hub.bind(asyncio.get_running_loop())
         ticker = asyncio.create_task(_tick_forever(service))
         try:
             yield
@@ -71,8 +78,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.verifier = TokenVerifier.from_settings(settings)
     install_error_handlers(app)
     app.state.runs_dir = settings.runs_dir
-    for router in (intents.router, uss.router, geofences.router, flight_planning.router, replay.router):
-        app.include_router(router)
+    app.state.live = feed
+    routers = (intents, uss, geofences, flight_planning, replay, live, web)
+    for module in routers:
+        app.include_router(module.router)
+    web.mount_web(app)
     return app
 
 

@@ -19,6 +19,7 @@ from airspace.routes import RouteGraph
 from airspace.volumes import parse_time
 from api.cli_common import CommandError, add_set_argument
 from api.keys import PRIVATE_KEY_FILE, KeyToolError, mint_token, write_dev_keys
+from api.map_cli import LIVE_ONLY_FLAGS, add_live_arguments, add_map_commands, run_live
 from api.planner_cli import add_planner_commands
 from api.regulator_cli import add_regulator_commands
 from sim.errors import FieldError, ScenarioError
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_compare(commands)
     add_regulator_commands(commands)
     add_planner_commands(commands)
+    add_map_commands(commands)
     return parser
 
 
@@ -250,11 +252,18 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--out", type=Path, help="output folder (default: out/<scenario>-seed<N>)")
     simulate.add_argument("--overwrite", action="store_true", help="replace a previous run in the folder")
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_live_arguments(simulate)
     simulate.set_defaults(run=_simulate)
 
 
 def _simulate(args: argparse.Namespace) -> int:
     from api.sim_console import run_with_progress
+
+    if args.live:
+        return run_live(args)
+    given = [flag for flag, dest in LIVE_ONLY_FLAGS.items() if getattr(args, dest) not in (None, False)]
+    if given:
+        raise CommandError(f"{given[0]}: only with --live")
 
     return run_with_progress(
         args.scenario,

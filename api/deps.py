@@ -20,6 +20,7 @@ __all__ = [
     "Frame",
     "GeofenceReader",
     "GeofenceWriter",
+    "LiveReader",
     "Operator",
     "PlanningCaller",
     "PlanningTestCaller",
@@ -61,3 +62,4 @@ PlanningOrTestCaller = Annotated[
 ]
 __all__ += ["PlanningOrTestCaller"]
 ReplayReader = Annotated[Caller, Depends(require_scope("utm6g.replay.read"))]
+LiveReader = Annotated[Caller, Depends(require_scope("utm6g.live.read"))]

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_area_km2: float = Field(default=2500.0, gt=0, allow_inf_nan=False)
     allow_equal_priority: bool = False
     runs_dir: Path | None = None  # a folder of simulation/recorded run folders served under /replay/v1
+    tile_url: str | None = None  # the web map's optional background tiles, e.g. https://host/{z}/{x}/{y}.png
 
     @field_validator("audience")
     @classmethod
@@ -53,6 +54,17 @@ class Settings(BaseSettings):
     def _region_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file ({value})")
+        return value
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.startswith(("http://", "https://")):
+                raise ValueError(f"must be an http(s) URL ({value})")
+            missing = [p for p in ("{z}", "{x}", "{y}") if p not in value]
+            if missing:
+                raise ValueError(f"must contain {', '.join(missing)} (got {value})")
         return value
 
     @field_validator("runs_dir")

@@ -18,7 +18,7 @@ from sim.engine import Progress
 from sim.run import LOG_DIR, RunResult, simulate
 from sim.scenario import LoadedScenario, load_scenario
 
-__all__ = ["run_loaded", "run_with_progress", "summary_lines"]
+__all__ = ["prepare_out_dir", "run_loaded", "run_with_progress", "summary_lines"]
 
 RUN_FILES = (LOG_DIR, "metrics.json", "report.html")
 
@@ -39,8 +39,8 @@ def run_with_progress(
     return 0
 
 
-def run_loaded(loaded: LoadedScenario, out_dir: Path, overwrite: bool, quiet: bool) -> RunResult:
-    """Run a loaded scenario into ``out_dir`` with a progress bar, then print the summary and the paths."""
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Make room for a run in ``out_dir``: refuse to replace a previous run unless ``overwrite``."""
     from api.cli_common import CommandError
 
     if (out_dir / LOG_DIR).exists():
@@ -49,6 +49,11 @@ def run_loaded(loaded: LoadedScenario, out_dir: Path, overwrite: bool, quiet: bo
         for name in RUN_FILES:
             path = out_dir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def run_loaded(loaded: LoadedScenario, out_dir: Path, overwrite: bool, quiet: bool) -> RunResult:
+    """Run a loaded scenario into ``out_dir`` with a progress bar, then print the summary and the paths."""
+    prepare_out_dir(out_dir, overwrite)
     started = time.perf_counter()
     with tqdm(
         total=loaded.spec.duration_s, unit="sim s", disable=quiet, file=sys.stderr, dynamic_ncols=True

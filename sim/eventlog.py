@@ -42,6 +42,7 @@ __all__ = [
     "EventLog",
     "EventLogError",
     "RunLog",
+    "StateObserver",
     "read_log",
 ]
 
@@ -79,6 +80,9 @@ MODES: tuple[str, ...] = ("nominal", "advisory", "nonconforming", "contingent", 
 """``states.mode`` codes 0..4 by name (the same names as ``sim.fleet.MODE``)."""
 
 _KIND = pa.dictionary(pa.int32(), pa.string())
+
+StateObserver = Callable[[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+"""Called with each states batch: ``(t_s, flight ids, pos (n, 3), vel (n, 3), mode codes)``."""
 
 
 def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
@@ -509,6 +513,7 @@ class EventLog:
         self._flights: dict[int, dict[str, Any]] = {}
         self._counts: dict[str, int] = {}
         self._closed = False
+        self._state_observers: list[StateObserver] = []
 
     def __enter__(self) -> EventLog:
         return self
@@ -594,6 +599,11 @@ class EventLog:
         if n:
             self._counts[kind] = self._counts.get(kind, 0) + n
 
+    def observe_states(self, observer: StateObserver) -> None:
+        """Also hand every states batch, as written, to ``observer`` (the web map's live view); it must not
+        keep the arrays beyond the call (they may be reused)."""
+        self._state_observers.append(observer)
+
     def states(
         self, t_s: float, flight: np.ndarray, pos_m: np.ndarray, vel_mps: np.ndarray, mode: np.ndarray
     ) -> None:
@@ -624,6 +634,8 @@ class EventLog:
                 "mode": modes,
             },
         )
+        for observer in self._state_observers:
+            observer(t, ids, pos, vel, modes)
 
     def messages(
         self,

@@ -27,8 +27,10 @@ from sim.pairs import pair_keys
 __all__ = [
     "WINDOW_S",
     "Approach",
+    "Episodes",
     "Incident",
     "closest_approach",
+    "episodes",
     "find_incidents",
     "format_incidents",
     "incidents_json",
@@ -95,8 +97,9 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
-class _Episodes:
-    """Pair episodes of one kind (LoS, conflict), sorted by (pair key, start)."""
+class Episodes:
+    """Pair episodes of one kind (LoS, conflict), sorted by (pair key, start); ``sim.pairs.split_keys``
+    gives the flights."""
 
     key: np.ndarray
     start_s: np.ndarray
@@ -119,7 +122,7 @@ def _of_kind(events: pa.Table, kind: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return tuple(rows.column(name).to_numpy() for name in ("t_s", "flight", "other"))
 
 
-def _episodes(events: pa.Table, name: str) -> _Episodes:
+def episodes(events: pa.Table, name: str) -> Episodes:
     """Match each pair's k-th ``<name>_start`` with its k-th ``<name>_end`` (episodes never overlap)."""
     t0, a0, b0 = _of_kind(events, f"{name}_start")
     t1, a1, b1 = _of_kind(events, f"{name}_end")
@@ -128,7 +131,7 @@ def _episodes(events: pa.Table, name: str) -> _Episodes:
     k0, t0, k1, t1 = k0.take(o0), t0.take(o0), k1.take(o1), t1.take(o1)
     if len(k0) != len(k1) or (k0 != k1).any() or (t1 < t0).any():
         raise EventLogError("events", f"{name}_start and {name}_end events do not pair up")
-    return _Episodes(k0, t0, t1)
+    return Episodes(k0, t0, t1)
 
 
 def _by_key(key: np.ndarray, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -313,7 +316,7 @@ def find_incidents(run: RunLog) -> list[Incident]:
     h_m, v_m = _setting(scenario, "separation.horizontal_m"), _setting(scenario, "separation.vertical_m")
     lookahead_s, tick_s = _setting(scenario, "cdr.lookahead_s"), _setting(scenario, "tick_s")
     events = run.events.filter(pc.is_in(run.events.column("kind"), value_set=pa.array(_KINDS)))
-    los = _episodes(events, "los")
+    los = episodes(events, "los")
     order = np.lexsort((los.key, los.start_s))  # by (start, a, b): a key sorts as (a, b)
     key, start_s, end_s = los.key.take(order), los.start_s.take(order), los.end_s.take(order)
     if len(key) == 0:
@@ -321,7 +324,7 @@ def find_incidents(run: RunLog) -> list[Incident]:
     a, b = key >> 32, key & 0xFFFFFFFF
     min_h, min_v, min_norm, closest_s = _separations(run, a, b, start_s - tick_s, end_s + tick_s, h_m, v_m)
     parties = _parties(run.flights, np.union1d(a, b))
-    conflicts = _episodes(events, "conflict")
+    conflicts = episodes(events, "conflict")
     t_s, flight, other = _of_kind(events, "nmac")
     nmac = _by_key(pair_keys(flight, other), t_s)
     t_s, flight, _ = _of_kind(events, "advisory_issued")

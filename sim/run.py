@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.engine import Progress, Simulation
-from sim.eventlog import LOG_FORMAT, EventLog, read_log
+from sim.eventlog import LOG_FORMAT, EventLog, StateObserver, read_log
 from sim.report import write_report
 from sim.scenario import LoadedScenario
 
@@ -57,12 +57,15 @@ def simulate(
     *,
     on_progress: Callable[[Progress], None] | None = None,
     report: bool = True,
+    on_states: StateObserver | None = None,
 ) -> RunResult:
     """Run the scenario; write ``out_dir/log/``, ``out_dir/metrics.json`` and (unless ``report=False``)
-    ``out_dir/report.html``."""
+    ``out_dir/report.html``. ``on_states`` sees every recorded states batch as it is logged."""
     out = Path(out_dir)
     log_dir = out / LOG_DIR
     with EventLog(log_dir, run_header(loaded)) as log:
+        if on_states is not None:
+            log.observe_states(on_states)
         metrics = Simulation(loaded, log, on_progress=on_progress).run()
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     page = write_report(out, read_log(log_dir), metrics) if report else None

@@ -35,6 +35,8 @@ from utm.telemetry import TelemetryBatch, TelemetryReport
 __all__ = ["UTMService"]
 
 Clock = Callable[[], datetime]
+Listener = Callable[[str, object], None]
+"""Told of each committed change: ``(kind, payload)``; see :meth:`UTMService.add_listener`."""
 MONITOR = "conformance-monitor"
 
 
@@ -78,6 +80,7 @@ class UTMService:
         self._monitor = monitor or ConformanceMonitor()
         self._lock = threading.RLock()
         self._flagged_silent: set[UUID] = set()
+        self._listeners: list[Listener] = []
         with store.write() as tx:
             for fence in geofences:  # the region's own zones: refreshed at every start
                 tx.put_geofence(fence)
@@ -101,6 +104,22 @@ class UTMService:
     def now(self) -> datetime:
         """The service's clock (wall clock behind HTTP, simulation time in the simulator)."""
         return self._clock()
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(kind, payload)`` after each committed change, under the service's lock:
+        ``("intent", OperationalIntent)`` for a new or changed intent, ``("ended", UUID)``, ``("telemetry",
+        TelemetryReport)`` for each single report (the simulator's batches are not announced). A listener
+        must return quickly (the web map's live stream only queues)."""
+        self._listeners.append(listener)
+
+    def live_intents(self) -> list[OperationalIntent]:
+        """Every live (not ended) intent, sorted by id."""
+        with self._lock:
+            return sorted(self._live.intents.values(), key=lambda intent: str(intent.id))
+
+    def _announce(self, kind: str, payload: object) -> None:
+        for listener in self._listeners:
+            listener(kind, payload)
 
     # -- operational intents
 
@@ -241,6 +260,7 @@ class UTMService:
             for note in self._notifications(intent, advisories, now):
                 tx.notify(note)
         self._live.put(intent)
+        self._announce("intent", intent)
 
     def _notifications(
         self, intent: OperationalIntent, advisories: Iterable[Advisory], now: datetime
@@ -265,6 +285,7 @@ class UTMService:
             if change is not None:
                 self._apply(change)
             self._flagged_silent.discard(report.intent_id)
+            self._announce("telemetry", report)
             return self._live.get(report.intent_id)
 
     def telemetry_batch(
@@ -419,3 +440,4 @@ class UTMService:
             self._live.remove(intent_id)
             self._monitor.forget(intent_id)
             self._flagged_silent.discard(intent_id)
+            self._announce("ended", intent_id)

@@ -1,8 +1,10 @@
-"""Recorded runs over HTTP for the web map and regulators: list, describe, frames by time window, incidents.
+"""Recorded runs over HTTP for the web map and regulators: list, describe, map layers, flights, frames by
+time window, conflict/LoS links, one vehicle's detail, coverage, incidents (docs/map-api.md).
 
 Runs are the sub-folders of ``utm6g serve --runs DIR`` that hold a closed event log (a simulation's or an
-imported recording's ``log/``). Frames are columnar and rounded (centimetres are noise at map scale), or an
-Arrow IPC stream with ``format=arrow``. Every route needs the ``utm6g.replay.read`` scope. Layer: api.
+imported recording's ``log/``). Frames are columnar JSON, rounded (centimetres are noise at map scale), the
+map's compact binary (``format=bin``) or an Arrow IPC stream (``format=arrow``). Every route needs the
+``utm6g.replay.read`` scope. Layer: api.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from api.deps import ReplayReader
+from api.frames_bin import encode_frames, frame_columns
+from api.run_view import RunView, RunViews, time_span
 from sim.eventlog import MODES, RunLog, read_log
 from sim.incidents import find_incidents
 from sim.manifest import MANIFEST_NAME
@@ -99,7 +102,7 @@ def list_runs(request: Request, _: ReplayReader) -> RunsResponse:
 @router.get("/runs/{run}")
 def get_run(run: str, request: Request, _: ReplayReader) -> RunDetail:
     log = _open(_root(request), run)
-    span = _time_span(log)
+    span = time_span(log.directory / "states.parquet")
     header = log.header
     scenario = header.get("scenario", {})
     manifest = log.directory / MANIFEST_NAME
@@ -122,15 +125,18 @@ def get_frames(
     _: ReplayReader,
     t0: float = Query(description="window start, simulation seconds"),
     t1: float = Query(description="window end, simulation seconds (at most 600 s after t0)"),
-    format: Literal["json", "arrow"] = "json",
+    format: Literal["json", "bin", "arrow"] = "json",
+    stride: int = Query(1, ge=1, le=600, description="keep every stride-th sample time (format=bin)"),
 ) -> Any:
-    """Vehicle states in ``[t0, t1]``: columnar JSON (rounded), or the raw columns as an Arrow IPC stream."""
-    if not (math.isfinite(t0) and math.isfinite(t1)):
-        raise InvalidRequest("t0" if not math.isfinite(t0) else "t1", "must be a finite number of seconds")
-    if t1 < t0:
-        raise InvalidRequest("t1", f"must be >= t0 (got t0={t0:g}, t1={t1:g})")
-    if t1 - t0 > MAX_WINDOW_S:
-        raise InvalidRequest("t1", f"the window may span at most {MAX_WINDOW_S:g} s (got {t1 - t0:g} s)")
+    """Vehicle states in ``[t0, t1]``: columnar JSON (rounded), the map's binary frames (``format=bin``,
+    docs/map-api.md) or the raw columns as an Arrow IPC stream."""
+    _check_window(t0, t1)
+    if format == "bin":
+        view = _view(request, run)
+        states = read_log(view.log.directory, columns=list(_FRAME_COLUMNS), window_s=(t0, t1)).states
+        sensed = view.detections.any_within if view.network is not None else None
+        payload = encode_frames(frame_columns(states, stride, sensed), t0, t1)
+        return Response(payload, media_type="application/octet-stream")
     log = _open(_root(request), run)
     states = read_log(log.directory, columns=list(_FRAME_COLUMNS), window_s=(t0, t1)).states
     if format == "arrow":
@@ -156,11 +162,81 @@ def get_frames(
     )
 
 
+@router.get("/runs/{run}/map")
+def get_map(run: str, request: Request, _: ReplayReader) -> dict[str, Any]:
+    """The run's static layers: cells with capacities, geofences with their active intervals, hubs, sites."""
+    return _view(request, run).map(request.app.state.settings.tile_url)
+
+
+@router.get("/runs/{run}/flights")
+def get_flights(run: str, request: Request, _: ReplayReader) -> dict[str, Any]:
+    """Every flight of the run with its plan (layer, planned path, lateral buffer) and times."""
+    return {"run": run, "flights": _view(request, run).flights}
+
+
+@router.get("/runs/{run}/flights/{flight}")
+def get_flight(
+    run: str,
+    flight: int,
+    request: Request,
+    _: ReplayReader,
+    t: float = Query(description="simulation seconds"),
+) -> dict[str, Any]:
+    """One vehicle at ``t``: plan, state, last report and its latency, counts, conformance, serving site."""
+    if not math.isfinite(t):
+        raise InvalidRequest("t", "must be a finite number of seconds")
+    return _view(request, run).flight(flight, t)
+
+
+@router.get("/runs/{run}/links")
+def get_links(
+    run: str,
+    request: Request,
+    _: ReplayReader,
+    t0: float = Query(description="window start, simulation seconds"),
+    t1: float = Query(description="window end, simulation seconds (at most 600 s after t0)"),
+) -> dict[str, Any]:
+    """Conflict (predicted, CD&R's) and LoS (ground truth) episodes open during ``[t0, t1]``, by pair."""
+    _check_window(t0, t1)
+    return {"run": run, "links": _view(request, run).links(t0, t1)}
+
+
+@router.get("/runs/{run}/coverage")
+def get_coverage(
+    run: str,
+    request: Request,
+    _: ReplayReader,
+    altitude_m: float = Query(120.0, description="height of the map above the region origin, m"),
+    step_m: float = Query(100.0, description="grid spacing, m"),
+) -> dict[str, Any]:
+    """Median downlink and uplink SINR over the region at one altitude (404 for a run without a network)."""
+    return {"run": run, **_view(request, run).coverage(altitude_m, step_m)}
+
+
 @router.get("/runs/{run}/incidents")
 def get_incidents(run: str, request: Request, _: ReplayReader) -> IncidentsResponse:
     """Every LoS and NMAC of the run, as ``utm6g incidents --json`` lists them."""
     log = _open(_root(request), run)
     return IncidentsResponse(run=run, incidents=[i.to_json() for i in find_incidents(log)])
+
+
+def _check_window(t0: float, t1: float) -> None:
+    """A finite ``[t0, t1]`` of at most MAX_WINDOW_S, or InvalidRequest naming the bad end."""
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        raise InvalidRequest("t0" if not math.isfinite(t0) else "t1", "must be a finite number of seconds")
+    if t1 < t0:
+        raise InvalidRequest("t1", f"must be >= t0 (got t0={t0:g}, t1={t1:g})")
+    if t1 - t0 > MAX_WINDOW_S:
+        raise InvalidRequest("t1", f"the window may span at most {MAX_WINDOW_S:g} s (got {t1 - t0:g} s)")
+
+
+def _view(request: Request, run: str) -> RunView:
+    """The run opened for the map (cached per served folder)."""
+    root = _root(request)
+    views: RunViews | None = getattr(request.app.state, "run_views", None)
+    if views is None or views.root != root:
+        views = request.app.state.run_views = RunViews(root)
+    return views.get(run, _log_dir(root, run))
 
 
 def _root(request: Request) -> Path:
@@ -170,12 +246,17 @@ def _root(request: Request) -> Path:
     return root
 
 
-def _open(root: Path, run: str) -> RunLog:
-    """The run named ``run`` (a plain folder name: no path tricks), read without its states."""
+def _log_dir(root: Path, run: str) -> Path:
+    """The log folder of the run named ``run`` (a plain folder name: no path tricks)."""
     log_dir = find_log_dir(root / run) if _RUN_NAME.fullmatch(run) else None
     if log_dir is None:
         raise NotFound(f"run {run!r}: no such run")
-    return read_log(log_dir, columns=[])
+    return log_dir
+
+
+def _open(root: Path, run: str) -> RunLog:
+    """The run named ``run``, read without its states."""
+    return read_log(_log_dir(root, run), columns=[])
 
 
 def _metrics(log: RunLog) -> dict[str, Any] | None:
@@ -196,20 +277,6 @@ def _summary(run: str, log: RunLog) -> RunSummary:
         los=None if metrics is None else metrics.get("los", {}).get("count"),
         sealed=(log.directory / MANIFEST_NAME).is_file(),
     )
-
-
-def _time_span(log: RunLog) -> tuple[float | None, float | None]:
-    """First and last state time, from the row groups' statistics (no state data read)."""
-    meta = pq.ParquetFile(log.directory / "states.parquet").metadata
-    lows, highs = [], []
-    for k in range(meta.num_row_groups):
-        stats = meta.row_group(k).column(0).statistics
-        if stats is not None and stats.has_min_max:
-            lows.append(stats.min)
-            highs.append(stats.max)
-    return (
-        (min(lows) + 0.0, max(highs) + 0.0) if lows else (None, None)
-    )  # + 0.0: Parquet writes a zero min as -0
 
 
 def _rounded(values: np.ndarray, digits: int) -> list[float]:

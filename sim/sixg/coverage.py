@@ -12,6 +12,7 @@ the LOS loss wherever LOS is certain (UMa-AV above 100 m, RMa-AV above 40 m). La
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,12 +22,15 @@ from sim.sixg.deployment import Sites, best_sector, link_geometry, nearest_sites
 from sim.sixg.link import Link
 from sim.sixg.profiles import NetworkSettings
 
-__all__ = ["expected_coupling_db", "sinr_map"]
+__all__ = ["ExpectedLink", "expected_coupling_db", "expected_link", "sinr_map"]
 
 
-def expected_coupling_db(settings: NetworkSettings, sites: Sites, pos_m: np.ndarray, k: int) -> np.ndarray:
-    """Median coupling loss (path loss - best sector gain, dB) from each point to its ``k`` nearest sites,
-    nearest first: ``(n, k)``. No shadow fading; LOS and NLOS losses weighted by P_LOS."""
+def expected_coupling_db(
+    settings: NetworkSettings, sites: Sites, pos_m: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest sites of each point, nearest first, and the median coupling loss to each (path
+    loss - best sector gain, dB): two ``(n, k)`` arrays. No shadow fading; LOS and NLOS losses weighted by
+    P_LOS."""
     ch = settings.channel
     site, _ = nearest_sites(sites, pos_m[:, :2], k)
     d2d, d3d, az, el = link_geometry(sites, site, pos_m)
@@ -35,7 +39,29 @@ def expected_coupling_db(settings: NetworkSettings, sites: Sites, pos_m: np.ndar
     pl_los = path_loss_db(ch.scenario, True, d2d, d3d, h, ch.fc_ghz, h_bs_m=ch.bs_height_m)
     pl_nlos = path_loss_db(ch.scenario, False, d2d, d3d, h, ch.fc_ghz, h_bs_m=ch.bs_height_m)
     _, gain_dbi = best_sector(sites, az, el)
-    return p * pl_los + (1.0 - p) * pl_nlos - gain_dbi
+    return site, p * pl_los + (1.0 - p) * pl_nlos - gain_dbi
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedLink:
+    """Median uplink and downlink of points: serving site (index into the deployment) and SINR, dB."""
+
+    ul_site: np.ndarray
+    ul_sinr_db: np.ndarray
+    dl_site: np.ndarray
+    dl_sinr_db: np.ndarray
+
+
+def expected_link(settings: NetworkSettings, sites: Sites, pos_m: np.ndarray) -> ExpectedLink:
+    """The median links of points ``(n, 3)``: the uplink's best of the ``uplink_sites`` nearest sites against
+    noise and IoT, the downlink's best of the ``downlink_sites`` nearest with the others interfering."""
+    ch = settings.channel
+    site, loss_db = expected_coupling_db(settings, sites, pos_m, max(ch.uplink_sites, ch.downlink_sites))
+    link = Link(settings.link)
+    ul_col, ul = link.uplink_sinr_db(loss_db[:, : ch.uplink_sites])
+    dl_col, dl = link.downlink_sinr_db(loss_db[:, : ch.downlink_sites])
+    rows = np.arange(len(site))
+    return ExpectedLink(site[rows, ul_col], ul, site[rows, dl_col], dl)
 
 
 def sinr_map(
@@ -79,9 +105,5 @@ def sinr_map(
     y_edges = y_min + step_m * np.arange(max(1, math.ceil((y_max - y_min) / step_m)) + 1)
     xc, yc = np.meshgrid(x_edges[:-1] + step_m / 2.0, y_edges[:-1] + step_m / 2.0)
     pos = np.column_stack([xc.ravel(), yc.ravel(), np.full(xc.size, float(altitude_m))])
-    ch = settings.channel
-    loss_db = expected_coupling_db(settings, sites, pos, max(ch.uplink_sites, ch.downlink_sites))
-    link = Link(settings.link)
-    _, ul = link.uplink_sinr_db(loss_db[:, : ch.uplink_sites])
-    _, dl = link.downlink_sinr_db(loss_db[:, : ch.downlink_sites])
-    return x_edges, y_edges, ul.reshape(xc.shape), dl.reshape(xc.shape)
+    link = expected_link(settings, sites, pos)
+    return x_edges, y_edges, link.ul_sinr_db.reshape(xc.shape), link.dl_sinr_db.reshape(xc.shape)
