@@ -20,7 +20,7 @@ from airspace.routes import RouteGraph
 from api.auth import TokenVerifier
 from api.errors import install_error_handlers
 from api.live import LiveFeed, service_feed
-from api.routes import flight_planning, geofences, intents, live, replay, uss, web
+from api.routes import audit, flight_planning, geofences, intents, live, replay, uss, web
 from api.settings import Settings
 from utm.deconfliction import Policy
 from utm.service import UTMService
@@ -79,7 +79,7 @@ def create_app(
     install_error_handlers(app)
     app.state.runs_dir = settings.runs_dir
     app.state.live = feed
-    routers = (intents, uss, geofences, flight_planning, replay, live, web)
+    routers = (intents, uss, geofences, flight_planning, audit, replay, live, web)
     for module in routers:
         app.include_router(module.router)
     web.mount_web(app)

@@ -51,6 +51,7 @@ KNOWN_SCOPES = frozenset(
         "interuss.pool_status.read",
         "utm6g.replay.read",  # ours: read recorded runs (/replay/v1) for the web map and regulators
         "utm6g.live.read",  # ours: watch the live airspace (/live/v1) on the web map
+        "utm6g.audit.read",  # ours: read the decisions audit trail (/audit/v1), for regulators
     }
 )
 _ALGORITHM = "RS256"  # F3548: RS256 only; never "none", never HMAC (the public key is not a secret)

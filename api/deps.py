@@ -16,6 +16,7 @@ from api.auth import Caller, require_scope
 from utm.service import UTMService
 
 __all__ = [
+    "AuditReader",
     "ConformanceCaller",
     "Frame",
     "GeofenceReader",
@@ -63,3 +64,4 @@ PlanningOrTestCaller = Annotated[
 __all__ += ["PlanningOrTestCaller"]
 ReplayReader = Annotated[Caller, Depends(require_scope("utm6g.replay.read"))]
 LiveReader = Annotated[Caller, Depends(require_scope("utm6g.live.read"))]
+AuditReader = Annotated[Caller, Depends(require_scope("utm6g.audit.read"))]
