@@ -22,6 +22,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The web map's browser tests drive Debian's Chromium through playwright (a dev extra).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
 # The main job: the region's summary and map, a scripted operator session against a local server, then
 # an hour of Nanshan traffic through the same service in the simulator (it prints where its report is).
 demo: install
@@ -29,7 +36,7 @@ demo: install
 	$(BIN)/utm6g demo --region $(REGION)
 	$(BIN)/utm6g simulate scenarios/shenzhen-nanshan/demo.yaml --out out/demo --overwrite
 
-test: install-dev
+test: install-dev $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -38,6 +45,7 @@ bench: install-dev
 	$(BIN)/python bench/frame_bench.py
 	$(BIN)/python bench/index_bench.py
 	$(BIN)/python bench/route_bench.py
+	$(BIN)/python bench/map_bench.py
 	$(BIN)/python bench/service_bench.py
 	$(BIN)/python bench/tactical_bench.py
 	$(BIN)/python bench/sim_bench.py
