@@ -165,14 +165,17 @@ def telemetry_payload(hub: LiveHub, report: TelemetryReport, state: str) -> dict
 def frame_payload(
     t_s: float, flight: np.ndarray, pos_m: np.ndarray, vel_mps: np.ndarray, mode: np.ndarray
 ) -> dict[str, Any]:
-    """A simulation's sample as columnar JSON (decimetres: the map's scale)."""
-    pos, vel = np.asarray(pos_m, float).round(1), np.asarray(vel_mps, float).round(1)
+    """A simulation's sample as columnar JSON, rows ascending by flight as in the binary frames (decimetres:
+    the map's scale)."""
+    order = np.argsort(flight, kind="stable")
+    pos = np.asarray(pos_m, float)[order].round(1)
+    vel = np.asarray(vel_mps, float)[order].round(1)
     return {
         "t_s": float(t_s),
-        "flight": np.asarray(flight).tolist(),
+        "flight": np.asarray(flight)[order].tolist(),
         **{name: pos[:, k].tolist() for k, name in enumerate(("x_m", "y_m", "z_m"))},
         **{name: vel[:, k].tolist() for k, name in enumerate(("vx_mps", "vy_mps", "vz_mps"))},
-        "mode": np.asarray(mode).tolist(),
+        "mode": np.asarray(mode)[order].tolist(),
     }
 
 
