@@ -25,7 +25,7 @@ from api.cli_common import CommandError
 from api.keys import mint_token, write_dev_keys
 from api.local_server import free_port
 from api.settings import Settings
-from sim.run import find_log_dir
+from sim.run import LOG_DIR, find_log_dir
 
 __all__ = [
     "LIVE_ONLY_FLAGS",
@@ -135,7 +135,7 @@ def _view(args: argparse.Namespace) -> int:
         raise CommandError(
             f"RUN_DIR: no event log in {args.run_dir} (expected a run folder with log/, or a log)"
         )
-    folder = log_dir.parent if log_dir.name == "log" and log_dir != args.run_dir else log_dir
+    folder = log_dir.parent if log_dir.name == LOG_DIR else log_dir  # serve the run folder: metrics too
     name = _UNSAFE.sub("-", folder.resolve().name).strip("-.") or "run"
     with _session(args) as session:
         (session.settings.runs_dir / name).symlink_to(folder.resolve(), target_is_directory=True)
