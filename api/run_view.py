@@ -22,8 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from airspace.errors import AirspaceInputError
 from airspace.region import load_region
 from api.map_layers import map_layers
+from sim.errors import ScenarioError
 from sim.eventlog import MODES, RunLog, read_log
 from sim.incidents import episodes
 from sim.pairs import pair_keys, split_keys
@@ -76,16 +78,17 @@ class RunView:
         header = self.log.header
         self.scenario: dict[str, Any] = header["scenario"]
         self.network: NetworkSettings | None = None
-        if "recorded" in header:  # an imported recording: its region, no scenario and no network
-            self.region = load_region(self.scenario["region"])
-            self.start: datetime = datetime.fromtimestamp(header["recorded"]["time_origin"], UTC)
-        else:
-            loaded = load_resolved(self.scenario, source=Path(header.get("scenario_file", "scenario.yaml")))
-            self.region, self.start, self.network = (
-                loaded.region,
-                loaded.spec.start,
-                loaded.spec.comms.network(),
-            )
+        try:
+            if "recorded" in header:  # an imported recording: its region, no scenario and no network
+                self.region = load_region(self.scenario["region"])
+                self.start: datetime = datetime.fromtimestamp(header["recorded"]["time_origin"], UTC)
+            else:
+                source = Path(header.get("scenario_file", "scenario.yaml"))
+                loaded = load_resolved(self.scenario, source=source)
+                self.region, self.start = loaded.region, loaded.spec.start
+                self.network = loaded.spec.comms.network()
+        except (ScenarioError, AirspaceInputError) as err:  # e.g. a log moved away from its region files
+            raise NotFound(f"run {name!r} cannot be drawn: its airspace does not load ({err})") from None
         self.sites: Sites | None = (
             None if self.network is None else self.network.channel.sites(self.region.grid.bounds_xy_m)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import httpx
@@ -24,16 +25,29 @@ from sim.sixg.coverage import sinr_map
 
 ROOT = Path(__file__).resolve().parents[2]
 ENCOUNTER = ROOT / "scenarios" / "shenzhen-nanshan" / "encounter.yaml"
+REGION = ENCOUNTER.parent / "region.yaml"
 REPLAY = "utm6g.replay.read"
 SIXG = ("--set", "comms.profile=6g-isac-fr1")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """runs/encounter (ideal comms) and runs/encounter-6g (the same encounter over 6G with ISAC)."""
+    """runs/encounter (ideal comms), runs/encounter-6g (the same over 6G with ISAC), runs/recorded (the pass
+    imported from CSV fixes) and runs/moved (simulated on a copy of the region that was then deleted)."""
     root = tmp_path_factory.mktemp("map-runs")
     assert main(["simulate", str(ENCOUNTER), "--out", str(root / "encounter"), "--quiet"]) == 0
     assert main(["simulate", str(ENCOUNTER), "--out", str(root / "encounter-6g"), "--quiet", *SIXG]) == 0
+    region = load_region(REGION)
+    rows = ["id,time,lat,lon,alt"]
+    for t in range(0, 61, 2):
+        lon, lat, _ = region.frame.to_geodetic(10.0 * t, 0.0)
+        rows.append(f"A,{t},{float(lat)!r},{float(lon)!r},60")
+    fixes = root.parent / "fixes.csv"
+    fixes.write_text("\n".join(rows) + "\n")
+    assert main(["import-tracks", str(fixes), "--region", str(REGION), "--out", str(root / "recorded")]) == 0
+    copy = shutil.copytree(ENCOUNTER.parent, root.parent / "copied-scenarios")
+    assert main(["simulate", str(copy / ENCOUNTER.name), "--out", str(root / "moved"), "--quiet"]) == 0
+    (copy / "region.yaml").unlink()
     return root
 
 
@@ -55,7 +69,7 @@ def _get(server: LocalServer, mint, path: str, scope: str = REPLAY, **params) ->
 
 def test_map_layers_are_the_region_in_local_metres(map_server, mint):
     layers = _get(map_server, mint, "/replay/v1/runs/encounter/map").json()
-    region = load_region(ROOT / "scenarios" / "shenzhen-nanshan" / "region.yaml")
+    region = load_region(REGION)
     nx, ny, nk = region.grid.shape
     assert len(layers["grid"]["x_edges_m"]) == nx + 1 and len(layers["grid"]["y_edges_m"]) == ny + 1
     assert np.array(layers["grid"]["capacity"]).shape == (nx, ny, nk)
@@ -76,6 +90,23 @@ def test_map_layers_are_the_region_in_local_metres(map_server, mint):
 def _area(ring: list[list[float]]) -> float:
     x, y = np.array(ring).T
     return 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+
+
+def test_a_recorded_run_is_drawn_in_its_region(map_server, mint):
+    layers = _get(map_server, mint, "/replay/v1/runs/recorded/map").json()
+    assert layers["region"] == load_region(REGION).name and layers["sites"] == []
+    _, col = decode_frames(
+        _get(map_server, mint, "/replay/v1/runs/recorded/frames", t0=10, t1=10, format="bin").content
+    )
+    assert col["flight"].tolist() == [0] and col["x_m"].tolist() == [100.0]
+
+
+def test_a_run_whose_region_is_gone_says_so(map_server, mint):
+    answer = _get(map_server, mint, "/replay/v1/runs/moved/map")
+    assert answer.status_code == 404
+    assert (
+        "run 'moved' cannot be drawn: its airspace does not load" in answer.text and "region" in answer.text
+    )
 
 
 def test_a_6g_run_shows_its_sites(map_server, mint):
