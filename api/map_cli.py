@@ -208,7 +208,7 @@ def run_live(args: argparse.Namespace) -> int:
                 time.sleep(ahead_s)
         hub.publish("frame", frame_payload(t_s, flight, pos, vel, mode))
 
-    with _session(args, region=loaded.region.source) as session:
+    with _session(args, region=loaded.spec.region) as session:
         config = uvicorn.Config(
             create_app(session.settings, feed=LiveFeed(hub, layers)),
             host=session.settings.host,

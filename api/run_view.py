@@ -23,13 +23,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from airspace.errors import AirspaceInputError
-from airspace.region import load_region
+from airspace.region import Region, load_region
 from api.map_layers import map_layers
+from sim.airspace_record import AirspaceFiles
 from sim.errors import ScenarioError
 from sim.eventlog import MODES, RunLog, read_log
 from sim.incidents import episodes
 from sim.pairs import pair_keys, split_keys
-from sim.scenario import load_resolved
+from sim.scenario import load_resolved, logged_airspace
 from sim.sixg.coverage import expected_link, sinr_map
 from sim.sixg.deployment import Sites
 from sim.sixg.profiles import NetworkSettings
@@ -79,12 +80,13 @@ class RunView:
         self.scenario: dict[str, Any] = header["scenario"]
         self.network: NetworkSettings | None = None
         try:
+            airspace = logged_airspace(header)
             if "recorded" in header:  # an imported recording: its region, no scenario and no network
-                self.region = load_region(self.scenario["region"])
+                self.region = _recorded_region(self.scenario["region"], airspace)
                 self.start: datetime = datetime.fromtimestamp(header["recorded"]["time_origin"], UTC)
             else:
                 source = Path(header.get("scenario_file", "scenario.yaml"))
-                loaded = load_resolved(self.scenario, source=source)
+                loaded = load_resolved(self.scenario, source=source, airspace=airspace)
                 self.region, self.start = loaded.region, loaded.spec.start
                 self.network = loaded.spec.comms.network()
         except (ScenarioError, AirspaceInputError) as err:  # e.g. a log moved away from its region files
@@ -317,6 +319,14 @@ class RunViews:
             while len(self._views) > self._size:
                 self._views.popitem(last=False)
         return view
+
+
+def _recorded_region(path: str, airspace: AirspaceFiles | None) -> Region:
+    """A recording's region: from the files its header carries, else from its path."""
+    if airspace is None:
+        return load_region(path)
+    with airspace.placed() as (region_path, _):
+        return load_region(region_path)
 
 
 def _plan(text: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from airspace.region import Region
+from sim.airspace_record import AIRSPACE_KEY, AirspaceFiles
 from sim.errors import FieldError
 from sim.eventlog import EventLog
 from sim.groundtruth import log_pair_events, separations
@@ -315,6 +316,7 @@ def _header(
             "cdr": CDR(enabled=False).model_dump(mode="json"),
             "comms": {"profile": "recorded"},
         },
+        AIRSPACE_KEY: AirspaceFiles.read(region.source, ()).to_json(),  # drawn without the region file
         "recorded": {
             "file": path.name,
             "time_origin": origin,

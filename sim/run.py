@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from sim.airspace_record import AIRSPACE_KEY
 from sim.engine import Progress, Simulation
 from sim.eventlog import LOG_FORMAT, EventLog, StateObserver, read_log
 from sim.report import write_report
@@ -38,6 +39,7 @@ def run_header(loaded: LoadedScenario) -> dict[str, Any]:
         "seed": loaded.spec.seed,
         "scenario_file": loaded.source.name,
         "scenario": loaded.resolved,
+        AIRSPACE_KEY: loaded.airspace.to_json(),  # the log re-runs and draws without the files at their paths
     }
 
 

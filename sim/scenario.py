@@ -36,6 +36,7 @@ from pydantic import (
 from airspace.errors import AirspaceInputError
 from airspace.geozones import load_geozones
 from airspace.region import Hub, Region, load_region
+from sim.airspace_record import AIRSPACE_KEY, AirspaceFiles
 from sim.errors import ScenarioError
 from sim.sixg.profiles import (
     PROFILES,
@@ -64,6 +65,7 @@ __all__ = [
     "VehicleType",
     "load_resolved",
     "load_scenario",
+    "logged_airspace",
     "parse_override",
 ]
 
@@ -411,6 +413,7 @@ class LoadedScenario:
     region: Region
     source: Path
     resolved: dict[str, Any]  # spec.model_dump(mode="json"): overrides applied, defaults filled
+    airspace: AirspaceFiles  # the region and geofence files as loaded (a log header carries them)
 
 
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
@@ -452,16 +455,29 @@ def load_scenario(
 
 
 def load_resolved(
-    resolved: Mapping[str, Any], overrides: Sequence[str] = (), *, source: Path
+    resolved: Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    source: Path,
+    airspace: AirspaceFiles | None = None,
 ) -> LoadedScenario:
     """A scenario again from its resolved form (a log header's ``scenario``: paths absolute, defaults filled),
-    with overrides; ``source`` is the file it first came from (kept as the run's record, never read)."""
-    return _load(copy.deepcopy(dict(resolved)), overrides, source)
+    with overrides; ``source`` is the file it first came from (kept as the run's record, never read).
+    ``airspace`` (a header's files) is read instead of the files on disk, unless an override names others."""
+    return _load(copy.deepcopy(dict(resolved)), overrides, source, airspace)
 
 
-def _load(doc: dict[str, Any], overrides: Sequence[str], source_path: Path) -> LoadedScenario:
+def logged_airspace(header: Mapping[str, Any]) -> AirspaceFiles | None:
+    """The airspace files a log header carries (None for a log written before headers carried them)."""
+    data = header.get(AIRSPACE_KEY)
+    return None if data is None else AirspaceFiles.from_json(data)
+
+
+def _load(
+    doc: dict[str, Any], overrides: Sequence[str], source_path: Path, recorded: AirspaceFiles | None = None
+) -> LoadedScenario:
     """Override, validate and resolve a raw scenario mapping whose relative paths start at ``source_path``'s
-    folder."""
+    folder; the region and geofences come from ``recorded`` when it holds the files the scenario names."""
     source = source_path.name
     for text in overrides:
         _apply_override(doc, *parse_override(text), source=source, text=text)
@@ -469,9 +485,17 @@ def _load(doc: dict[str, Any], overrides: Sequence[str], source_path: Path) -> L
         spec = Scenario.model_validate(doc, context={"base_dir": source_path.parent})
     except ValidationError as err:
         raise _scenario_error(err, source) from None
-    region = _region(spec, source)
+    if recorded is not None and recorded.describes(spec.region, spec.geofences):
+        with recorded.placed() as (region_path, fence_paths):
+            region = _region(
+                spec.model_copy(update={"region": region_path, "geofences": fence_paths}), source
+            )
+        airspace = recorded
+    else:
+        region = _region(spec, source)
+        airspace = AirspaceFiles.read(spec.region, spec.geofences)
     spec = _resolve_against(spec, region, source)
-    return LoadedScenario(spec, region, source_path, spec.model_dump(mode="json"))
+    return LoadedScenario(spec, region, source_path, spec.model_dump(mode="json"), airspace)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sim.incidents import WINDOW_S, Approach, Incident, closest_approach, find_i
 from sim.manifest import MANIFEST_NAME
 from sim.metrics import flatten_metrics
 from sim.run import find_log_dir
-from sim.scenario import LoadedScenario, load_resolved
+from sim.scenario import LoadedScenario, load_resolved, logged_airspace
 
 __all__ = [
     "IncidentStudy",
@@ -46,7 +46,9 @@ def rerun_scenario(log_dir: str | Path, overrides: Sequence[str] = ()) -> Loaded
     for key in ("scenario", "scenario_file"):
         if key not in header:
             raise EventLogError(f"header.{key}", f"missing in {log_dir}: the log cannot be re-run")
-    return load_resolved(header["scenario"], overrides, source=Path(header["scenario_file"]))
+    return load_resolved(
+        header["scenario"], overrides, source=Path(header["scenario_file"]), airspace=logged_airspace(header)
+    )
 
 
 @dataclass(frozen=True, slots=True)

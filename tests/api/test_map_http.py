@@ -18,7 +18,7 @@ from api.cli import main
 from api.frames_bin import SENSED_WINDOW_S, decode_frames
 from api.local_server import LocalServer
 from api.routes.web import content_security_policy
-from sim.eventlog import read_log
+from sim.eventlog import EventLog, read_log
 from sim.incidents import find_incidents
 from sim.scenario import load_scenario
 from sim.sixg.coverage import sinr_map
@@ -47,7 +47,10 @@ def runs(tmp_path_factory) -> Path:
     assert main(["import-tracks", str(fixes), "--region", str(REGION), "--out", str(root / "recorded")]) == 0
     copy = shutil.copytree(ENCOUNTER.parent, root.parent / "copied-scenarios")
     assert main(["simulate", str(copy / ENCOUNTER.name), "--out", str(root / "moved"), "--quiet"]) == 0
-    (copy / "region.yaml").unlink()
+    shutil.rmtree(copy)
+    resolved = load_scenario(ENCOUNTER).resolved | {"region": str(root.parent / "gone" / "region.yaml")}
+    with EventLog(root / "old" / "log", {"software_version": "0", "seed": 1, "scenario": resolved}):
+        pass  # a log from before headers carried the airspace files, its region moved away
     return root
 
 
@@ -101,11 +104,19 @@ def test_a_recorded_run_is_drawn_in_its_region(map_server, mint):
     assert col["flight"].tolist() == [0] and col["x_m"].tolist() == [100.0]
 
 
-def test_a_run_whose_region_is_gone_says_so(map_server, mint):
-    answer = _get(map_server, mint, "/replay/v1/runs/moved/map")
+def test_a_run_is_drawn_from_the_airspace_files_in_its_header(map_server, mint):
+    """runs/moved was simulated on a copy of the scenarios folder that is gone since."""
+    moved = _get(map_server, mint, "/replay/v1/runs/moved/map").json()
+    here = _get(map_server, mint, "/replay/v1/runs/encounter/map").json()
+    assert moved["geofences"] == here["geofences"] and moved["hubs"] == here["hubs"]
+
+
+def test_an_old_run_whose_region_is_gone_says_so(map_server, mint):
+    answer = _get(map_server, mint, "/replay/v1/runs/old/map")
     assert answer.status_code == 404
     assert (
-        "run 'moved' cannot be drawn: its airspace does not load" in answer.text and "region" in answer.text
+        "run 'old' cannot be drawn: its airspace does not load" in answer.text
+        and "no such file" in answer.text
     )
 
 

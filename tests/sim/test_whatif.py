@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from sim.airspace_record import AirspaceFiles
+from sim.errors import ScenarioError
 from sim.eventlog import EventLog, EventLogError, read_log
 from sim.incidents import closest_approach
 from sim.run import simulate
@@ -93,3 +96,36 @@ def test_study_incident_keeps_the_original_metrics_and_manifest_head(encounter_r
     assert study.metrics == encounter_run.metrics
     assert study.window_s == (98.0 - 60.0, 103.0 + 30.0)
     assert len(study.head) == 64
+
+
+def test_a_log_reruns_byte_for_byte_after_its_scenario_folder_is_gone(tmp_path):
+    """The header carries the region and geozone files: a log sent elsewhere re-runs the same airspace."""
+    copy = shutil.copytree(ENCOUNTER.parent, tmp_path / "scenarios")
+    first = simulate(load_scenario(copy / ENCOUNTER.name), tmp_path / "first", report=False)
+    shutil.rmtree(copy)
+    loaded = rerun_scenario(first.log_dir)
+    assert loaded.airspace.region_path == str(copy / "region.yaml") and loaded.region.geofences
+    again = simulate(loaded, tmp_path / "again", report=False)
+    for name in PARQUET:
+        assert (again.log_dir / f"{name}.parquet").read_bytes() == (
+            first.log_dir / f"{name}.parquet"
+        ).read_bytes()
+    with pytest.raises(ScenarioError, match=r"region: no such file"):  # another region is read from disk
+        rerun_scenario(first.log_dir, [f"region={copy / 'other-region.yaml'}"])
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        (
+            {"region_path": "/a/region.yaml", "region_files": {"region.yaml": "", "../../etc/x": ""}},
+            "not a plain relative name",
+        ),
+        ({"region_path": "/a/region.yaml", "region_files": {"other.yaml": ""}}, "no region file"),
+        ({"region_path": "/a/region.yaml"}, "is malformed"),
+    ],
+)
+def test_a_malformed_airspace_record_is_refused_by_name(record, says):
+    full = {"geofence_paths": [], "geofence_files": []} | record
+    with pytest.raises(ScenarioError, match=says):
+        AirspaceFiles.from_json(full)
