@@ -48,7 +48,7 @@ class LocalServer:
         self.runs_dir = runs_dir
         self._process: subprocess.Popen | None = None
 
-    def start(self, *, timeout_s: float = 30.0) -> LocalServer:
+    def start(self, *, timeout_s: float = 60.0) -> LocalServer:
         """Start the process and wait until it answers, or raise with the tail of its log."""
         cmd = [sys.executable, "-m", "api.cli", "serve", "--db", str(self.db_path), "--host", "127.0.0.1"]
         cmd += [

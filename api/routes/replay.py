@@ -13,7 +13,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,8 @@ router = APIRouter(prefix="/replay/v1", tags=["replay"])
 MAX_WINDOW_S = 600.0
 """The longest frames window one request may ask for (10,000 vehicles x 600 s is 6 M states)."""
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+WindowStart = Annotated[float, Query(description="window start, simulation seconds")]
+WindowEnd = Annotated[float, Query(description="window end, simulation seconds (at most 600 s after t0)")]
 _FRAME_COLUMNS = ("t_s", "flight", "x_m", "y_m", "z_m", "vx_mps", "vy_mps", "vz_mps", "mode")
 
 
@@ -123,8 +125,8 @@ def get_frames(
     run: str,
     request: Request,
     _: ReplayReader,
-    t0: float = Query(description="window start, simulation seconds"),
-    t1: float = Query(description="window end, simulation seconds (at most 600 s after t0)"),
+    t0: WindowStart,
+    t1: WindowEnd,
     format: Literal["json", "bin", "arrow"] = "json",
     stride: int = Query(1, ge=1, le=600, description="keep every stride-th sample time (format=bin)"),
 ) -> Any:
@@ -193,8 +195,8 @@ def get_links(
     run: str,
     request: Request,
     _: ReplayReader,
-    t0: float = Query(description="window start, simulation seconds"),
-    t1: float = Query(description="window end, simulation seconds (at most 600 s after t0)"),
+    t0: WindowStart,
+    t1: WindowEnd,
 ) -> dict[str, Any]:
     """Conflict (predicted, CD&R's) and LoS (ground truth) episodes open during ``[t0, t1]``, by pair."""
     _check_window(t0, t1)

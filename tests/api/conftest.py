@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from pyproj import Geod
 
@@ -77,12 +78,29 @@ def start_server(dev_keys, tmp_path) -> Iterator[Callable[[Path], LocalServer]]:
 def server(dev_keys, tmp_path_factory) -> Iterator[LocalServer]:
     """One ``utm6g serve`` shared by a module's tests (each test uses its own place or time)."""
     tmp = tmp_path_factory.mktemp("serve")
-    running = LocalServer(tmp / "utm6g.sqlite", dev_keys[1], audience=AUDIENCE, log_path=tmp / "serve.log")
-    running.start(timeout_s=60.0)
-    try:
+    with LocalServer(
+        tmp / "utm6g.sqlite", dev_keys[1], audience=AUDIENCE, log_path=tmp / "serve.log"
+    ) as running:
         yield running
-    finally:
-        running.stop()
+
+
+@pytest.fixture(scope="module")
+def runs_server(dev_keys, runs, tmp_path_factory) -> Iterator[LocalServer]:
+    """A real ``utm6g serve --runs`` on the requesting module's ``runs`` folder, for the module."""
+    tmp = tmp_path_factory.mktemp("runs-serve")
+    with LocalServer(tmp / "db.sqlite", dev_keys[1], log_path=tmp / "serve.log", runs_dir=runs) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def replay(runs_server, mint) -> Callable[..., httpx.Response]:
+    """``replay(path, scope="utm6g.replay.read", **params)``: GET on ``runs_server`` as a regulator."""
+
+    def get(path: str, scope: str = "utm6g.replay.read", **params: Any) -> httpx.Response:
+        headers = bearer(mint("regulator", scopes=scope))
+        return httpx.get(f"{runs_server.url}{path}", headers=headers, params=params, timeout=60.0)
+
+    return get
 
 
 # --- F3548 bodies ------------------------------------------------------------------------------------

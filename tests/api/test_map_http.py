@@ -16,7 +16,6 @@ import pytest
 from airspace.region import load_region
 from api.cli import main
 from api.frames_bin import SENSED_WINDOW_S, decode_frames
-from api.local_server import LocalServer
 from api.routes.web import content_security_policy
 from sim.eventlog import EventLog, read_log
 from sim.incidents import find_incidents
@@ -54,24 +53,8 @@ def runs(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def map_server(dev_keys, runs, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("map-serve")
-    server = LocalServer(tmp / "db.sqlite", dev_keys[1], log_path=tmp / "serve.log", runs_dir=runs)
-    server.start(timeout_s=60.0)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _get(server: LocalServer, mint, path: str, scope: str = REPLAY, **params) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {mint('regulator', scopes=scope)}"}
-    return httpx.get(f"{server.url}{path}", headers=headers, params=params, timeout=60.0)
-
-
-def test_map_layers_are_the_region_in_local_metres(map_server, mint):
-    layers = _get(map_server, mint, "/replay/v1/runs/encounter/map").json()
+def test_map_layers_are_the_region_in_local_metres(replay):
+    layers = replay("/replay/v1/runs/encounter/map").json()
     region = load_region(REGION)
     nx, ny, nk = region.grid.shape
     assert len(layers["grid"]["x_edges_m"]) == nx + 1 and len(layers["grid"]["y_edges_m"]) == ny + 1
@@ -95,24 +78,22 @@ def _area(ring: list[list[float]]) -> float:
     return 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
 
 
-def test_a_recorded_run_is_drawn_in_its_region(map_server, mint):
-    layers = _get(map_server, mint, "/replay/v1/runs/recorded/map").json()
+def test_a_recorded_run_is_drawn_in_its_region(replay):
+    layers = replay("/replay/v1/runs/recorded/map").json()
     assert layers["region"] == load_region(REGION).name and layers["sites"] == []
-    _, col = decode_frames(
-        _get(map_server, mint, "/replay/v1/runs/recorded/frames", t0=10, t1=10, format="bin").content
-    )
+    _, col = decode_frames(replay("/replay/v1/runs/recorded/frames", t0=10, t1=10, format="bin").content)
     assert col["flight"].tolist() == [0] and col["x_m"].tolist() == [100.0]
 
 
-def test_a_run_is_drawn_from_the_airspace_files_in_its_header(map_server, mint):
+def test_a_run_is_drawn_from_the_airspace_files_in_its_header(replay):
     """runs/moved was simulated on a copy of the scenarios folder that is gone since."""
-    moved = _get(map_server, mint, "/replay/v1/runs/moved/map").json()
-    here = _get(map_server, mint, "/replay/v1/runs/encounter/map").json()
+    moved = replay("/replay/v1/runs/moved/map").json()
+    here = replay("/replay/v1/runs/encounter/map").json()
     assert moved["geofences"] == here["geofences"] and moved["hubs"] == here["hubs"]
 
 
-def test_an_old_run_whose_region_is_gone_says_so(map_server, mint):
-    answer = _get(map_server, mint, "/replay/v1/runs/old/map")
+def test_an_old_run_whose_region_is_gone_says_so(replay):
+    answer = replay("/replay/v1/runs/old/map")
     assert answer.status_code == 404
     assert (
         "run 'old' cannot be drawn: its airspace does not load" in answer.text
@@ -120,16 +101,16 @@ def test_an_old_run_whose_region_is_gone_says_so(map_server, mint):
     )
 
 
-def test_a_6g_run_shows_its_sites(map_server, mint):
-    layers = _get(map_server, mint, "/replay/v1/runs/encounter-6g/map").json()
+def test_a_6g_run_shows_its_sites(replay):
+    layers = replay("/replay/v1/runs/encounter-6g/map").json()
     loaded = load_scenario(ENCOUNTER, list(SIXG[1::2]))
     sites = loaded.spec.comms.network().channel.sites(loaded.region.grid.bounds_xy_m)
     assert len(layers["sites"]) == sites.n_sites and layers["sensing"] is True
     assert layers["sites"][0] == {"x_m": round(sites.xy_m[0, 0], 1), "y_m": round(sites.xy_m[0, 1], 1)}
 
 
-def test_flights_carry_their_plans(map_server, mint, runs):
-    flights = _get(map_server, mint, "/replay/v1/runs/encounter/flights").json()["flights"]
+def test_flights_carry_their_plans(replay, runs):
+    flights = replay("/replay/v1/runs/encounter/flights").json()["flights"]
     table = read_log(runs / "encounter" / "log", columns=[]).flights
     assert [f["flight"] for f in flights] == table["flight"].to_pylist() == [0, 1]
     for flight, plan, takeoff in zip(
@@ -139,8 +120,8 @@ def test_flights_carry_their_plans(map_server, mint, runs):
         assert flight["takeoff_s"] == takeoff
 
 
-def test_binary_frames_are_the_logged_states(map_server, mint, runs):
-    answer = _get(map_server, mint, "/replay/v1/runs/encounter/frames", t0=90, t1=110, format="bin")
+def test_binary_frames_are_the_logged_states(replay, runs):
+    answer = replay("/replay/v1/runs/encounter/frames", t0=90, t1=110, format="bin")
     assert answer.headers["content-type"] == "application/octet-stream"
     header, col = decode_frames(answer.content)
     states = read_log(runs / "encounter" / "log", window_s=(90, 110)).states.sort_by([("t_s", "ascending")])
@@ -153,18 +134,14 @@ def test_binary_frames_are_the_logged_states(map_server, mint, runs):
     assert col["vx_mps"][:2].tolist() == [10.0, -10.0] and set(col["mode"].tolist()) == {0}
     assert not col["sensed"].any()  # an ideal run has no network sensing
     _, strided = decode_frames(
-        _get(
-            map_server, mint, "/replay/v1/runs/encounter/frames", t0=90, t1=110, format="bin", stride=5
-        ).content
+        replay("/replay/v1/runs/encounter/frames", t0=90, t1=110, format="bin", stride=5).content
     )
     assert strided["time_s"].tolist() == [90.0, 95.0, 100.0, 105.0, 110.0]
     assert strided["x_m"][::2].tolist() == [-100.0, -50.0, 0.0, 50.0, 100.0]
 
 
-def test_sensed_marks_vehicles_with_a_recent_delivered_detection(map_server, mint, runs):
-    _, col = decode_frames(
-        _get(map_server, mint, "/replay/v1/runs/encounter-6g/frames", t0=0, t1=198, format="bin").content
-    )
+def test_sensed_marks_vehicles_with_a_recent_delivered_detection(replay, runs):
+    _, col = decode_frames(replay("/replay/v1/runs/encounter-6g/frames", t0=0, t1=198, format="bin").content)
     messages = read_log(runs / "encounter-6g" / "log", columns=[]).messages
     det = messages.filter(pc.equal(messages["kind"].cast("string"), "detection"))
     flight, received = det["flight"].to_numpy(), det["t_received_s"].to_numpy()
@@ -176,18 +153,18 @@ def test_sensed_marks_vehicles_with_a_recent_delivered_detection(map_server, min
     assert col["sensed"].astype(bool).tolist() == expected and sum(expected) > 100
 
 
-def test_links_are_the_logged_episodes(map_server, mint, runs):
-    links = _get(map_server, mint, "/replay/v1/runs/encounter/links", t0=0, t1=198).json()["links"]
+def test_links_are_the_logged_episodes(replay, runs):
+    links = replay("/replay/v1/runs/encounter/links", t0=0, t1=198).json()["links"]
     (incident,) = find_incidents(read_log(runs / "encounter" / "log", columns=[]))
     los = [link for link in links if link["kind"] == "los"]
     assert los == [
         {"kind": "los", "a": 0, "b": 1, "start_s": incident.start_s, "end_s": incident.end_s, "nmac": True}
     ]
-    assert _get(map_server, mint, "/replay/v1/runs/encounter/links", t0=0, t1=50).json()["links"] == []
+    assert replay("/replay/v1/runs/encounter/links", t0=0, t1=50).json()["links"] == []
 
 
-def test_one_vehicle_at_a_time(map_server, mint, runs):
-    detail = _get(map_server, mint, "/replay/v1/runs/encounter/flights/0", t=100).json()
+def test_one_vehicle_at_a_time(replay, runs):
+    detail = replay("/replay/v1/runs/encounter/flights/0", t=100).json()
     assert detail["state"] == {
         "t_s": 100.0,
         "x_m": 0.0,
@@ -205,11 +182,11 @@ def test_one_vehicle_at_a_time(map_server, mint, runs):
     sent = mine["t_sent_s"].to_numpy()
     assert detail["reports"]["sent"] == int(np.count_nonzero(sent <= 100)) > 0
     assert detail["last_report"]["latency_s"] == 0.0 and detail["link"] is None  # ideal comms
-    assert _get(map_server, mint, "/replay/v1/runs/encounter/flights/0", t=500).json()["state"] is None
+    assert replay("/replay/v1/runs/encounter/flights/0", t=500).json()["state"] is None
 
 
-def test_a_6g_vehicle_names_its_serving_site(map_server, mint):
-    detail = _get(map_server, mint, "/replay/v1/runs/encounter-6g/flights/1", t=100).json()
+def test_a_6g_vehicle_names_its_serving_site(replay):
+    detail = replay("/replay/v1/runs/encounter-6g/flights/1", t=100).json()
     link, state = detail["link"], detail["state"]
     assert link["distance_m"] == pytest.approx(
         math.hypot(link["x_m"] - state["x_m"], link["y_m"] - state["y_m"]), abs=0.2
@@ -219,8 +196,8 @@ def test_a_6g_vehicle_names_its_serving_site(map_server, mint):
     assert latency is None or 0.0 < latency < 0.1  # a modelled link takes time
 
 
-def test_coverage_is_the_median_sinr_map(map_server, mint):
-    cov = _get(map_server, mint, "/replay/v1/runs/encounter-6g/coverage", altitude_m=90, step_m=500).json()
+def test_coverage_is_the_median_sinr_map(replay):
+    cov = replay("/replay/v1/runs/encounter-6g/coverage", altitude_m=90, step_m=500).json()
     loaded = load_scenario(ENCOUNTER, list(SIXG[1::2]))
     network = loaded.spec.comms.network()
     bounds = loaded.region.grid.bounds_xy_m
@@ -243,23 +220,23 @@ def test_coverage_is_the_median_sinr_map(map_server, mint):
         ("/replay/v1/runs/nothing/map", {}, 404, "no such run"),
     ],
 )
-def test_bad_map_requests_are_refused_by_name(map_server, mint, path, params, status, says):
-    answer = _get(map_server, mint, path, **params)
+def test_bad_map_requests_are_refused_by_name(replay, path, params, status, says):
+    answer = replay(path, **params)
     assert answer.status_code == status and says in answer.text
 
 
-def test_map_routes_need_their_scopes(map_server, mint):
-    assert _get(map_server, mint, "/replay/v1/runs/encounter/map", scope="utm6g.live.read").status_code == 403
-    assert _get(map_server, mint, "/live/v1/map", scope=REPLAY).status_code == 403
-    assert httpx.get(f"{map_server.url}/replay/v1/runs/encounter/map").status_code == 401
+def test_map_routes_need_their_scopes(replay, runs_server):
+    assert replay("/replay/v1/runs/encounter/map", scope="utm6g.live.read").status_code == 403
+    assert replay("/live/v1/map", scope=REPLAY).status_code == 403
+    assert httpx.get(f"{runs_server.url}/replay/v1/runs/encounter/map").status_code == 401
 
 
-def test_the_page_is_served_without_a_token_and_kept_on_its_origin(map_server):
-    page = httpx.get(f"{map_server.url}/", timeout=10.0)
+def test_the_page_is_served_without_a_token_and_kept_on_its_origin(runs_server):
+    page = httpx.get(f"{runs_server.url}/", timeout=10.0)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "connect-src 'self'" in policy and "http" not in policy
-    script = httpx.get(f"{map_server.url}/web/js/main.js", timeout=10.0)
+    script = httpx.get(f"{runs_server.url}/web/js/main.js", timeout=10.0)
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
 

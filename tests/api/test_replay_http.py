@@ -9,7 +9,6 @@ import pyarrow as pa
 import pytest
 
 from api.cli import main
-from api.local_server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ENCOUNTER = ROOT / "scenarios" / "shenzhen-nanshan" / "encounter.yaml"
@@ -25,24 +24,8 @@ def runs(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def replay_server(dev_keys, runs, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("replay-serve")
-    server = LocalServer(tmp / "db.sqlite", dev_keys[1], log_path=tmp / "serve.log", runs_dir=runs)
-    server.start(timeout_s=60.0)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _get(server: LocalServer, mint, path: str, scope: str = REPLAY, **params) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {mint('regulator', scopes=scope)}"}
-    return httpx.get(f"{server.url}{path}", headers=headers, params=params, timeout=30.0)
-
-
-def test_runs_are_listed_and_described(replay_server, mint):
-    listed = _get(replay_server, mint, "/replay/v1/runs")
+def test_runs_are_listed_and_described(replay):
+    listed = replay("/replay/v1/runs")
     assert listed.status_code == 200
     assert listed.json()["runs"] == [
         {
@@ -55,14 +38,14 @@ def test_runs_are_listed_and_described(replay_server, mint):
             "sealed": True,
         }
     ]
-    detail = _get(replay_server, mint, "/replay/v1/runs/encounter").json()
+    detail = replay("/replay/v1/runs/encounter").json()
     assert (detail["t_min_s"], detail["t_max_s"]) == (0.0, 198.0)
     assert detail["separation"]["horizontal_m"] == 50.0 and len(detail["manifest_head"]) == 64
     assert detail["metrics"]["nmac"]["count"] == 1
 
 
-def test_frames_are_columnar_and_match_the_closed_form(replay_server, mint):
-    frames = _get(replay_server, mint, "/replay/v1/runs/encounter/frames", t0=100, t1=101).json()
+def test_frames_are_columnar_and_match_the_closed_form(replay):
+    frames = replay("/replay/v1/runs/encounter/frames", t0=100, t1=101).json()
     assert frames["t_s"] == [100.0, 100.0, 101.0, 101.0] and frames["flight"] == [0, 1, 0, 1]
     assert frames["x_m"] == [0.0, 5.0, 10.0, -5.0]  # -1000 + 10 t and 1005 - 10 t
     assert frames["y_m"] == [0.0, 20.0, 0.0, 20.0] and frames["z_m"] == [60.0] * 4
@@ -70,15 +53,15 @@ def test_frames_are_columnar_and_match_the_closed_form(replay_server, mint):
     assert frames["modes"][frames["mode"][0]] == "nominal"
 
 
-def test_frames_as_an_arrow_stream(replay_server, mint):
-    answer = _get(replay_server, mint, "/replay/v1/runs/encounter/frames", t0=0, t1=600, format="arrow")
+def test_frames_as_an_arrow_stream(replay):
+    answer = replay("/replay/v1/runs/encounter/frames", t0=0, t1=600, format="arrow")
     assert answer.headers["content-type"] == "application/vnd.apache.arrow.stream"
     table = pa.ipc.open_stream(answer.content).read_all()
     assert table.num_rows == 2 * 199 and table.column_names[:2] == ["t_s", "flight"]
 
 
-def test_incidents_of_a_run(replay_server, mint):
-    body = _get(replay_server, mint, "/replay/v1/runs/encounter/incidents").json()
+def test_incidents_of_a_run(replay):
+    body = replay("/replay/v1/runs/encounter/incidents").json()
     (incident,) = body["incidents"]
     assert incident["id"] == "I0001" and incident["closest_s"] == pytest.approx(100.25, abs=1e-3)
 
@@ -101,18 +84,20 @@ def test_incidents_of_a_run(replay_server, mint):
     ],
     ids=["reversed", "too-wide", "nan", "missing-t0", "unknown-run", "not-a-run", "traversal"],
 )
-def test_bad_requests_are_named(replay_server, mint, path, params, status, message):
-    answer = _get(replay_server, mint, path, **params)
+def test_bad_requests_are_named(replay, path, params, status, message):
+    answer = replay(path, **params)
     assert answer.status_code == status
     assert message in answer.text
 
 
-def test_the_replay_scope_is_required(replay_server, mint):
-    assert httpx.get(f"{replay_server.url}/replay/v1/runs", timeout=10.0).status_code == 401
-    answer = _get(replay_server, mint, "/replay/v1/runs", scope="utm.strategic_coordination")
+def test_the_replay_scope_is_required(replay, runs_server):
+    assert httpx.get(f"{runs_server.url}/replay/v1/runs", timeout=10.0).status_code == 401
+    answer = replay("/replay/v1/runs", scope="utm.strategic_coordination")
     assert answer.status_code == 403 and "missing scope: this needs utm6g.replay.read" in answer.text
 
 
 def test_a_server_without_runs_says_how_to_serve_them(server, mint):
-    answer = _get(server, mint, "/replay/v1/runs")
+    answer = httpx.get(
+        f"{server.url}/replay/v1/runs", headers={"Authorization": f"Bearer {mint('r', scopes=REPLAY)}"}
+    )
     assert answer.status_code == 404 and "utm6g serve --runs DIR" in answer.text
