@@ -391,7 +391,7 @@ class Simulation:
             priority = np.full(len(rows), fleet.priority.max(initial=0) + 1)  # sensing-only: can't be asked
             known = (rows >= 0).nonzero()[0]
             priority[known] = fleet.priority.take(rows.take(known))
-            self._resolve(rows, pos, vel, priority, found, rows.take(held))
+            self._resolve(rows, pos, vel, priority, found, self._pair_radii(found, grow), rows.take(held))
 
     def _advisories_ending(self, rows: np.ndarray) -> np.ndarray:
         """The picture rows (indices into ``rows``) of vehicles whose advisory is due to end: under one,
@@ -411,18 +411,24 @@ class Simulation:
         from its picture position: pairs within the picture are exactly those of a detection without
         the copies; a copy in conflict with anyone but its own vehicle, or with another copy, holds the
         vehicle on its advisory (whether the others keep theirs or go back too). It is asked again next
-        cycle.
+        cycle. A copy's zone is grown by the resolution margin, so a vehicle goes back only when its plan
+        keeps it clear of what MVP aimed at.
         """
         cdr, sep, n = self.spec.cdr, self.spec.separation, len(pos)
         if len(back):
             revert = plan_velocity(self.fleet, rows.take(back), pos.take(back, axis=0), self.spec.tick_s)
             pos = np.concatenate([pos, pos.take(back, axis=0)])
             vel = np.concatenate([vel, revert])
-            if grow is not None:
-                grow = (
-                    np.concatenate([grow[0], grow[0].take(back)]),
-                    np.concatenate([grow[1], grow[1].take(back)]),
-                )
+            # A copy must clear MVP's own aim, margin x zone: back on its plan at the bare zone, the turn back
+            # (the copy flies its plan velocity at once, the vehicle does not) would take the pair inside it.
+            # The margin is a set clearance, not an independent error: it adds to the copy's own growth.
+            if grow is None:
+                grow = (np.zeros(n), np.zeros(n))
+            slack = cdr.margin - 1.0
+            grow = (
+                np.concatenate([grow[0], grow[0].take(back) + slack * sep.horizontal_m]),
+                np.concatenate([grow[1], grow[1].take(back) + slack * sep.vertical_m]),
+            )
         found = detect(
             pos,
             vel,
@@ -442,6 +448,16 @@ class Simulation:
         real = (found.j < n).nonzero()[0]
         fields = (found.i, found.j, found.t_in_s, found.t_out_s, found.t_cpa_s, found.d_cpa_m)
         return Conflicts(*(f.take(real) for f in fields)), back.compress(held)
+
+    def _pair_radii(self, found: Conflicts, grow: tuple | None) -> float | np.ndarray:
+        """Each conflict's protected radius as :func:`~utm.tactical.detect` inflated it for its tracks'
+        uncertainty (the nominal radius plus the two growths in quadrature): MVP clears its margin times
+        this, not times the nominal radius, or a resolution on an uncertain picture stays inside the
+        zone that detected it."""
+        radius = self.spec.separation.horizontal_m
+        if grow is None:
+            return radius
+        return radius + np.hypot(grow[0].take(found.i), grow[0].take(found.j))
 
     def _received_picture(self, now: float) -> tuple:
         """Fleet rows, ids, positions and velocities of the latest received reports, dead-reckoned to now."""
@@ -536,13 +552,15 @@ class Simulation:
         vel: np.ndarray,
         priority: np.ndarray,
         found: Conflicts,
+        radius_m: float | np.ndarray,
         held: np.ndarray,
     ) -> None:
         """MVP velocity changes for the vehicles in conflict; clear advisories whose conflicts are over.
 
         ``rows`` are the picture's fleet rows, -1 for a sensing-only track: it is an obstacle with right of
-        way (nobody can send it an advisory). ``held`` (fleet rows) keep their advisories even when their
-        conflicts are over: their plans are not free yet. Resolutions are horizontal only: vehicles keep
+        way (nobody can send it an advisory). ``radius_m``: each conflict's own (inflated) radius, which MVP
+        clears by its margin. ``held`` (fleet rows) keep their advisories even when their conflicts are
+        over: their plans are not free yet. Resolutions are horizontal only: vehicles keep
         their layer, and a multirotor's 3-4 m/s vertical rate cannot fly MVP's vertical escapes in time
         (measured: vertical MVP gave more LoS than none).
         """
@@ -551,7 +569,7 @@ class Simulation:
             pos,
             vel,
             found,
-            radius_m=sep.horizontal_m,
+            radius_m=radius_m,
             half_height_m=sep.vertical_m,
             lookahead_s=cdr.lookahead_s,
             priority=priority,

@@ -288,8 +288,8 @@ def mvp(
     vel_mps: ArrayLike,
     conflicts: Conflicts,
     *,
-    radius_m: float,
-    half_height_m: float,
+    radius_m: float | ArrayLike,
+    half_height_m: float | ArrayLike,
     lookahead_s: float,
     priority: ArrayLike,
     margin: float = 1.1,
@@ -302,11 +302,12 @@ def mvp(
 
     * Horizontal: the relative velocity changes by ``shift / t_eff`` along the miss vector, where
       ``shift`` moves the CPA to ``margin * radius_m`` (BlueSky's correction for the rotation of the
-      relative track when the pair is still outside the enlarged zone) and
-      ``t_eff = max(min(t, lookahead_s), 1 s)`` (a floor against division by ~0 when the CPA is now; the
-      cap makes slow-closing pairs resolve within the horizon). A miss distance below
-      ``1e-3 radius_m`` is head-on: the change is to the right of the relative velocity, so both
-      vehicles turn right; with no relative velocity either, j moves east and i west.
+      relative track when the pair is still outside the enlarged zone: the resolved relative track then
+      passes exactly ``margin * radius_m`` from the other) and ``t_eff = max(min(t, lookahead_s), 1 s)``
+      (a floor against division by ~0 when the CPA is now; the cap makes slow-closing pairs resolve
+      within the horizon). A miss distance below ``1e-3 radius_m`` is head-on: the change is to the
+      right of the relative velocity, so both vehicles turn right; with no relative velocity either, j
+      moves east and i west.
     * Vertical (``vertical=True``), instead of horizontal, only when the pair is inside the zone
       vertically at the CPA (``|dz| < half_height_m``) and climbing or descending apart to
       ``margin * half_height_m`` needs less speed change than the horizontal escape; j climbs when it
@@ -318,7 +319,10 @@ def mvp(
     ----------
     pos_m, vel_mps : (n, 3) the state :func:`detect` saw.
     conflicts : :func:`detect`'s result for that state.
-    radius_m, half_height_m, lookahead_s : as :func:`detect`.
+    radius_m, half_height_m : the protected cylinder (m, > 0), one for all pairs or (k,) one per
+        conflict: the zone each pair was detected with (inflated by its tracks' uncertainty, say), so
+        that the resolution clears ``margin`` times that pair's own zone.
+    lookahead_s : as :func:`detect`.
     priority : (n,) larger has right of way.
     margin : zone enlargement factor (>= 1).
     vertical : allow vertical resolutions.
@@ -345,7 +349,6 @@ def mvp(
            [ 0.   ,  0.918,  0.   ]])
     """
     cols = _columns(pos_m, vel_mps)
-    lookahead_s, radius_m, half_height_m = _zone(lookahead_s, radius_m, half_height_m)
     n = cols.shape[1]
     prio = np.asarray(priority, dtype=float)
     if prio.shape != (n,) or not np.isfinite(prio).all():
@@ -355,6 +358,9 @@ def mvp(
     i, j = np.asarray(conflicts.i, np.int64), np.asarray(conflicts.j, np.int64)
     if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
         raise InvalidRequest("conflicts", f"rows must index the {n} vehicles given")
+    lookahead_s = _scalar("lookahead_s", lookahead_s, 0.0)
+    radius = _pair_zone("radius_m", radius_m, len(i))
+    half_height = _pair_zone("half_height_m", half_height_m, len(i))
     out = np.zeros((n, 3))
     if len(i) == 0:
         return out
@@ -371,9 +377,9 @@ def mvp(
         t[~moving] = 0.0
     ex, ey, ez = dx + du * t, dy + dv * t, dz + dw * t
     miss_m, dist_m = np.hypot(ex, ey), np.hypot(dx, dy)
-    reach_m, t_eff = margin * radius_m, np.maximum(np.minimum(t, lookahead_s), _T_FLOOR_S)
+    reach_m, t_eff = margin * radius, np.maximum(np.minimum(t, lookahead_s), _T_FLOOR_S)
     # direction: along the miss vector; head-on: right of the relative velocity; neither: east
-    head_on = miss_m < _HEAD_ON * radius_m
+    head_on = miss_m < _HEAD_ON * radius
     if head_on.any():
         speed = np.sqrt(a)
         right = np.where(moving, 1.0 / np.where(moving, speed, 1.0), 0.0)
@@ -383,18 +389,18 @@ def mvp(
         ux, uy = ex / miss_m, ey / miss_m
     # shift of the CPA, with the rotation correction while outside the enlarged zone (BlueSky mvp.py)
     outside = ((dist_m > reach_m) & (miss_m < dist_m)).nonzero()[0]
-    shift_m = np.full(len(i), reach_m)  # reach_m / cos(0)
+    shift_m = reach_m.copy()  # reach_m / cos(0)
     if len(outside):
-        d_out = dist_m.take(outside)
-        turn = np.arcsin(reach_m / d_out) - np.arcsin(miss_m.take(outside) / d_out)
-        shift_m[outside] = reach_m / np.cos(turn)
+        d_out, reach_out = dist_m.take(outside), reach_m.take(outside)
+        turn = np.arcsin(reach_out / d_out) - np.arcsin(miss_m.take(outside) / d_out)
+        shift_m[outside] = reach_out / np.cos(turn)
     shift_m -= miss_m
     np.maximum(shift_m, 0.0, out=shift_m)
     h_mps = shift_m / t_eff
     delta_z = None
     if vertical:
-        climb_m = margin * half_height_m - np.abs(ez)
-        up = (np.abs(ez) < half_height_m) & (climb_m < shift_m)
+        climb_m = margin * half_height - np.abs(ez)
+        up = (np.abs(ez) < half_height) & (climb_m < shift_m)
         if up.any():
             h_mps[up] = 0.0
             delta_z = np.where(up, np.where(ez >= 0.0, climb_m, -climb_m) / t_eff, 0.0)
@@ -434,15 +440,36 @@ def _array3(field: str, value: ArrayLike, rows: int | None = None, limit: float 
 
 def _zone(lookahead_s: float, radius_m: float, half_height_m: float) -> tuple[float, float, float]:
     """The scalar options as floats, else InvalidRequest naming the first bad one."""
-    for name, value, low in (
-        ("lookahead_s", lookahead_s, 0.0),
-        ("radius_m", radius_m, None),
-        ("half_height_m", half_height_m, None),
-    ):
-        if not ((value >= low if low is not None else value > 0.0) and value <= _MAX_SCALAR):
-            bound = ">= 0" if low is not None else "> 0"
-            raise InvalidRequest(name, f"must be a number {bound} and <= {_MAX_SCALAR:g} ({value})")
-    return float(lookahead_s), float(radius_m), float(half_height_m)
+    return (
+        _scalar("lookahead_s", lookahead_s, 0.0),
+        _scalar("radius_m", radius_m),
+        _scalar("half_height_m", half_height_m),
+    )
+
+
+def _scalar(name: str, value: float, low: float | None = None) -> float:
+    """One option as a float, ``>= low`` (``> 0`` without one) and ``<= 1e6``, else InvalidRequest."""
+    if not ((value >= low if low is not None else value > 0.0) and value <= _MAX_SCALAR):
+        bound = ">= 0" if low is not None else "> 0"
+        raise InvalidRequest(name, f"must be a number {bound} and <= {_MAX_SCALAR:g} ({value})")
+    return float(value)
+
+
+def _pair_zone(name: str, value: float | ArrayLike, k: int) -> np.ndarray:
+    """A zone dimension for each of ``k`` conflicts, from one number for all or ``k`` numbers, each in
+    ``(0, 1e6]``, else InvalidRequest naming it (and the first bad conflict)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(k, _scalar(name, float(arr)))
+    if arr.shape != (k,):
+        raise InvalidRequest(name, f"must be one number or {k}, one per conflict (shape {arr.shape})")
+    bad = (~((arr > 0.0) & (arr <= _MAX_SCALAR))).nonzero()[0]
+    if len(bad):
+        first = int(bad[0])
+        raise InvalidRequest(
+            f"{name}[{first}]", f"must be a number > 0 and <= {_MAX_SCALAR:g} ({arr[first]})"
+        )
+    return arr
 
 
 def _columns(pos_m: ArrayLike, vel_mps: ArrayLike) -> np.ndarray:

@@ -18,6 +18,7 @@ import pytest
 
 from sim.engine import Simulation
 from sim.eventlog import EventLog, read_log
+from sim.incidents import closest_approach
 from sim.plans import FlightRequest
 from sim.run import run_header, simulate
 from sim.scenario import load_scenario
@@ -320,8 +321,35 @@ def test_the_scripted_encounter_is_a_loss_of_separation_and_an_nmac_without_cdr(
     assert worst == [pytest.approx(math.hypot(5.0, 20.0) / 50.0)]
 
 
-def test_cdr_resolves_the_scripted_encounter(tmp_path):
+def test_cdr_resolves_the_scripted_encounter_with_its_margin(tmp_path):
+    """MVP aims at margin x zone; a vehicle goes back to its plan only if its plan clears that too, so the
+    pair never dips to the bare zone on the way back (it did: 51.9 m with the check at the bare zone)."""
     events = _encounter_events(tmp_path / "on", "cdr.enabled=true")
     kinds = [e[1] for e in events]
     assert "los_start" not in kinds and "nmac" not in kinds
     assert kinds.index("conflict_start") < kinds.index("advisory_applied")
+    approach = closest_approach(read_log(tmp_path / "on" / "log", columns=[]), 0, 1, 0.0, 240.0)
+    assert approach.min_horizontal_m >= 1.1 * 50.0
+
+
+def test_cdr_on_an_uncertain_picture_clears_margin_times_the_inflated_zone(tmp_path, monkeypatch):
+    """Issue 5: on a network picture each pair's zone grows by its tracks' uncertainty (SIXG-MODEL.md 6.2),
+    and MVP must clear margin x that zone, not margin x the nominal 50 m. Reports trusted to 20 m only
+    make each track's growth about 6-7 m; the encounter's closest approach in truth must clear 1.1 x
+    (50 + hypot(g, g)) with g the smallest growth the picture ever had (it was 57.6 m, under even the
+    inflated zone, when MVP aimed at 55 m)."""
+    grows = []
+    fused = Simulation._fused_picture
+
+    def recorded(self, now):
+        picture = fused(self, now)
+        grows.append(picture[4][0])
+        return picture
+
+    monkeypatch.setattr(Simulation, "_fused_picture", recorded)
+    overrides = ["cdr.enabled=true", "comms.profile=5g-fr1", "comms.fusion.gnss_sigma_h_m=20"]
+    _encounter_events(tmp_path / "on", *overrides)
+    g = float(np.concatenate(grows).min())
+    assert g > 5.0
+    approach = closest_approach(read_log(tmp_path / "on" / "log", columns=[]), 0, 1, 0.0, 240.0)
+    assert approach.min_horizontal_m >= 1.1 * (50.0 + math.hypot(g, g))

@@ -362,6 +362,110 @@ def test_mvp_goes_vertical_only_when_cheaper(offset_m, dz_m, vertical):
         assert (dv[:, 2] == 0.0).all() and dv[1, 1] > 0.0 > dv[0, 1]
 
 
+def separate_encounters(rng, k, *, lookahead_s, margin, radius_m):
+    """``k`` converging pairs (rows 2p, 2p + 1), 20 km apart so each vehicle is in its own conflict only:
+    the horizontal CPA at 2 s .. lookahead_s, missing by less than ``radius_m[p]``, from a distance beyond
+    ``margin * radius_m[p]`` (outside the enlarged zone), both vehicles moving, level."""
+    u = rng.uniform(0.0, 2.0 * math.pi, k)
+    ahead, side = np.column_stack([np.cos(u), np.sin(u)]), np.column_stack([-np.sin(u), np.cos(u)])
+    closing = rng.uniform(5.0, 35.0, k)
+    t_cpa = rng.uniform(2.0, lookahead_s, k)
+    t_cpa = np.maximum(t_cpa, 1.5 * margin * radius_m / closing)  # starts outside margin x its zone
+    miss = rng.uniform(0.0, 0.95, k) * radius_m
+    dpos = side * miss[:, None] - ahead * (closing * t_cpa)[:, None]
+    v_i = rng.uniform(-15.0, 15.0, (k, 2))
+    pos, vel = np.zeros((2 * k, 3)), np.zeros((2 * k, 3))
+    pos[0::2, 0] = np.arange(k) * 20000.0
+    pos[1::2, :2] = pos[0::2, :2] + dpos
+    pos[:, 2] = 60.0
+    vel[0::2, :2], vel[1::2, :2] = v_i, v_i + ahead * closing[:, None]
+    return pos, vel
+
+
+def resolved_miss_m(pos, vel, dv):
+    """Closed-form horizontal closest approach of each pair (2p, 2p + 1) on its resolved relative
+    velocity: |d x v'| / |v'| (the CPAs are ahead, so the unclipped line distance)."""
+    d = pos[1::2, :2] - pos[0::2, :2]
+    v = (vel + dv)[1::2, :2] - (vel + dv)[0::2, :2]
+    assert ((d * v).sum(axis=1) < 0.0).all()  # still closing: the CPA is ahead
+    return np.abs(d[:, 0] * v[:, 1] - d[:, 1] * v[:, 0]) / np.hypot(v[:, 0], v[:, 1])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mvp_clears_margin_times_each_pairs_own_zone(seed):
+    """Oracle: the closed-form CPA of each resolved relative track. With per-pair zones R + hypot(g_i, g_j)
+    (the radii detect used), every pair, whatever its zone and right of way, now passes margin x its own
+    zone (BlueSky's rotation correction makes the resolved track tangent to it); aiming at the nominal
+    R leaves every inflated pair short of its zone x margin."""
+    rng = np.random.default_rng(seed)
+    k, lookahead_s, margin = 60, 45.0, 1.1
+    grow = rng.choice([0.0, 5.0, 20.0, 60.0], 2 * k)
+    zone_m = R_M + np.hypot(grow[0::2], grow[1::2])
+    pos, vel = separate_encounters(rng, k, lookahead_s=lookahead_s, margin=margin, radius_m=zone_m)
+    c = detect(pos, vel, lookahead_s=lookahead_s, **ZONE, grow_h_m=grow)
+    np.testing.assert_array_equal(c.i, np.arange(0, 2 * k, 2))
+    np.testing.assert_array_equal(c.j, c.i + 1)
+    radius = R_M + np.hypot(grow.take(c.i), grow.take(c.j))
+    opts = {"lookahead_s": lookahead_s, "half_height_m": H_M, "priority": rng.integers(0, 2, 2 * k)}
+    dv = mvp(pos, vel, c, radius_m=radius, vertical=False, margin=margin, **opts)
+    np.testing.assert_allclose(resolved_miss_m(pos, vel, dv), margin * zone_m, rtol=1e-9)
+    nominal = resolved_miss_m(pos, vel, mvp(pos, vel, c, radius_m=R_M, vertical=False, margin=margin, **opts))
+    unresolved = resolved_miss_m(pos, vel, np.zeros_like(vel))
+    np.testing.assert_allclose(nominal, np.maximum(unresolved, margin * R_M), rtol=1e-9)
+    inflated = zone_m > R_M
+    assert inflated.sum() > k // 2 and (nominal[inflated] < margin * zone_m[inflated]).all()
+
+
+def test_mvp_climbs_to_margin_times_each_pairs_own_half_height():
+    """Oracle: head-on pairs (vertical is the cheaper escape) with different half-heights; the resolved
+    vertical separation at the (unchanged) horizontal CPA is margin x each pair's own half-height."""
+    half = np.array([15.0, 10.0, 22.0])
+    pos = np.array([[0.0, 0.0, 60.0], [900.0, 0.0, 64.0]] * 3)
+    pos[2:4, 0] += 20000.0
+    pos[4:6, 0] += 40000.0
+    vel = np.array(HEAD_ON[1] * 3)
+    c = detect(pos, vel, lookahead_s=60.0, **ZONE)
+    assert len(c) == 3
+    dv = mvp(pos, vel, c, radius_m=R_M, half_height_m=half, lookahead_s=60.0, priority=np.zeros(6))
+    assert (dv[:, :2] == 0.0).all()
+    t = 900.0 / 30.0
+    dz = (pos[1::2, 2] - pos[0::2, 2]) + (dv[1::2, 2] - dv[0::2, 2]) * t
+    np.testing.assert_allclose(dz, 1.1 * half, rtol=1e-12)
+
+
+def test_mvp_scalar_zone_is_the_same_as_one_per_pair():
+    """Oracle: the scalar zone broadcast by hand to every conflict; byte-identical changes."""
+    rng = np.random.default_rng(7)
+    n = 2000
+    pos = np.column_stack([rng.uniform(0, 4000, n), rng.uniform(0, 4000, n), rng.uniform(30, 122, n)])
+    vel = np.column_stack([rng.uniform(-18, 18, n), rng.uniform(-18, 18, n), rng.uniform(-2, 2, n)])
+    c = detect(pos, vel, lookahead_s=30.0, **ZONE)
+    assert len(c) > 100
+    opts = {"lookahead_s": 30.0, "priority": rng.integers(0, 3, n)}
+    scalar = mvp(pos, vel, c, **ZONE, **opts)
+    each = mvp(pos, vel, c, radius_m=np.full(len(c), R_M), half_height_m=np.full(len(c), H_M), **opts)
+    assert scalar.tobytes() == each.tobytes()
+
+
+def test_mvp_refuses_bad_per_pair_zones_naming_the_field():
+    """Oracle: the field (and the conflict) named in the error."""
+    pos = np.array([[0.0, 0.0, 60.0], [900.0, 0.0, 60.0], [1800.0, 0.0, 60.0]])
+    vel = np.array([[15.0, 0.0, 0.0], [-15.0, 0.0, 0.0], [-45.0, 0.0, 0.0]])
+    c = detect(pos, vel, lookahead_s=60.0, **ZONE)
+    assert len(c) == 3  # all three meet at x = 450 m
+    opts = {"lookahead_s": 60.0, "priority": [0, 0, 0]}
+    for radius, half, field in (
+        ([50.0, np.nan, 50.0], H_M, "radius_m[1]"),
+        ([50.0, 50.0], H_M, "radius_m"),
+        (R_M, [15.0, 15.0, 0.0], "half_height_m[2]"),
+        (-1.0, H_M, "radius_m"),
+        ([50.0, 50.0, 2e6], H_M, "radius_m[2]"),
+    ):
+        with pytest.raises(InvalidRequest) as err:
+            mvp(pos, vel, c, radius_m=radius, half_height_m=half, **opts)
+        assert err.value.field == field
+
+
 def test_mvp_no_conflicts_no_change():
     """Oracle: nothing to resolve -> a zero array of the fleet's shape."""
     pos, vel = np.zeros((3, 3)), np.zeros((3, 3))
