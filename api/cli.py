@@ -184,6 +184,9 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     keys.add_argument("--jwks-url", help="JWKS URL of the token issuer")
     serve.add_argument("--region", type=Path, help="region.yaml (default: the bundled Shenzhen-Nanshan)")
     serve.add_argument("--runs", type=Path, help="a folder of run folders to serve under /replay/v1")
+    serve.add_argument(
+        "--tiles", metavar="URL", help="web map background tiles, e.g. https://host/{z}/{x}/{y}.png"
+    )
     serve.set_defaults(run=_serve)
 
 
@@ -202,6 +205,7 @@ def _serve(args: argparse.Namespace) -> int:
         "audience": args.audience,
         "region": args.region,
         "runs_dir": args.runs,
+        "tile_url": args.tiles,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
     if args.jwt_public_key is not None:  # a key given on the command line replaces one from the environment
@@ -213,7 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "settings"
-        flag = {"runs_dir": "runs"}.get(field, field).replace("_", "-")
+        flag = {"runs_dir": "runs", "tile_url": "tiles"}.get(field, field).replace("_", "-")
         raise CommandError(f"--{flag}: {first['msg']}") from None
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, workers=1, log_level="info")
     return 0

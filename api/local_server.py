@@ -40,12 +40,14 @@ class LocalServer:
         port: int | None = None,
         log_path: Path | None = None,
         runs_dir: Path | None = None,
+        tile_url: str | None = None,
     ) -> None:
         self.db_path, self.public_key, self.audience = db_path, public_key, audience
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or db_path.with_suffix(".log")
         self.runs_dir = runs_dir
+        self.tile_url = tile_url
         self._process: subprocess.Popen | None = None
 
     def start(self, *, timeout_s: float = 60.0) -> LocalServer:
@@ -61,6 +63,8 @@ class LocalServer:
         ]
         if self.runs_dir is not None:
             cmd += ["--runs", str(self.runs_dir)]
+        if self.tile_url is not None:
+            cmd += ["--tiles", self.tile_url]
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()

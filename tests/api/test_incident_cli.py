@@ -191,3 +191,17 @@ def test_serve_names_a_missing_runs_folder(tmp_path, dev_keys, capsys):
     ]
     assert main(args) == 2
     assert "utm6g serve: error: --runs: Value error, no such directory" in capsys.readouterr().err
+
+
+def test_serve_names_a_bad_tile_template(tmp_path, dev_keys, capsys):
+    args = [
+        "serve",
+        "--tiles",
+        "ftp://tiles/{z}/{x}/{y}",
+        "--jwt-public-key",
+        str(dev_keys[1]),
+        "--audience",
+        "x",
+    ]
+    assert main(args) == 2
+    assert "utm6g serve: error: --tiles: Value error, must be an http(s) URL" in capsys.readouterr().err

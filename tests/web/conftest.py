@@ -60,14 +60,10 @@ def mint(keys) -> Callable[[str, str], str]:
 def server(runs_root, keys, tmp_path_factory) -> Iterator[LocalServer]:
     """``utm6g serve`` on 127.0.0.1 over ``runs_root``; its live feed is the operator service's."""
     tmp = tmp_path_factory.mktemp("web-serve")
-    running = LocalServer(
+    with LocalServer(
         tmp / "utm6g.sqlite", keys[1], audience=AUDIENCE, runs_dir=runs_root, log_path=tmp / "serve.log"
-    )
-    running.start(timeout_s=60.0)
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""The web map draws 10,000 vehicles well inside a frame, in headless software rendering.
+"""The web map draws 10,000 vehicles well inside a frame, in headless software rendering (no GPU).
 
 The page's frames requests are answered with a synthetic 10,000-vehicle run (api.frames_bin.encode_frames,
 the server's own encoder), so the page parses, interpolates, counts cell occupancy, builds trails and draws
-exactly as for a recorded run. The figures go to tests/web/artifacts/draw-10k.json.
+exactly as for a recorded run. The figures go to tests/web/artifacts/draw-10k.json. Measured on a 2-core
+box: with every marker and trail a canvas path, 53 ms forced (17 fps playing); stamped into the page's own
+pixel buffer (api/web/js/raster.js), about 18 ms forced (50+ fps).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from api.frames_bin import encode_frames
 
 VEHICLES = 10_000
 SAMPLE_S = 5.0  # sampling of the synthetic run (a bigger step keeps the payloads small)
-FRAME_BUDGET_MS = 50.0
+FORCED_BUDGET_MS = 35.0  # twice the median measured, for a loaded CI box; paths took 53 ms
 
 
 def synthetic_frames(t0_s: float, t1_s: float, stride: int) -> bytes:
@@ -50,10 +52,11 @@ def synthetic_frames(t0_s: float, t1_s: float, stride: int) -> bytes:
 
 
 def test_ten_thousand_vehicles_draw_within_a_frame_budget(map_page, server, mint, artifacts):
-    """Median draw time of a 10,000-vehicle frame, every layer but coverage on, is under 50 ms.
+    """Median forced draw time of a 10,000-vehicle frame, every layer but coverage on, is within budget.
 
-    ``lastFrameMs`` is the page's own figure (JavaScript: interpolation, occupancy, trails, paths); the
-    flushed figure adds a pixel read-back, which forces the canvas to rasterise before it returns.
+    ``lastFrameMs`` is the page's own figure (JavaScript: interpolation, occupancy, trails, stamping); the
+    forced figure is the whole seek plus a pixel read-back, which makes the canvas rasterise before it
+    returns: what a frame really costs.
     """
 
     def answer(route):
@@ -66,10 +69,10 @@ def test_ten_thousand_vehicles_draw_within_a_frame_budget(map_page, server, mint
     assert map_page.js("utm6g.drawn") == VEHICLES
     assert map_page.js("utm6g.drawnFlights.length") == VEHICLES
 
-    js_ms, flushed_ms = [], []
+    js_ms, forced_ms = [], []
     for k in range(15):
         t = 122.0 + 2.37 * k  # between samples: every vehicle interpolated
-        flushed_ms.append(
+        forced_ms.append(
             map_page.js(
                 "async (t) => { const t0 = performance.now(); await utm6g.seek(t);"
                 " document.getElementById('map').getContext('2d').getImageData(0, 0, 1, 1);"
@@ -92,10 +95,12 @@ def test_ten_thousand_vehicles_draw_within_a_frame_budget(map_page, server, mint
         "vehicles": VEHICLES,
         "last_frame_ms_median": statistics.median(js_ms),
         "last_frame_ms_max": max(js_ms),
-        "flushed_ms_median": statistics.median(flushed_ms),
+        "forced_ms_median": statistics.median(forced_ms),
+        "forced_ms_max": max(forced_ms),
+        "forced_budget_ms": FORCED_BUDGET_MS,
         "playing_fps": fps,
     }
     (artifacts / "draw-10k.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"10k vehicles: {figures}")
-    assert figures["last_frame_ms_median"] < FRAME_BUDGET_MS, figures
+    assert figures["forced_ms_median"] <= FORCED_BUDGET_MS, figures
     assert not map_page.errors

@@ -148,6 +148,8 @@ def test_the_map_makes_no_request_off_this_machine(map_page, server, mint):
     map_page.wait("document.getElementById('panel-altitude').textContent.endsWith(' m')")
     time.sleep(0.5)
     assert map_page.js("utm6g.framesRequested") >= 2
+    assert map_page.js("utm6g.tilesDrawn") == 0  # no tile_url: no background
+    assert map_page.js("document.getElementById('tile-credit').hidden")
     hosts = {urlsplit(u).hostname for u in urls}
     assert urls and hosts <= {"127.0.0.1", "localhost"}, hosts
     assert not failed and not refused, failed + refused

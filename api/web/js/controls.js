@@ -4,7 +4,7 @@
  */
 
 import * as C from "./colors.js";
-import { markerPath } from "./draw.js";
+import { markerPath } from "./markers.js";
 
 const LAYERS = ["vehicles", "trails", "links", "intents", "geofences", "hubs", "cells", "sites", "coverage"];
 
@@ -15,6 +15,7 @@ export function layerStates() {
   return Object.fromEntries(LAYERS.map((name) => [name, $(`layer-${name}`).checked && !$(`layer-${name}`).disabled]));
 }
 
+/** `handler(name)` after a layer checkbox changes. */
 export function onLayerChange(handler) {
   for (const name of LAYERS) $(`layer-${name}`).addEventListener("change", () => handler(name));
 }
@@ -52,6 +53,7 @@ export function noteRuns(text, current) {
   $("run-select").value = current === "live" ? "live" : "";
 }
 
+/** The time slider, play/pause button, speed choice and time label. */
 export class TimeControls {
   constructor({ onSeek, onPlay, onSpeed }) {
     this.slider = $("time-slider");
@@ -99,6 +101,22 @@ export class TimeControls {
   }
 }
 
+/** Screen pixels hidden by the panels over a map `width` px wide, so fitting uses the free part of it. */
+export function insets(width) {
+  const side = $("sidebar").getBoundingClientRect();
+  const top = $("topbar").getBoundingClientRect();
+  const vehiclePanel = $("vehicle-panel");
+  const right = vehiclePanel.hidden ? 16 : width - vehiclePanel.getBoundingClientRect().left + 16;
+  return { left: side.right + 16, top: top.bottom + 16, right, bottom: 40 };
+}
+
+/** The credit line of the background tiles: their host (an attribution is not known generically). */
+export function showTileCredit(host) {
+  const credit = $("tile-credit");
+  credit.textContent = `map tiles: ${host}`;
+  credit.hidden = false;
+}
+
 /** The cell-layer choice: all layers (max ratio) or one by name. */
 export function fillCellLayers(layers, onChange) {
   const select = $("cell-layer");
@@ -106,16 +124,19 @@ export function fillCellLayers(layers, onChange) {
   select.addEventListener("change", () => onChange(Number(select.value)));
 }
 
+/** `handler()` after the coverage altitude or link changes. */
 export function onCoverageOptions(handler) {
   $("coverage-altitude").addEventListener("change", () => handler());
   $("coverage-link").addEventListener("change", () => handler());
 }
 
+/** The coverage layer's altitude (m, 120 when not a number) and link (`dl` or `ul`). */
 export function coverageOptions() {
   const altitude = Number($("coverage-altitude").value);
   return { altitudeM: Number.isFinite(altitude) ? altitude : 120, link: $("coverage-link").value };
 }
 
+/** `handler(text)` when Enter is pressed in the flight search with something typed. */
 export function onSearch(handler) {
   $("search").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && e.target.value.trim()) handler(e.target.value.trim());

@@ -15,6 +15,11 @@ const TYPED = {
   uint8: Uint8Array,
 };
 const COLUMNS = ["x", "y", "z", "vx", "vy", "vz"];
+const AXES = [
+  ["x", "vx"],
+  ["y", "vy"],
+  ["z", "vz"],
+];
 const WIRE = { x: "x_m", y: "y_m", z: "z_m", vx: "vx_mps", vy: "vy_mps", vz: "vz_mps" };
 const EPS_S = 1e-6;
 const NO_ROWS = new Int32Array(0);
@@ -33,14 +38,16 @@ export class Sample {
   }
 
   /**
-   * A live simulation's `frame` event (columnar JSON in the fleet's row order, which is not by flight):
-   * sorted by flight here. Nothing is marked sensed.
+   * A live simulation's `frame` event (columnar JSON, rows ascending by flight as the server sends them; a
+   * frame that is not is sorted here, as a guard). Nothing is marked sensed.
    */
   static fromJSON(data) {
     const n = data.flight.length;
-    const order = Array.from({ length: n }, (_, k) => k).sort((a, b) => data.flight[a] - data.flight[b]);
-    const pick = (Type, values) => Type.from(order, (k) => values[k]);
-    const columns = { flight: pick(Int32Array, data.flight), mode: pick(Uint8Array, data.mode) };
+    const flights = data.flight;
+    const sorted = flights.every((id, k) => k === 0 || flights[k - 1] <= id);
+    const order = sorted ? null : Array.from({ length: n }, (_, k) => k).sort((a, b) => flights[a] - flights[b]);
+    const pick = (Type, values) => (order ? Type.from(order, (k) => values[k]) : Type.from(values));
+    const columns = { flight: pick(Int32Array, flights), mode: pick(Uint8Array, data.mode) };
     columns.sensed = new Uint8Array(n);
     for (const name of COLUMNS) columns[name] = pick(Float32Array, data[WIRE[name]]);
     return new Sample(data.t_s, columns);
@@ -122,6 +129,7 @@ export class Vehicles {
     for (const name of COLUMNS) this[name] = new Float32Array(this.capacity);
     this.mode = new Uint8Array(this.capacity);
     this.sensed = new Uint8Array(this.capacity);
+    this.next = new Int32Array(this.capacity); // interpolate's scratch: each row's row in the next sample, or -1
   }
 
   /** Row of `flight`, or -1 (binary search; rows are ascending). */
@@ -157,26 +165,30 @@ export function interpolate(a, b, t, out) {
   out.reserve(n);
   out.n = n;
   out.names = null;
+  out.flight.set(a.flight);
+  out.mode.set(a.mode);
+  out.sensed.set(a.sensed);
+  const next = out.next;
+  const bf = b ? b.flight : NO_ROWS;
+  for (let i = 0, j = 0; i < n; i++) {
+    const id = a.flight[i];
+    while (j < bf.length && bf[j] < id) j++;
+    next[i] = j < bf.length && bf[j] === id ? j : -1;
+  }
   const dt = t - a.t;
   const f = b ? dt / (b.t - a.t) : 0;
-  const bf = b ? b.flight : NO_ROWS;
-  const bn = bf.length;
-  let j = 0;
-  for (let i = 0; i < n; i++) {
-    const id = a.flight[i];
-    while (j < bn && bf[j] < id) j++;
-    out.flight[i] = id;
-    out.mode[i] = a.mode[i];
-    out.sensed[i] = a.sensed[i];
-    if (j < bn && bf[j] === id) {
-      for (const name of COLUMNS) out[name][i] = a[name][i] + (b[name][j] - a[name][i]) * f;
-    } else {
-      out.x[i] = a.x[i] + a.vx[i] * dt;
-      out.y[i] = a.y[i] + a.vy[i] * dt;
-      out.z[i] = a.z[i] + a.vz[i] * dt;
-      out.vx[i] = a.vx[i];
-      out.vy[i] = a.vy[i];
-      out.vz[i] = a.vz[i];
+  for (const [p, v] of AXES) {
+    const [pa, va, po, vo] = [a[p], a[v], out[p], out[v]];
+    const [pb, vb] = b ? [b[p], b[v]] : [pa, va];
+    for (let i = 0; i < n; i++) {
+      const j = next[i];
+      if (j >= 0) {
+        po[i] = pa[i] + (pb[j] - pa[i]) * f;
+        vo[i] = va[i] + (vb[j] - va[i]) * f;
+      } else {
+        po[i] = pa[i] + va[i] * dt;
+        vo[i] = va[i];
+      }
     }
   }
   return out;

@@ -1,7 +1,8 @@
 /**
  * The web map's wiring: start-up and routing (`#run=NAME` replay or `#live`, a token from the fragment or
- * the token form), the page state `window.utm6g` (read by the tests), the draw loop and playback, and what
- * each control does. Data comes from replay.js or live.js, is drawn by draw.js; see docs/map-api.md.
+ * the token form), the page state `window.utm6g` (read by the tests), the draw loop, selection and what
+ * each control does. Data comes from replay.js or live.js, replay time from playback.js, drawing from
+ * draw.js; see docs/map-api.md.
  */
 
 import { formatFragment, getJSON, hasToken, setToken, showError, showStatus, takeFragment } from "./api.js";
@@ -13,12 +14,13 @@ import { Renderer } from "./draw.js";
 import { Trails, Vehicles } from "./frames.js";
 import { LiveSource } from "./live.js";
 import { DetailFeed, liveValues, replayValues, VehiclePanel } from "./panel.js";
+import { Playback } from "./playback.js";
 import { ReplaySource } from "./replay.js";
+import { TileLayer } from "./tiles.js";
 import { attachPointer, View } from "./view.js";
 
 const PICK_PX = 10; // a click selects the nearest marker this close
 const TRAIL_POINTS = 10;
-const INCIDENT_LEAD_S = 10; // an incident is shown from this long before its start
 const MAX_CENTRE_HALF_SPAN_M = 3000; // centring on a vehicle zooms in to at least this view
 const INCIDENT_HALF_SPAN_M = 1000; // an incident is framed at least this far around its pair
 const LIVE_PANEL_MS = 500;
@@ -28,7 +30,6 @@ const canvas = document.getElementById("map");
 const view = new View();
 const renderer = new Renderer(canvas, view);
 const vehicles = new Vehicles();
-const elsewhere = new Vehicles(); // the vehicles at another time (framing an incident)
 const trails = new Trails(TRAIL_POINTS);
 
 let source = null; // ReplaySource or LiveSource
@@ -42,7 +43,7 @@ let layers = controls.layerStates();
 let time = null;
 let panel = null;
 let details = null;
-let lastWallMs = null;
+let playback = null; // replay only
 let lastLivePanelMs = 0;
 let drawQueued = false;
 let hashTimer = 0;
@@ -68,7 +69,10 @@ const page = {
   get drawnFlights() {
     return layers.vehicles ? vehicles.ids() : [];
   },
-  seek: (t) => seek(t),
+  get tilesDrawn() {
+    return renderer.tiles?.drawn ?? 0; // background tiles in the last repaint of the base layers
+  },
+  seek: async (t) => (page.mode === "replay" ? playback.seek(t) : false),
   select: (id) => select(id),
   project: (x, y) => view.project(x, y),
 };
@@ -124,77 +128,10 @@ function requestDraw() {
 
 function tick(nowMs) {
   drawQueued = false;
-  if (page.playing) advance(nowMs);
+  if (page.playing) playback.advance(nowMs);
   render();
   if (page.playing || page.mode === "live") requestDraw();
 }
-
-/** Larger strides at higher speeds, so the samples fetched per wall-clock second stay about ten. */
-const strideFor = (speed) => Math.max(1, Math.round(speed / 10));
-
-/** Move playback time on by the wall time elapsed; wait (buffer) while the next window is fetched. */
-function advance(nowMs) {
-  const dtS = lastWallMs === null ? 0 : Math.min((nowMs - lastWallMs) / 1000, 0.25);
-  lastWallMs = nowMs;
-  const frames = source.frames;
-  const stride = strideFor(page.speed);
-  const next = Math.min(page.t + dtS * page.speed, source.tMax);
-  if (frames.held(frames.indexOf(next))) {
-    setTime(next);
-    if (next >= source.tMax) pause();
-  } else {
-    fetchFrames(next, stride);
-  }
-  if ((frames.indexOf(next) + 1) * frames.windowS <= source.tMax) fetchFrames(next + frames.windowS, stride); // ahead
-}
-
-/** Start fetching the window of `t` unless it is here or on its way; a failure pauses playback. */
-function fetchFrames(t, stride) {
-  const frames = source.frames;
-  if (frames.held(frames.indexOf(t), stride) || frames.isLoading(t, stride)) return;
-  frames.ensure(t, stride).then(requestDraw, (err) => {
-    report(err);
-    pause();
-  });
-}
-
-function setTime(t) {
-  page.t = t;
-  time.setTime(t, source.startMs);
-  if (page.selected !== null) details.want(page.selected, t);
-  if (!page.playing) scheduleHash();
-}
-
-/** Go to `t` (clamped to the run); resolves once the frame at `t` is drawn (true when its data was here). */
-async function seek(t) {
-  if (page.mode !== "replay") return false;
-  setTime(Math.min(source.tMax, Math.max(source.tMin, Number(t))));
-  page.pending += 1;
-  try {
-    await source.frames.ensure(page.t, page.playing ? strideFor(page.speed) : 1);
-  } catch (err) {
-    report(err);
-  } finally {
-    page.pending -= 1;
-  }
-  return render();
-}
-
-function play() {
-  if (page.t >= source.tMax) setTime(source.tMin);
-  page.playing = true;
-  lastWallMs = null;
-  time.setPlaying(true);
-  requestDraw();
-}
-
-function pause() {
-  page.playing = false;
-  time.setPlaying(false);
-  seek(page.t); // every sample again (playing may have used a stride)
-}
-
-const togglePlay = () => (page.playing ? pause() : play());
 
 /** Select a vehicle (flight number, or a live intent id); null clears. */
 function select(id) {
@@ -239,55 +176,14 @@ function search(text) {
   select(id);
   const i = vehicles.indexOf(id);
   if (i < 0) return showStatus(`flight ${id} is not airborne at t = ${page.t.toFixed(0)} s`);
-  centreOn([[vehicles.x[i], vehicles.y[i]]], null);
+  centreOn([[vehicles.x[i], vehicles.y[i]]]);
 }
 
-/** Fit the points (at least `minHalfSpanM` around them; default: keep the zoom, within limits). */
+/** Fit the points in the free map: `minHalfSpanM` around them at least (default: the zoom kept, within limits). */
 function centreOn(points, minHalfSpanM) {
-  const xs = points.map((p) => p[0]);
-  const ys = points.map((p) => p[1]);
-  const cx = (Math.min(...xs) + Math.max(...xs)) / 2;
-  const cy = (Math.min(...ys) + Math.max(...ys)) / 2;
-  const ins = insets();
-  const keep = Math.min(view.width - ins.left - ins.right, view.height - ins.top - ins.bottom) / 2 / view.scale;
-  const half = Math.max(
-    minHalfSpanM ?? Math.min(keep, MAX_CENTRE_HALF_SPAN_M),
-    (Math.max(...xs) - Math.min(...xs)) / 2 + 100,
-    (Math.max(...ys) - Math.min(...ys)) / 2 + 100,
-  );
-  view.fit([cx - half, cy - half, cx + half, cy + half], ins);
+  const insets = controls.insets(view.width);
+  view.centreOn(points, insets, minHalfSpanM ?? Math.min(view.shownHalfSpanM(insets), MAX_CENTRE_HALF_SPAN_M));
   requestDraw();
-}
-
-/** Pause just before an incident, frame its pair (now and at closest approach), select party a. */
-async function goToIncident(inc) {
-  page.playing = false;
-  time.setPlaying(false);
-  await seek(Math.max(source.tMin, inc.start_s - INCIDENT_LEAD_S));
-  select(inc.a);
-  const points = [];
-  try {
-    await source.frames.ensure(inc.closest_s, 1);
-    source.vehiclesAt(inc.closest_s, elsewhere);
-  } catch (err) {
-    report(err);
-  }
-  for (const set of [vehicles, elsewhere]) {
-    for (const id of [inc.a, inc.b]) {
-      const i = set.indexOf(id);
-      if (i >= 0) points.push([set.x[i], set.y[i]]);
-    }
-  }
-  if (points.length) centreOn(points, INCIDENT_HALF_SPAN_M);
-}
-
-/** Screen pixels hidden by the panels, so fitting uses the free part of the map. */
-function insets() {
-  const side = document.getElementById("sidebar").getBoundingClientRect();
-  const top = document.getElementById("topbar").getBoundingClientRect();
-  const vehiclePanel = document.getElementById("vehicle-panel");
-  const right = vehiclePanel.hidden ? 16 : view.width - vehiclePanel.getBoundingClientRect().left + 16;
-  return { left: side.right + 16, top: top.bottom + 16, right, bottom: 40 };
 }
 
 /** Keep the fragment pointing at what is shown (no token in it), a moment after it settles. */
@@ -350,7 +246,11 @@ function useMap(map) {
   });
   if (!map.sites.length) controls.disableLayer("sites", "no gNB sites: this airspace has no modelled radio network");
   layers = controls.layerStates();
-  view.fit(map.bounds_m, insets());
+  if (map.tile_url) {
+    renderer.tiles = new TileLayer(map.tile_url, map.origin, requestDraw);
+    controls.showTileCredit(renderer.tiles.host);
+  }
+  view.fit(map.bounds_m, controls.insets(view.width));
 }
 
 async function startReplay(run, params) {
@@ -369,14 +269,21 @@ async function startReplay(run, params) {
   else coverage = new Coverage(`${source.base}/coverage`);
   useMap(source.map);
   time.setRange(source.tMin, source.tMax);
-  controls.listIncidents(source.incidents, goToIncident);
+  controls.listIncidents(source.incidents, (inc) =>
+    playback.goToIncident(inc, select, (points) => centreOn(points, INCIDENT_HALF_SPAN_M)),
+  );
   details = new DetailFeed(
     (flight, t) => source.detail(flight, t),
     (detail) => panel.show(replayValues(detail, source.ideal)),
     report,
   );
+  const onTime = (t) => {
+    if (page.selected !== null) details.want(page.selected, t);
+    if (!page.playing) scheduleHash();
+  };
+  playback = new Playback({ source, page, time, render, requestDraw, onTime, report });
   const t = Number(params.get("t"));
-  page.ready = await seek(params.get("t") && Number.isFinite(t) ? t : source.tMin);
+  page.ready = await playback.seek(params.get("t") && Number.isFinite(t) ? t : source.tMin);
   if (params.get("flight")) select(Number(params.get("flight")));
 }
 
@@ -421,10 +328,10 @@ function wire() {
   renderer.resize();
   time = new controls.TimeControls({
     onSeek: (t) => {
-      if (page.playing) pause();
-      seek(t);
+      if (page.playing) playback.stop();
+      playback.seek(t);
     },
-    onPlay: togglePlay,
+    onPlay: () => playback?.toggle(),
     onSpeed: (speed) => (page.speed = speed),
   });
   page.speed = Number(document.getElementById("speed").value);
@@ -444,7 +351,7 @@ function wire() {
   window.addEventListener("keydown", (e) => {
     if (e.key === " " && page.mode === "replay" && !e.target.closest("input, select, button, textarea")) {
       e.preventDefault();
-      togglePlay();
+      playback.toggle();
     }
   });
   window.addEventListener("hashchange", () => location.reload());

@@ -8,6 +8,7 @@ const MIN_SCALE = 1e-4; // px per metre: a whole country
 const MAX_SCALE = 20; // px per metre: a few metres across the screen
 const DRAG_PX = 4; // a press that moves less than this is a click
 
+/** World metres to screen pixels: centre, scale (north up), fitting, zooming and panning. */
 export class View {
   constructor() {
     this.cx = 0; // world point (m) at the screen centre
@@ -46,6 +47,25 @@ export class View {
     const freeCy = insets.top + freeH / 2;
     this.cx = (x0 + x1) / 2 - (freeCx - this.width / 2) / this.scale;
     this.cy = (y0 + y1) / 2 + (freeCy - this.height / 2) / this.scale;
+  }
+
+  /** Half the side (m) of the largest square the free part of the screen (within `insets`) shows. */
+  shownHalfSpanM(insets) {
+    return Math.min(this.width - insets.left - insets.right, this.height - insets.top - insets.bottom) / 2 / this.scale;
+  }
+
+  /** Centre the free part of the screen on `points` ([x, y] m): `minHalfSpanM` around them at least, 100 m spare. */
+  centreOn(points, insets, minHalfSpanM) {
+    const xs = points.map((p) => p[0]);
+    const ys = points.map((p) => p[1]);
+    const cx = (Math.min(...xs) + Math.max(...xs)) / 2;
+    const cy = (Math.min(...ys) + Math.max(...ys)) / 2;
+    const half = Math.max(
+      minHalfSpanM,
+      (Math.max(...xs) - Math.min(...xs)) / 2 + 100,
+      (Math.max(...ys) - Math.min(...ys)) / 2 + 100,
+    );
+    this.fit([cx - half, cy - half, cx + half, cy + half], insets);
   }
 
   /** Zoom by `factor` keeping the world point under (sx, sy) where it is. */
