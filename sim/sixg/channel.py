@@ -67,7 +67,7 @@ def _by_band(h: np.ndarray, edge_m: float, formulas: tuple, *args) -> np.ndarray
         out = formulas[1](*args)
     else:
         out = np.where(low, formulas[0](*args), formulas[1](*args))
-    shape = np.broadcast_shapes(*(np.shape(a) for a in args if a is not None))
+    shape = np.broadcast(*(a for a in args if a is not None)).shape
     return out if np.shape(out) == shape else np.broadcast_to(out, shape).copy()
 
 
@@ -389,7 +389,10 @@ class LargeScale:
     Storage: per vehicle, a block of ``links_per_vehicle`` links (float32), most recently used first.
     Each call puts the links it asks for first, in ascending site order, so the next call asking the
     same set of sites, in any order, finds them with one comparison. Links pushed out of the block are
-    forgotten (oldest first); call :meth:`forget` when a vehicle leaves the simulation.
+    forgotten (oldest first); call :meth:`forget` when a vehicle leaves the simulation. Each link also
+    keeps its last LOS state and SF, valid while the vehicle stays where they were evaluated (no latent
+    can move there): a call that finds every asked link so (a scan at the position a report of the same
+    second was sent from) returns them, after the same draws, without evaluating anything.
 
     Parameters
     ----------
@@ -438,12 +441,15 @@ class LargeScale:
         self._sx, self._sy = xy[:, 0].copy(), xy[:, 1].copy()
         self._corr_m = np.array([scn.los_corr_m, *scn.sf_corr_m])
         self._links = int(links_per_vehicle)
-        self._ids = np.empty(0, dtype=np.int64)  # known vehicle ids, sorted
-        self._id_slot = np.empty(0, dtype=np.int64)  # their slots
+        self._slot_of = np.full(0, -1, dtype=np.int64)  # by vehicle id: its slot, -1 = none
         self._free = np.empty(0, dtype=np.int64)  # released slots, sorted
         self._used = 0  # slots ever handed out
         self._site = np.full((0, self._links), -1, dtype=np.int32)  # (slots, L) site per link, -1 = none
         self._state = np.zeros((0, self._F, self._links), dtype=np.float32)  # (slots, F, L)
+        self._at = np.zeros((0, 3))  # (slots, 3) where the vehicle's links were last evaluated
+        self._epoch = np.zeros(0, dtype=np.int64)  # (slots,) bumped whenever that place changes
+        # (slots, 3, L) each link's SF (dB) and LOS (1.0 / 0.0) at the epoch in the third row; -1: none
+        self._memo = np.zeros((0, 3, self._links))
 
     def draw(self, vehicle_id: ArrayLike, pos_m: ArrayLike, site: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """LOS state and shadow fading of the links ``(vehicle_id[i], site[i, j])`` at ``pos_m[i]``.
@@ -473,39 +479,58 @@ class LargeScale:
         changed = np.flatnonzero(~(blk[:, :k] == sites).all(axis=1))
         if changed.size:
             self._arrange(slot[changed], sites[changed], blk[changed], pos[changed])
+        eps = self._rng.standard_normal((3, n, k))  # drawn even when no latent moves: the stream stays put
+        stayed = (pos == self._at[slot]).all(axis=1)
+        memo = self._memo[slot, :, :k] if stayed.all() else None
+        if memo is None or (memo[:, 2] != self._epoch[slot][:, None]).any():
+            memo = self._evaluate(slot, sites, pos, stayed, eps)
+        los_out, sf_out = np.empty((n, k), dtype=bool), np.empty((n, k))
+        los_out.ravel()[back], sf_out.ravel()[back] = memo[:, 1].ravel() > 0.0, memo[:, 0].ravel()
+        return los_out, sf_out
+
+    def _evaluate(
+        self, slot: np.ndarray, sites: np.ndarray, pos: np.ndarray, stayed: np.ndarray, eps: np.ndarray
+    ) -> np.ndarray:
+        """Move the latents of the links ``(slot, sites)`` to ``pos`` and evaluate them: (n, 3, K) SF, LOS
+        and epoch, as kept for the next call (``stayed``: the vehicle is where it was last evaluated)."""
+        n, k = sites.shape
         state = self._state[slot, :, :k]  # (n, F, K)
         px_m, py_m, pz_m = pos[:, 0:1], pos[:, 1:2], pos[:, 2:3]
         dist_m = np.sqrt((px_m - state[:, 0]) ** 2 + (py_m - state[:, 1]) ** 2 + (pz_m - state[:, 2]) ** 2)
         moved = dist_m >= self.step_m
-        step_m = np.where(moved, dist_m, 0.0)  # rho = 1 where not moved: the latents stay
-        eps = self._rng.standard_normal((3, n, k))
-        for i, corr_m in enumerate(self._corr_m):  # the three latents, each over the whole batch
-            rho = np.exp(-step_m / corr_m)
-            state[:, 3 + i] = rho * state[:, 3 + i] + np.sqrt(1.0 - rho * rho) * eps[i]
-        for j, p_m in enumerate((px_m, py_m, pz_m)):
-            np.copyto(state[:, j], p_m, where=moved)
-        self._state[slot, :, :k] = state
+        if moved.any():  # else rho = 1 everywhere: the latents stay
+            step_m = np.where(moved, dist_m, 0.0)
+            for i, corr_m in enumerate(self._corr_m):  # the three latents, each over the whole batch
+                rho = np.exp(-step_m / corr_m)
+                state[:, 3 + i] = rho * state[:, 3 + i] + np.sqrt(1.0 - rho * rho) * eps[i]
+            for j, p_m in enumerate((px_m, py_m, pz_m)):
+                np.copyto(state[:, j], p_m, where=moved)
+            self._state[slot, :, :k] = state
         d2d_m = np.sqrt((px_m - self._sx[sites]) ** 2 + (py_m - self._sy[sites]) ** 2)
         p = p_los(self.scenario, d2d_m, pz_m)
         los = (ndtr(state[:, 3].astype(float)) < p) | (p >= 1.0)
         sigma = sigma_sf_db(self.scenario, los, pz_m, d2d_m=d2d_m, fc_ghz=self.fc_ghz)
-        sf_db = sigma * np.where(los, state[:, 4], state[:, 5])
-        los_out, sf_out = np.empty((n, k), dtype=bool), np.empty((n, k))
-        los_out.ravel()[back], sf_out.ravel()[back] = los.ravel(), sf_db.ravel()
-        return los_out, sf_out
+        memo = np.empty((n, 3, k))
+        np.multiply(sigma, np.where(los, state[:, 4], state[:, 5]), out=memo[:, 0])
+        memo[:, 1] = los
+        epoch = self._epoch[slot] + ~stayed
+        self._epoch[slot], self._at[slot] = epoch, pos
+        # A later call here moves no latent unless the float32 anchor is a step away from the position.
+        off_m = pos - pos.astype(np.float32)
+        kept = np.sqrt(off_m[:, 0] ** 2 + off_m[:, 1] ** 2 + off_m[:, 2] ** 2) < self.step_m
+        memo[:, 2] = np.where(kept, epoch, -1)[:, None]
+        self._memo[slot, :, :k] = memo
+        return memo
 
     def forget(self, vehicle_id: ArrayLike) -> None:
         """Drop every link of these vehicles (e.g. landed); ids with no links are ignored."""
         vid = np.asarray(vehicle_id, dtype=np.int64).ravel()
-        if not (vid.size and self._ids.size):
-            return
-        i = np.minimum(np.searchsorted(self._ids, vid), self._ids.size - 1)
-        i = np.unique(i[self._ids[i] == vid])
-        slots = self._id_slot[i]
+        vid = vid.compress((vid >= 0) & (vid < self._slot_of.size))
+        slots = np.unique(self._slot_of.take(vid))
+        slots = slots.compress(slots >= 0)
         self._site[slots] = -1
         self._free = np.union1d(self._free, slots)
-        self._ids = np.delete(self._ids, i)
-        self._id_slot = np.delete(self._id_slot, i)
+        self._slot_of[vid] = -1
 
     def _checked(
         self, vehicle_id: ArrayLike, pos_m: ArrayLike, site: ArrayLike
@@ -531,22 +556,19 @@ class LargeScale:
 
     def _slots_for(self, vid: np.ndarray) -> np.ndarray:
         """Slot of each vehicle id; unknown ids get a slot (a released one first). Refuses repeated ids."""
-        slot = np.empty(vid.size, dtype=np.int64)
-        known = np.zeros(vid.size, dtype=bool)
-        if self._ids.size:
-            i = np.minimum(np.searchsorted(self._ids, vid), self._ids.size - 1)
-            known = self._ids[i] == vid
-            slot[known] = self._id_slot[i[known]]
-        new_ids, inverse, counts = np.unique(vid[~known], return_inverse=True, return_counts=True)
-        if (counts.size and counts.max() > 1) or (known.any() and np.bincount(slot[known]).max() > 1):
+        if vid.max() >= self._slot_of.size:
+            grown = np.full(max(int(vid.max()) + 1, 2 * self._slot_of.size, 1024), -1, dtype=np.int64)
+            grown[: self._slot_of.size] = self._slot_of
+            self._slot_of = grown
+        slot = self._slot_of.take(vid)
+        new = (slot < 0).nonzero()[0]
+        known = slot if not new.size else np.delete(slot, new)
+        if (new.size and np.unique(vid.take(new)).size < new.size) or np.bincount(known).max(initial=0) > 1:
             _, first, repeats = np.unique(vid, return_index=True, return_counts=True)
             raise ScenarioError("vehicle_id", f"ids must be distinct ({vid[first[repeats > 1][0]]} repeats)")
-        if new_ids.size:
-            new_slots = self._allocate(new_ids.size)
-            slot[~known] = new_slots[inverse]
-            at = np.searchsorted(self._ids, new_ids)
-            self._ids = np.insert(self._ids, at, new_ids)
-            self._id_slot = np.insert(self._id_slot, at, new_slots)
+        if new.size:
+            slot[new] = self._allocate(new.size)
+            self._slot_of[vid.take(new)] = slot.take(new)
         return slot
 
     def _allocate(self, count: int) -> np.ndarray:
@@ -557,6 +579,9 @@ class LargeScale:
             grow = max(self._used, 2 * len(self._site), 1024) - len(self._site)
             self._site = np.concatenate([self._site, np.full((grow, self._links), -1, dtype=np.int32)])
             self._state = np.concatenate([self._state, np.zeros((grow, self._F, self._links), np.float32)])
+            self._at = np.concatenate([self._at, np.zeros((grow, 3))])
+            self._epoch = np.concatenate([self._epoch, np.zeros(grow, dtype=np.int64)])
+            self._memo = np.concatenate([self._memo, np.zeros((grow, 3, self._links))])
         return np.concatenate([reused, fresh])
 
     def _arrange(self, slots: np.ndarray, sites: np.ndarray, blk: np.ndarray, pos: np.ndarray) -> None:
@@ -566,18 +591,20 @@ class LargeScale:
         """
         n, k = sites.shape
         eq = sites[:, :, None] == blk[:, None, :]  # (n, K, L)
-        hit, col = eq.any(axis=2), eq.argmax(axis=2)
-        taken = np.zeros(blk.shape, dtype=bool)
-        taken[np.nonzero(hit)[0], col[hit]] = True
+        hit, col, taken = eq.any(axis=2), eq.argmax(axis=2), eq.any(axis=1)  # taken: (n, L) columns asked
         free_first = np.argsort(taken, axis=1, kind="stable")  # untaken columns in recency order, then taken
         new = ~hit
         rank = np.maximum(np.cumsum(new, axis=1) - 1, 0)  # new links take the untaken columns not kept
-        victim = np.take_along_axis(free_first, self._links - k + rank, axis=1)
+        row0 = (np.arange(n) * self._links)[:, None]  # (n, L) arrays gathered through their flat index
+        victim = free_first.ravel()[row0 + (self._links - k) + rank]
         perm = np.concatenate([np.where(hit, col, victim), free_first[:, : self._links - k]], axis=1)
-        self._site[slots] = np.take_along_axis(blk, perm, axis=1)
-        flat = (np.arange(n * self._F)[:, None] * self._links + np.repeat(perm, self._F, axis=0)).ravel()
-        self._state[slots] = self._state[slots].ravel()[flat].reshape(n, self._F, self._links)
+        self._site[slots] = blk.ravel()[row0 + perm]
+        for block in (self._state, self._memo):
+            f = block.shape[1]
+            flat = (row0 * f + perm)[:, None, :] + (np.arange(f) * self._links)[:, None]
+            block[slots] = block[slots].ravel()[flat]
         ri, ji = np.nonzero(new)
         self._site[slots[ri], ji] = sites[ri, ji]
         init = np.concatenate([pos[ri], self._rng.standard_normal((ri.size, 3))], axis=1)
         self._state[slots[ri], :, ji] = init
+        self._memo[slots[ri], 2, ji] = -1.0

@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_DOWNTILT_RAD",
     "ISD_M",
     "SECTOR_BORESIGHT_RAD",
+    "NearestSites",
     "Sites",
     "antenna_gain_dbi",
     "best_sector",
@@ -44,6 +45,7 @@ ELEMENT_GAIN_DBI = 8.0  # TR 38.901 Table 7.3-1: G_E,max
 _HPBW_RAD = math.radians(65.0)  # vertical and horizontal 3 dB beamwidths
 _SLA_V_DB = 30.0  # side-lobe level limit (vertical)
 _A_MAX_DB = 30.0  # front-to-back ratio (and horizontal floor)
+_TWO_PI = 2.0 * np.pi
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -180,6 +182,98 @@ def nearest_sites(sites: Sites, xy_m: ArrayLike, k: int) -> tuple[np.ndarray, np
     return np.asarray(idx, dtype=np.int64).reshape(-1, k), np.asarray(d2d_m).reshape(-1, k)
 
 
+class NearestSites:
+    """The ``k`` nearest sites of moving vehicles as :func:`nearest_sites` finds them, mostly with no search.
+
+    Each vehicle keeps the ``k + spare`` nearest sites of the point where it was last searched, ``p0``. At
+    ``p`` they still hold its ``k`` nearest, in order, when their ``k + 1`` nearest at ``p`` come in a clear
+    order before the others and the ``k``-th is nearer than ``d_(k+spare)(p0) - |p - p0|``, which no site
+    outside them can be (triangle inequality). Rows where that fails are searched again; "clear" leaves a
+    relative gap of 1e-9, so that an order the KD-tree's rounding could decide otherwise is searched too.
+    Kept by vehicle id, and only a hint that is checked: nothing needs forgetting.
+
+    >>> sites = Sites.from_arrays([[0.0, 0.0], [500.0, 0.0], [0.0, 900.0], [900.0, 900.0]], 25.0)
+    >>> near = NearestSites(sites, 2, spare=1)
+    >>> near.query([7], [[400.0, 0.0]]).tolist()
+    [[1, 0]]
+    >>> near.query([7], [[100.0, 0.0]]).tolist()  # 300 m on: from the three sites it kept
+    [[0, 1]]
+    """
+
+    _GAP2 = (1.0 + 1e-9) ** 2  # squared, 1 + the relative gap between distances whose order is clear
+
+    def __init__(self, sites: Sites, k: int, *, spare: int = 4) -> None:
+        if not (1 <= k <= sites.n_sites):
+            raise ScenarioError("k", f"must be in 1..{sites.n_sites}, the number of sites ({k})")
+        self.sites, self.k = sites, k
+        self._m = min(k + max(spare, 1), sites.n_sites)  # candidates kept per vehicle
+        self._sx, self._sy = sites.xy_m[:, 0].copy(), sites.xy_m[:, 1].copy()
+        self._at = np.full((0, 2), np.nan)  # by vehicle id: where it was last searched
+        self._cand = np.zeros((0, self._m), np.int64)  # its m nearest sites there, nearest first
+        self._reach = np.zeros(0)  # the distance of the m-th of them (inf: they are all the sites)
+
+    def query(self, vehicle_id: ArrayLike, xy_m: ArrayLike) -> np.ndarray:
+        """``(n, k)`` int64: the nearest sites of each vehicle at ``xy_m`` (n, 2), nearest first."""
+        vid = np.asarray(vehicle_id, np.int64)
+        xy = np.asarray(xy_m, dtype=float).reshape(-1, 2)
+        if vid.size and vid.max() >= len(self._reach):
+            self._grow(int(vid.max()) + 1)
+        k = self.k
+        cand = self._cand.take(vid, axis=0)
+        x, y = xy[:, 0:1], xy[:, 1:2]
+        d2 = (x - self._sx.take(cand)) ** 2 + (y - self._sy.take(cand)) ** 2  # as the KD-tree, squared
+        at = self._at.take(vid, axis=0)
+        shift_m = np.sqrt((xy[:, 0] - at[:, 0]) ** 2 + (xy[:, 1] - at[:, 1]) ** 2)  # NaN: never searched
+        bound_m = self._reach.take(vid) - shift_m  # no site but the candidates is nearer
+        ok = self._holds(d2, bound_m)
+        if not ok.all():  # the others' candidates re-sorted: the set may still hold, in a new order
+            redo = (~ok).nonzero()[0]
+            order = np.argsort(d2[redo], axis=1, kind="stable")
+            cand[redo] = np.take_along_axis(cand[redo], order, axis=1)
+            self._cand[vid.take(redo)] = cand[redo]
+            ok[redo] = self._holds(np.take_along_axis(d2[redo], order, axis=1), bound_m.take(redo))
+        if ok.all():
+            return cand[:, :k]
+        redo = (~ok).nonzero()[0]
+        d_m, found = self.sites.tree.query(xy.take(redo, axis=0), k=self._m)
+        d_m, found = d_m.reshape(-1, self._m), np.asarray(found, np.int64).reshape(-1, self._m)
+        self._at[vid.take(redo)] = xy.take(redo, axis=0)
+        self._cand[vid.take(redo)] = found
+        self._reach[vid.take(redo)] = d_m[:, -1] if self._m < self.sites.n_sites else np.inf
+        cand[redo] = found
+        tied = redo.compress(~self._clear(d_m[:, : k + 1] ** 2))  # the KD-tree's own order of a tie, as asked
+        if len(tied):
+            cand[tied, :k] = nearest_sites(self.sites, xy.take(tied, axis=0), k)[0]
+        return cand[:, :k]
+
+    def _holds(self, d2: np.ndarray, bound_m: np.ndarray) -> np.ndarray:
+        """Rows whose candidates, at squared distances ``d2`` (n, m), give the ``k`` nearest sites in their
+        order: a clear order up to the ``k + 1``-th, before the other candidates and within ``bound_m``."""
+        k = self.k
+        ok = self._clear(d2[:, : k + 1])
+        ok &= d2[:, k - 1] * self._GAP2 < bound_m * bound_m
+        ok &= bound_m > 0.0
+        if k + 1 < self._m:
+            ok &= d2[:, k] * self._GAP2 < d2[:, k + 1 :].min(axis=1)
+        return ok
+
+    def _clear(self, d2: np.ndarray) -> np.ndarray:
+        """Rows of ascending squared distances ``d2`` (n, j) whose order is clear (column by column: a
+        reduction along a short axis is the slow way in numpy)."""
+        ok = d2[:, 0] * self._GAP2 < d2[:, 1]
+        for j in range(1, d2.shape[1] - 1):
+            ok &= d2[:, j] * self._GAP2 < d2[:, j + 1]
+        return ok
+
+    def _grow(self, needed: int) -> None:
+        size = max(needed, 2 * len(self._reach), 1024)
+        for name, fill in (("_at", np.nan), ("_cand", 0), ("_reach", -np.inf)):
+            old = getattr(self, name)
+            new = np.full((size, *old.shape[1:]), fill, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+
 def link_geometry(
     sites: Sites, site: ArrayLike, pos_m: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -201,8 +295,18 @@ def link_geometry(
 
 
 def _wrap(angle_rad: np.ndarray) -> np.ndarray:
-    """Angle brought into [-pi, pi)."""
-    return (angle_rad + np.pi) % (2.0 * np.pi) - np.pi
+    """Angle brought into [-pi, pi): ``(angle + pi) % 2 pi - pi`` to the last bit.
+
+    With ``angle + pi`` less than a period outside [0, 2 pi) (every angle here), the float modulo comes down
+    to one exact subtraction or to the one rounded addition it makes itself: the same bits, several times
+    cheaper.
+    """
+    a = np.asarray(angle_rad) + np.pi
+    out = np.where(a < 0.0, a + _TWO_PI, np.where(a >= _TWO_PI, a - _TWO_PI, a))
+    far = (a < -_TWO_PI) | (a >= 2.0 * _TWO_PI)
+    if far.any():
+        out = np.where(far, a % _TWO_PI, out)
+    return out - np.pi
 
 
 def antenna_gain_dbi(sites: Sites, sector: ArrayLike, az_rad: ArrayLike, el_rad: ArrayLike) -> np.ndarray:
@@ -225,9 +329,13 @@ def antenna_gain_dbi(sites: Sites, sector: ArrayLike, az_rad: ArrayLike, el_rad:
         raise ScenarioError(
             "sector", f"must be in 0..{sites.n_sectors - 1} (got {sector.min()}..{sector.max()})"
         )
-    phi = _wrap(az - sites.boresight_rad[sector])
-    a_v = -np.minimum(12.0 * ((el + sites.downtilt_rad) / _HPBW_RAD) ** 2, _SLA_V_DB)
-    a_h = -np.minimum(12.0 * (phi / _HPBW_RAD) ** 2, _A_MAX_DB)
+    return _gain_dbi(sites, _wrap(az - sites.boresight_rad[sector]), el)
+
+
+def _gain_dbi(sites: Sites, phi_rad: np.ndarray, el_rad: np.ndarray) -> np.ndarray:
+    """TR 38.901 Table 7.3-1 element gain at azimuth ``phi_rad`` off boresight and elevation ``el_rad``."""
+    a_v = -np.minimum(12.0 * ((el_rad + sites.downtilt_rad) / _HPBW_RAD) ** 2, _SLA_V_DB)
+    a_h = -np.minimum(12.0 * (phi_rad / _HPBW_RAD) ** 2, _A_MAX_DB)
     return ELEMENT_GAIN_DBI - np.minimum(-(a_v + a_h), _A_MAX_DB)
 
 
@@ -244,12 +352,7 @@ def best_sector(sites: Sites, az_rad: ArrayLike, el_rad: ArrayLike) -> tuple[np.
     ([0, 1, 2], [5.03, 7.31, 7.31])
     """
     az, el = np.broadcast_arrays(np.asarray(az_rad, dtype=float), np.asarray(el_rad, dtype=float))
-    best = np.zeros(az.shape, dtype=np.int64)
     if sites.n_sectors == 0:
-        return best, np.zeros(az.shape)
-    best_off = np.full(az.shape, np.inf)
-    for sector, boresight in enumerate(sites.boresight_rad):
-        off = np.abs(_wrap(az - boresight))
-        nearer = off < best_off
-        best, best_off = np.where(nearer, sector, best), np.where(nearer, off, best_off)
-    return best, antenna_gain_dbi(sites, best, az, el)
+        return np.zeros(az.shape, dtype=np.int64), np.zeros(az.shape)
+    off = np.abs(_wrap(az - sites.boresight_rad.reshape(-1, *(1,) * az.ndim)))  # (n_sectors, ...)
+    return off.argmin(axis=0), _gain_dbi(sites, off.min(axis=0), el)  # |phi|: the gain is even in phi

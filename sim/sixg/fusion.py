@@ -48,6 +48,7 @@ _NO_NOISE = np.diag([np.inf] * 3)  # the noise of a measurement that updates by 
 _UNGATED = 1e9  # assignment cost of a pair outside the gate (an assignment using it is discarded)
 _ENUMERATED = ((2, 3), (3, 4), (3, 8))  # assignment clusters solved by enumeration: (short side, long side)
 _HOPS = 8  # label-spreading steps of a connected-components search before the general algorithm
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, slots=True)
@@ -1044,7 +1045,7 @@ def _cheapest(group: np.ndarray, other: np.ndarray, cost: np.ndarray) -> np.ndar
     best = np.full(size, np.inf)
     np.minimum.at(best, group, cost)
     k = (cost == best.take(group)).nonzero()[0]
-    low = np.full(size, np.iinfo(np.int64).max)
+    low = np.full(size, _INT64_MAX)
     np.minimum.at(low, group.take(k), other.take(k))
     return k.compress(other.take(k) == low.take(group.take(k)))
 

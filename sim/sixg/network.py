@@ -21,7 +21,7 @@ import numpy as np
 
 from sim.rng import rng_for
 from sim.sixg.channel import LargeScale, path_loss_db
-from sim.sixg.deployment import Sites, best_sector, link_geometry, nearest_sites
+from sim.sixg.deployment import NearestSites, Sites, best_sector, link_geometry, nearest_sites
 from sim.sixg.link import Link
 from sim.sixg.profiles import NetworkSettings
 from sim.sixg.sensing import RCS_CLASS, Detections, scan
@@ -48,7 +48,7 @@ class Histogram:
 
     def add(self, values: np.ndarray) -> None:
         k = ((values - self.lo) * (self.bins / (self.hi - self.lo))).astype(np.int64)
-        self.counts += np.bincount(np.clip(k, 0, self.bins - 1), minlength=self.bins)
+        np.add.at(self.counts, np.clip(k, 0, self.bins - 1), 1)  # not a bincount of all the bins per batch
 
     def quantile(self, q: float) -> float | None:
         """The lower edge of the bin holding the ``q`` quantile (None when empty)."""
@@ -85,12 +85,6 @@ class _Direction:
         self.latency.add(latency_s[ok])
         self.sinr.add(sinr_db)
 
-    def _path_loss(
-        self, los: np.ndarray, d2d: np.ndarray, d3d: np.ndarray, pos_m: np.ndarray, fc_ghz: float
-    ) -> np.ndarray:
-        ch = self.settings.channel
-        return path_loss_db(ch.scenario, los, d2d, d3d, pos_m[:, 2:3], fc_ghz, h_bs_m=ch.bs_height_m)
-
     def summary(self) -> dict[str, Any]:
         q = self.latency.quantile
         return {
@@ -113,7 +107,10 @@ class Network:
         self.sites: Sites = ch.sites(bounds_xy_m)
         self.link = Link(settings.link)
         self.sensing = settings.sensing
-        self._near = max(ch.uplink_sites, ch.sensing_sites if settings.sensing else 0)
+        # the uplink asks for the same sites as a scan, so a vehicle's links are found in place
+        self._near = NearestSites(
+            self.sites, max(ch.uplink_sites, ch.sensing_sites if settings.sensing else 0)
+        )
         self._large = LargeScale(
             ch.scenario, self.sites.xy_m, rng_for(seed, "sixg.channel"), fc_ghz=ch.fc_ghz
         )
@@ -128,7 +125,8 @@ class Network:
         """Reception times of reports sent at ``t_s`` (NaN: lost): serving site by best coupling."""
         if len(flight) == 0:
             return np.empty(0)
-        _site, loss_db = self._coupling(flight, pos_m, self._near, self.settings.channel.fc_ghz)
+        site = self._near.query(flight, pos_m[:, :2])
+        loss_db = self._coupling(flight, pos_m, site, self.settings.channel.fc_ghz)
         _, sinr = self.link.uplink_sinr_db(loss_db[:, : self.settings.channel.uplink_sites])
         ok, latency = self.link.uplink(t_s, flight, sinr, self._rng["uplink"])
         self.up.add(sinr, ok, latency)
@@ -138,10 +136,9 @@ class Network:
         """Reception times of advisories sent at ``t_s`` (NaN: lost): the nearest sites interfere."""
         if len(flight) == 0:
             return np.empty(0)
-        _, loss_db = self._coupling(
-            flight, pos_m, self.settings.channel.downlink_sites, self.settings.channel.fc_ghz
-        )
-        _, sinr = self.link.downlink_sinr_db(loss_db)
+        ch = self.settings.channel
+        site, _ = nearest_sites(self.sites, pos_m[:, :2], ch.downlink_sites)
+        _, sinr = self.link.downlink_sinr_db(self._coupling(flight, pos_m, site, ch.fc_ghz))
         ok, latency = self.link.downlink(t_s, flight, sinr, self._rng["downlink"])
         self.down.add(sinr, ok, latency)
         return t_s + latency
@@ -160,8 +157,8 @@ class Network:
         if params is None:
             raise RuntimeError(f"profile {self.name} has no sensing")
         k = self.settings.channel.sensing_sites
-        site, d2d = nearest_sites(self.sites, pos_m[:, :2], self._near) if len(flight) else (None, None)
         if len(flight):
+            site = self._near.query(flight, pos_m[:, :2])
             los, sf_db = self._large.draw(flight, pos_m, site)
             site, los, sf_db = site[:, :k], los[:, :k], sf_db[:, :k]
             d2d, d3d, _, _ = link_geometry(self.sites, site, pos_m)
@@ -185,39 +182,33 @@ class Network:
             los=los.ravel().astype(bool),
             sf_db=sf_db.ravel(),
         )
-        self._count_by_range(d3d.ravel(), pair_target, site.ravel(), found)
+        self._count_by_range(d3d, site, found)
         published = (
             float(found.t_delivery_s.max()) if len(found) else t_s + params.cpi_s + params.processing_s
         )
         return SensedScan(found, published)
 
-    def _count_by_range(
-        self, d3d: np.ndarray, target: np.ndarray, trp: np.ndarray, found: Detections
-    ) -> None:
-        """Detection-vs-range statistics: every (target, TRP) pair tried, and those detected."""
+    def _count_by_range(self, d3d: np.ndarray, site: np.ndarray, found: Detections) -> None:
+        """Detection-vs-range statistics: every (target, TRP) pair tried (``d3d`` and ``site`` (n, K)), and
+        those detected (a detection's TRP is one of its target's row of sites)."""
         tried, hit = self.detect_by_range
         bins = len(tried)
-        tried += np.bincount(np.minimum((d3d / 50.0).astype(np.int64), bins - 1), minlength=bins)
+        tried += np.bincount(np.minimum((d3d.ravel() / 50.0).astype(np.int64), bins - 1), minlength=bins)
         real = ~found.false_alarm
         if real.any():
-            key = target * self.sites.n_sites + trp
-            seen = np.isin(key, found.target[real] * self.sites.n_sites + found.trp[real])
-            hit += np.bincount(np.minimum((d3d[seen] / 50.0).astype(np.int64), bins - 1), minlength=bins)
+            target, trp = found.target.compress(real), found.trp.compress(real)
+            seen_m = d3d[target, (site.take(target, axis=0) == trp[:, None]).argmax(axis=1)]
+            hit += np.bincount(np.minimum((seen_m / 50.0).astype(np.int64), bins - 1), minlength=bins)
 
     # -- the channel
 
-    def _coupling(
-        self, flight: np.ndarray, pos_m: np.ndarray, k: int, fc_ghz: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` nearest sites of each vehicle and the coupling loss to each (path loss + SF - gain), dB.
-
-        The uplink asks for the same sites as a scan (``_near``), so a vehicle's links are found in place."""
-        site, _ = nearest_sites(self.sites, pos_m[:, :2], k)
+    def _coupling(self, flight: np.ndarray, pos_m: np.ndarray, site: np.ndarray, fc_ghz: float) -> np.ndarray:
+        """The coupling loss (path loss + SF - gain) of each vehicle to each of its ``site`` (n, K), dB."""
         los, sf_db = self._large.draw(flight, pos_m, site)
         d2d, d3d, az, el = link_geometry(self.sites, site, pos_m)
         pl_db = self._path_loss(los, d2d, d3d, pos_m, fc_ghz)
         _, gain_dbi = best_sector(self.sites, az, el)
-        return site, pl_db + sf_db - gain_dbi
+        return pl_db + sf_db - gain_dbi
 
     def _path_loss(
         self, los: np.ndarray, d2d: np.ndarray, d3d: np.ndarray, pos_m: np.ndarray, fc_ghz: float

@@ -551,3 +551,31 @@ def test_large_scale_matches_the_per_link_reference(scn, links):
             gone = rng.choice(n_veh, 3, replace=False)
             fast.forget(gone)
             slow.forget(gone)
+
+
+@pytest.mark.parametrize("step_m", [1.0, 1e-7])
+def test_large_scale_repeated_at_one_place_matches_the_reference(step_m):
+    """A second of the network: reports (4 sites), advisories to a few (19 sites), the scan (the reports'
+    sites again), all at the positions of the second; a call that finds every link where it was last
+    evaluated answers without evaluating. With a 0.1 um step the float32 anchors register a move."""
+    rng = np.random.default_rng(4)
+    site_xy = np.column_stack([np.repeat(np.arange(5.0), 5), np.tile(np.arange(5.0), 5)]) * 400.0
+    kw = {"fc_ghz": 4.0, "step_m": step_m, "links_per_vehicle": 22}
+    fast = LargeScale("UMa-AV", site_xy, rng_for(8, "ref"), **kw)
+    slow = ReferenceLargeScale("UMa-AV", site_xy, rng_for(8, "ref"), **kw)
+    n = 30
+    ids = np.arange(n) * 3
+    pos = np.column_stack([rng.uniform(0.0, 1600.0, (n, 2)), rng.uniform(10.0, 150.0, n)])
+    for second in range(12):
+        pos[:, :2] += rng.normal(0.0, 15.0, (n, 2)) * (second % 4 != 3)  # now and then all hover
+        near = np.argsort(np.hypot(*(pos[:, None, :2] - site_xy[None]).transpose(2, 0, 1)), axis=1)
+        advised = np.sort(rng.choice(n, 5, replace=False))
+        for rows, sites in (
+            (np.arange(n), near[:, :4]),
+            (advised, near[advised, :19]),
+            (np.arange(n), near[:, :4]),
+        ):
+            got = fast.draw(ids[rows], pos[rows], sites)
+            want = slow.draw(ids[rows].tolist(), pos[rows], sites)
+            assert (got[0] == want[0]).all(), second
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-9, err_msg=f"second {second}")

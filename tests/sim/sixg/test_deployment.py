@@ -12,7 +12,9 @@ from sim.sixg.deployment import (
     DEFAULT_DOWNTILT_RAD,
     ISD_M,
     SECTOR_BORESIGHT_RAD,
+    NearestSites,
     Sites,
+    _wrap,
     antenna_gain_dbi,
     best_sector,
     hex_sites,
@@ -126,6 +128,41 @@ def test_nearest_sites_match_brute_force_and_come_nearest_first():
     assert nearest_sites(sites, [10.0, 10.0], 1)[0].shape == (1, 1)
     with pytest.raises(ValueError, match=r"^k: "):
         nearest_sites(sites, xy, sites.n_sites + 1)
+
+
+@pytest.mark.parametrize(("k", "spare"), [(4, 4), (3, 0), (19, 4), (21, 4), (22, 4)])
+def test_nearest_sites_of_moving_vehicles_are_exactly_the_searched_ones(k, spare):
+    """Oracle: ``nearest_sites`` at every step, to the last index and in the same order. Vehicles walk,
+    hover, jump, leave the grid, swap ids, and stand on a site or on the bisector of two (ties)."""
+    sites = hex_sites((0.0, 0.0, 1000.0, 800.0), 500.0, 25.0)  # 22 sites
+    near = NearestSites(sites, k, spare=spare)
+    rng = np.random.default_rng(7)
+    n = 200
+    xy = rng.uniform(-900.0, 1900.0, (n, 2))
+    ids = np.arange(n)
+    for step in range(60):
+        xy += rng.normal(0.0, rng.choice([0.0, 2.0, 15.0, 400.0]), (n, 2))
+        xy[:3] = sites.xy_m[0]  # on a site: its neighbours tie
+        xy[3:6] = (sites.xy_m[0] + sites.xy_m[1]) / 2.0  # midway between two sites
+        if step % 10 == 9:
+            ids = rng.permutation(n) + step  # other vehicles, some ids new, some reused
+        rows = rng.permutation(n)[: rng.integers(1, n + 1)]
+        assert (near.query(ids[rows], xy[rows]) == nearest_sites(sites, xy[rows], k)[0]).all(), step
+
+
+def test_wrap_is_the_float_modulo_to_the_last_bit():
+    rng = np.random.default_rng(3)
+    x = np.concatenate(
+        [
+            rng.uniform(-3.0 * np.pi, 3.0 * np.pi, 200_000),
+            rng.uniform(-1e3, 1e3, 20_000),
+            [-3 * np.pi, -np.pi, 0.0, -0.0, np.pi, 3 * np.pi, 1e300, -1e-300, np.nextafter(-np.pi, 0.0)],
+        ]
+    )
+    want = (x + np.pi) % (2.0 * np.pi) - np.pi
+    assert (_wrap(x).view(np.int64) == want.view(np.int64)).all()
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(_wrap(np.array([np.nan, np.inf, -np.inf]))).all()
 
 
 def test_link_geometry_matches_scalar_trigonometry():

@@ -14,6 +14,7 @@ from sim.comms import IdealComms, make_comms
 from sim.eventlog import read_log
 from sim.run import simulate
 from sim.scenario import load_scenario
+from sim.sixg.deployment import link_geometry, nearest_sites
 from sim.sixg.link import Link
 from sim.sixg.network import Histogram, Network
 
@@ -82,6 +83,32 @@ def test_scan_detects_a_drone_near_a_site_and_reports_its_truth_label():
             assert np.abs(found.pos_m[real] - pos).max() < 30.0
             assert (found.t_delivery_s > k).all()
     assert hits >= 15
+
+
+def test_detection_by_range_counts_every_pair_tried_and_each_detected_one():
+    """Oracle: the 50 m range bins of the (target, TRP) pairs, from the geometry and the detections."""
+    net = _network()
+    rng = np.random.default_rng(5)
+    n = 400
+    centre = net.sites.xy_m.mean(axis=0)
+    pos = np.column_stack([centre + rng.uniform(-1500.0, 1500.0, (n, 2)), rng.uniform(30.0, 120.0, n)])
+    found = net.scan(3.0, np.arange(n) + 10, pos, np.zeros((n, 3)), np.zeros(n, bool)).detections
+    site, _ = nearest_sites(net.sites, pos[:, :2], net.settings.channel.sensing_sites)
+    d3d_m = link_geometry(net.sites, site, pos)[1]
+    real = ~found.false_alarm
+    seen_m = np.array(
+        [
+            link_geometry(net.sites, [[s]], pos[t : t + 1])[1][0, 0]
+            for t, s in zip(found.target[real], found.trp[real], strict=True)
+        ]
+    )
+    assert real.sum() > 100 and len(seen_m) == real.sum()
+    tried, hit = net.detect_by_range
+    assert (
+        tried.tolist()
+        == np.bincount(np.minimum((d3d_m.ravel() / 50.0).astype(int), 29), minlength=30).tolist()
+    )
+    assert hit.tolist() == np.bincount(np.minimum((seen_m / 50.0).astype(int), 29), minlength=30).tolist()
 
 
 def test_histogram_quantiles_against_numpy():
