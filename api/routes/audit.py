@@ -7,6 +7,7 @@ Every plan, update, end, conformance transition and geofence change is a row of 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Literal
 
@@ -38,16 +39,7 @@ class Decision(BaseModel):
 
     @classmethod
     def of(cls, record: DecisionRecord) -> Decision:
-        return cls(
-            time=record.time,
-            actor=record.actor,
-            action=record.action,
-            entity_id=record.entity_id,
-            result=record.result,
-            reason=record.reason,
-            conflicting_ids=list(record.conflicting_ids),
-            detail=record.detail,
-        )
+        return cls.model_validate(asdict(record))
 
 
 class DecisionsResponse(BaseModel):
