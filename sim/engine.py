@@ -35,7 +35,7 @@ from utm.conformance import ConformanceChange
 from utm.intents import State
 from utm.tactical import Conflicts, detect, mvp
 
-__all__ = ["Progress", "Simulation"]
+__all__ = ["Progress", "Simulation", "most_urgent_partner"]
 
 ADVISORY_CHANGE_MPS = 1.0
 """A vehicle already under an advisory gets a new one only when the velocity asked for moves this much."""
@@ -391,7 +391,8 @@ class Simulation:
             priority = np.full(len(rows), fleet.priority.max(initial=0) + 1)  # sensing-only: can't be asked
             known = (rows >= 0).nonzero()[0]
             priority[known] = fleet.priority.take(rows.take(known))
-            self._resolve(rows, pos, vel, priority, found, self._pair_radii(found, grow), rows.take(held))
+            radii = self._pair_radii(found, grow)
+            self._resolve(rows, ids, pos, vel, priority, found, radii, rows.take(held))
 
     def _advisories_ending(self, rows: np.ndarray) -> np.ndarray:
         """The picture rows (indices into ``rows``) of vehicles whose advisory is due to end: under one,
@@ -548,6 +549,7 @@ class Simulation:
     def _resolve(
         self,
         rows: np.ndarray,
+        ids: np.ndarray,
         pos: np.ndarray,
         vel: np.ndarray,
         priority: np.ndarray,
@@ -558,7 +560,8 @@ class Simulation:
         """MVP velocity changes for the vehicles in conflict; clear advisories whose conflicts are over.
 
         ``rows`` are the picture's fleet rows, -1 for a sensing-only track: it is an obstacle with right of
-        way (nobody can send it an advisory). ``radius_m``: each conflict's own (inflated) radius, which MVP
+        way (nobody can send it an advisory); ``ids`` name them in the log (an advisory names the other party
+        of the vehicle's most urgent conflict). ``radius_m``: each conflict's own (inflated) radius, which MVP
         clears by its margin. ``held`` (fleet rows) keep their advisories even when their conflicts are
         over: their plans are not free yet. Resolutions are horizontal only: vehicles keep
         their layer, and a multirotor's 3-4 m/s vertical rate cannot fly MVP's vertical escapes in time
@@ -593,7 +596,8 @@ class Simulation:
         changed = np.hypot(target[:, 0] - adv_vel[:, 0], target[:, 1] - adv_vel[:, 1]) > ADVISORY_CHANGE_MPS
         fresh = (moving & (~fleet.adv_on.take(r) | changed)).nonzero()[0]
         fleet.adv_until_s[r] = np.maximum(fleet.adv_until_s.take(r), now + until.take(k))
-        self._issue(r.take(fresh), target.take(fresh, axis=0))
+        partner = ids.take(most_urgent_partner(n, found).take(k.take(fresh)))
+        self._issue(r.take(fresh), target.take(fresh, axis=0), partner)
         airborne = fleet.rows()
         sel = select(airborne)
         idle = gather(fleet.adv_on, sel) & (gather(fleet.adv_until_s, sel) <= now)
@@ -619,8 +623,9 @@ class Simulation:
         want[:, 2].clip(-fleet.descent_rate_mps.take(rows), fleet.climb_rate_mps.take(rows), out=out[:, 2])
         return out
 
-    def _issue(self, rows: np.ndarray, vel: np.ndarray) -> None:
-        """Send advisories down the link; each takes effect when (if) it arrives."""
+    def _issue(self, rows: np.ndarray, vel: np.ndarray, partner: np.ndarray) -> None:
+        """Send advisories down the link; each takes effect when (if) it arrives. ``partner``: the id the
+        advisory answers (logged as the event's ``other``)."""
         if len(rows) == 0:
             return
         now = self.env.now
@@ -629,7 +634,7 @@ class Simulation:
         pos = self.fleet.pos_m.take(rows, axis=0)
         t_rx = self.comms.downlink(now, flight, pos)
         speed = np.hypot(vel[:, 0], vel[:, 1])
-        self.log.events(now, "advisory_issued", flight, value=speed)
+        self.log.events(now, "advisory_issued", flight, other=partner, value=speed)
         self.log.messages("advisory", flight, now, t_rx, pos, value=speed)
         ok = ~np.isnan(t_rx)
         delivered = int(np.count_nonzero(ok))
@@ -682,3 +687,22 @@ class Simulation:
         for name, episodes in (("los", self.los), ("conflict", self.conflicts)):
             self._pair_events(now, episodes, episodes.update(now, empty, empty, np.empty(0)), name)
         self.nmac.update(now, empty, empty, np.empty(0))
+
+
+def most_urgent_partner(n: int, found: Conflicts) -> np.ndarray:
+    """For each of ``n`` picture indices, the other party of its earliest-starting conflict (-1: none).
+
+    >>> columns = ([0, 0], [1, 2], [9.0, 3.0], [12.0, 5.0], [10.0, 4.0], [1.0, 1.0])  # i, j, t_in, ...
+    >>> c = Conflicts(*(np.array(v) for v in columns))
+    >>> most_urgent_partner(4, c).tolist()
+    [2, 0, 0, -1]
+    """
+    me = np.concatenate([found.i, found.j])
+    other = np.concatenate([found.j, found.i])
+    order = np.lexsort((np.concatenate([found.t_in_s, found.t_in_s]), me))
+    me, other = me.take(order), other.take(order)
+    first = np.ones(len(me), bool)
+    first[1:] = me[1:] != me[:-1]
+    out = np.full(n, -1, np.int64)
+    out[me.compress(first)] = other.compress(first)
+    return out

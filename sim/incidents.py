@@ -65,7 +65,7 @@ class Incident:
     soon as a resolution clears the prediction, so later ones may follow); ``warning_s = start_s -
     conflict_detected_s``. Advisory counts are the parties' advisory events from
     the detection (or one look-ahead before ``start_s`` when none) to ``end_s``, whichever conflict they
-    answered: the log does not tie an advisory to a pair.
+    answered: an advisory names only the most urgent of its vehicle's conflicts (``other``).
     """
 
     id: str

@@ -330,6 +330,8 @@ def test_cdr_resolves_the_scripted_encounter_with_its_margin(tmp_path):
     assert kinds.index("conflict_start") < kinds.index("advisory_applied")
     approach = closest_approach(read_log(tmp_path / "on" / "log", columns=[]), 0, 1, 0.0, 240.0)
     assert approach.min_horizontal_m >= 1.1 * 50.0
+    issued = [(flight, other) for _, kind, flight, other in events if kind == "advisory_issued"]
+    assert issued and set(issued) <= {(0, 1), (1, 0)}  # each advisory names the conflict it answers
 
 
 def test_cdr_on_an_uncertain_picture_clears_margin_times_the_inflated_zone(tmp_path, monkeypatch):
