@@ -47,27 +47,26 @@ _CACHED_RUNS = 8
 class _Keyed:
     """Rows sorted by (flight, time), for per-flight lookups by binary search."""
 
-    key: np.ndarray  # flight * 2**32 + row order: searchsorted by flight
-    flight: np.ndarray
+    flight: np.ndarray  # int64, ascending
     t_s: np.ndarray
     extra: np.ndarray
+    packed: np.ndarray  # flight * 1e7 + t_s (t < 1e7 s; 1e-4 s resolution): one sorted key for windows
 
     @classmethod
     def of(cls, flight: np.ndarray, t_s: np.ndarray, extra: np.ndarray) -> _Keyed:
         order = np.lexsort((t_s, flight))
-        flight, t_s, extra = flight.take(order), t_s.take(order), extra.take(order)
-        return cls(flight.astype(np.int64), flight, t_s, extra)
+        flight, t_s = flight.take(order).astype(np.int64), t_s.take(order)
+        return cls(flight, t_s, extra.take(order), flight * 1e7 + t_s)
 
     def rows(self, flight: int) -> slice:
         """The rows of one flight."""
         f = np.int64(flight)
-        return slice(int(self.key.searchsorted(f, "left")), int(self.key.searchsorted(f, "right")))
+        return slice(int(self.flight.searchsorted(f, "left")), int(self.flight.searchsorted(f, "right")))
 
     def any_within(self, flight: np.ndarray, lo_s: np.ndarray, hi_s: np.ndarray) -> np.ndarray:
         """Whether each flight has a row with ``lo_s <= t_s <= hi_s`` (vectorised over the queries)."""
-        packed = self.flight.astype(np.float64) * 1e7 + self.t_s  # t < 1e7 s; 1e-4 s resolution
         base = flight.astype(np.float64) * 1e7
-        return packed.searchsorted(base + hi_s, "right") > packed.searchsorted(base + lo_s, "left")
+        return self.packed.searchsorted(base + hi_s, "right") > self.packed.searchsorted(base + lo_s, "left")
 
 
 class RunView:
