@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from airspace.region import Region
-from airspace.volumes import Volume4D
+from airspace.volumes import Volume4D, format_time
 from api.map_layers import map_layers
 from utm.errors import NotFound
 from utm.intents import OperationalIntent
@@ -70,7 +69,6 @@ class LiveHub:
         self._snapshot = snapshot
         self._queues: set[asyncio.Queue[Event]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
         self._ended = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -102,7 +100,7 @@ class LiveHub:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._queues.add(queue)  # before the snapshot: nothing published meanwhile is missed
         try:
-            yield Event("hello", {"source": self.source, "start": _iso(self.start)}).encode()
+            yield Event("hello", {"source": self.source, "start": format_time(self.start)}).encode()
             for event in self._snapshot(self) if self._snapshot is not None else ():
                 yield event.encode()
             if self._ended:
@@ -118,10 +116,6 @@ class LiveHub:
                 yield event.encode()
         finally:
             self._queues.discard(queue)
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def _seconds(hub: LiveHub, t: datetime | None) -> float | None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from airspace.geofences import Geofence
 from airspace.region import Region
+from airspace.volumes import format_time
 from sim.eventlog import MODES
 from sim.sixg.deployment import Sites
 
@@ -47,7 +48,7 @@ def map_layers(
             "lon_deg": region.frame.lon0_deg,
             "h_m": region.frame.h0_m,
         },
-        "start": start.isoformat().replace("+00:00", "Z"),
+        "start": format_time(start),
         "t_min_s": span_s[0],
         "t_max_s": span_s[1],
         "bounds_m": [x_min, y_min, x_max, y_max],
