@@ -2,7 +2,8 @@
 
 A pure state machine. It keeps the latest report and the excursion timer of each intent in memory,
 never reads a clock or the store, and returns :class:`ConformanceChange` values; the service applies
-them (new version, audit record, notification). Layer: utm; imports airspace only.
+them (new version, audit record, notification) and persists the timers the monitor hands it.
+Layer: utm; imports airspace only.
 
 Rules (issue 3 item 5; STANDARDS.md §1.5-1.6) and the choices made here:
 
@@ -27,7 +28,13 @@ Rules (issue 3 item 5; STANDARDS.md §1.5-1.6) and the choices made here:
   :meth:`ConformanceMonitor.never_reported` lists it. Both limits are strict (exactly 60 s is still
   recoverable).
 * A report not newer than the latest one kept for its intent (out of order or repeated) is ignored.
-* The timers live in memory: after a restart they start from the first report received.
+* The timers survive a crash (issue 3: an acknowledged write survives; F3548 counts the 60 s from the
+  excursion, not from our start-up). :meth:`ConformanceMonitor.unsaved` gives the service, per intent
+  reported on, the latest kept report (the 15 s clock, and the centre of a later Contingent volume) and
+  the excursion start (the 60 s clock); the service stores them with the change they caused, or in one
+  statement per ingest, and hands them back to :meth:`ConformanceMonitor.restore` at start-up. So a
+  restart resets neither clock, older reports stay ignored, and a flight that reported is never taken
+  for one that never did.
 """
 
 from __future__ import annotations
@@ -44,7 +51,22 @@ import shapely
 from airspace.volumes import Circle, Volume3D, Volume4D
 from utm.errors import InvalidRequest
 from utm.intents import OperationalIntent, State
-from utm.telemetry import AH, AV, COLUMNS, VX, VY, VZ, T, TelemetryBatch, TelemetryReport, X, Y, Z, posix_s
+from utm.telemetry import (
+    AH,
+    AV,
+    COLUMNS,
+    VX,
+    VY,
+    VZ,
+    T,
+    TelemetryBatch,
+    TelemetryReport,
+    TimerState,
+    X,
+    Y,
+    Z,
+    posix_s,
+)
 
 __all__ = ["ConformanceChange", "ConformanceMonitor"]
 
@@ -148,6 +170,7 @@ class ConformanceMonitor:
         self._vstart = np.empty(0, np.int64)  # nominal volumes of the row in self._table
         self._vcount = np.empty(0, np.int64)
         self._vref: list[tuple[Volume4D, ...] | None] = []  # the tuple those rows were built from
+        self._unsaved = np.empty(0, bool)  # rows whose timers changed since the last unsaved()
         self._table = _VolumeTable()
         self._garbage = 0  # table rows no longer referenced
 
@@ -209,6 +232,7 @@ class ConformanceMonitor:
             intents, batch.intent_row, rows_of, rec, inside, tested[off[batch.intent_row[tested]]]
         )
         self._keep_latest(mrow, fresh, rec)
+        self._unsaved[rows_of[used]] = True
         return changes
 
     def tick(self, intents: Mapping[UUID, OperationalIntent], now: datetime) -> list[ConformanceChange]:
@@ -259,6 +283,21 @@ class ConformanceMonitor:
         t_s, *values = self._last[row].tolist()
         return TelemetryReport(intent_id, _utc(t_s), *values)
 
+    def unsaved(self) -> TimerState:
+        """The timers changed since the last call (of the intents reported on since then), for the store."""
+        rows = np.flatnonzero(self._unsaved)
+        self._unsaved[rows] = False
+        ids = tuple([self._ids[row] for row in rows.tolist()])
+        return TimerState(ids, self._last[rows], self._since[rows])  # type: ignore[arg-type]
+
+    def restore(self, timers: TimerState) -> None:
+        """Take back stored timers (at start-up), so ticks and reports continue the clocks of before.
+
+        The nominal volumes are read from the intent at its next report, as for any new intent.
+        """
+        rows = [self._row_of(intent_id) for intent_id in timers.intent_ids]
+        self._last[rows], self._since[rows] = timers.reports, timers.since_s
+
     def forget(self, intent_id: UUID) -> None:
         """Drop everything kept for the intent; call when it ends, else :meth:`tick` keeps visiting it.
 
@@ -270,18 +309,24 @@ class ConformanceMonitor:
         self._garbage += int(self._vcount[row])
         self._ids[row], self._vref[row] = None, None
         self._last[row], self._since[row], self._vcount[row] = np.nan, np.nan, 0
+        self._unsaved[row] = False
         self._free.append(row)
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _register(self, intent: OperationalIntent) -> int:
-        """The intent's row, with its nominal volumes in the table (rebuilt only when the tuple changes)."""
-        row = self._row.get(intent.id.int)
+    def _row_of(self, intent_id: UUID) -> int:
+        """The intent's row, taken from the free ones if it has none yet."""
+        row = self._row.get(intent_id.int)
         if row is None:
             if not self._free:
                 self._grow()
             row = self._free.pop()
-            self._row[intent.id.int], self._ids[row] = row, intent.id
+            self._row[intent_id.int], self._ids[row] = row, intent_id
+        return row
+
+    def _register(self, intent: OperationalIntent) -> int:
+        """The intent's row, with its nominal volumes in the table (rebuilt only when the tuple changes)."""
+        row = self._row_of(intent.id)
         if self._vref[row] is not intent.volumes:
             self._garbage += int(self._vcount[row])
             self._vref[row] = intent.volumes
@@ -302,6 +347,7 @@ class ConformanceMonitor:
         self._since = np.concatenate([self._since, np.full(new - old, np.nan)])
         self._vstart = np.concatenate([self._vstart, np.zeros(new - old, np.int64)])
         self._vcount = np.concatenate([self._vcount, np.zeros(new - old, np.int64)])
+        self._unsaved = np.concatenate([self._unsaved, np.zeros(new - old, bool)])
         self._free += range(new - 1, old - 1, -1)
 
     def _fresh(self, mrow: np.ndarray, t_s: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 The HTTP API calls it with the wall clock; the simulator calls the very same methods with its own clock and an
 in-memory database. Each decision runs under one lock: read the live picture, check, write one transaction,
-then update the live picture, so two racing conflicting plans can never both be accepted.
+then update the live picture, so two racing conflicting plans can never both be accepted. The live
+picture, the conformance timers and the never-reported flags are rebuilt from the store at start-up.
 Layer: utm; imports airspace only.
 """
 
@@ -30,7 +31,7 @@ from utm.errors import InvalidRequest, NotFound, NotManager, PlanRejected, Stale
 from utm.intents import IntentRequest, OperationalIntent, State, check_transition, make_ovn
 from utm.live import LiveAirspace
 from utm.store import Store
-from utm.telemetry import TelemetryBatch, TelemetryReport
+from utm.telemetry import TelemetryBatch, TelemetryReport, TimerState
 
 __all__ = ["UTMService"]
 
@@ -79,7 +80,6 @@ class UTMService:
         self._routes = routes
         self._monitor = monitor or ConformanceMonitor()
         self._lock = threading.RLock()
-        self._flagged_silent: set[UUID] = set()
         self._listeners: list[Listener] = []
         with store.write() as tx:
             for fence in geofences:  # the region's own zones: refreshed at every start
@@ -87,6 +87,8 @@ class UTMService:
         with _collector_paused():  # the picture is rebuilt from the store, never trusted from memory
             intents = store.load_intents()
             self._live = LiveAirspace(grid=grid, geofences=store.load_geofences(), intents=intents)
+            self._monitor.restore(store.load_timers())  # a restart resets no conformance clock
+            self._flagged_silent = store.flagged_never_reported()
             if len(intents) >= _FREEZE_FROM:
                 # Long-lived: out of the collector's walks for good (at 100k a full collection walking it
                 # takes 0.6 s, a stall in some later decision). Done at start-up only, and only for a big
@@ -250,8 +252,10 @@ class UTMService:
         reason: str,
         advisories: Iterable[Advisory],
         now: datetime,
+        timers: TimerState | None = None,
     ) -> None:
-        """One transaction: the version, its audit row and the notifications it causes; then the picture."""
+        """One transaction: the version, its audit row, the notifications it causes and ``timers``; then the
+        picture."""
         advisories = tuple(advisories)
         with self._store.write() as tx:
             tx.put_intent(intent)
@@ -259,6 +263,8 @@ class UTMService:
             tx.record(DecisionRecord(now, actor, action, str(intent.id), "accepted", reason, refs))
             for note in self._notifications(intent, advisories, now):
                 tx.notify(note)
+            if timers is not None:
+                tx.put_timers(timers)
         self._live.put(intent)
         self._announce("intent", intent)
 
@@ -282,8 +288,7 @@ class UTMService:
             if intent.manager != manager:
                 raise NotManager(f"operational intent {report.intent_id} is managed by another USS")
             change = self._monitor.ingest(intent, report)
-            if change is not None:
-                self._apply(change)
+            self._apply_ingest([] if change is None else [change])
             self._flagged_silent.discard(report.intent_id)
             self._announce("telemetry", report)
             return self._live.get(report.intent_id)
@@ -301,8 +306,7 @@ class UTMService:
             if foreign:
                 raise NotManager(f"operational intent {foreign[0]} is managed by another USS")
             changes = self._monitor.ingest_batch(intents, batch)
-            for change in changes:
-                self._apply(change)
+            self._apply_ingest(changes)
             self._flagged_silent.difference_update(intent_ids)
             return changes
 
@@ -319,8 +323,8 @@ class UTMService:
         with self._lock:
             now = self._clock()
             changes = self._monitor.tick(self._live.intents, now)
-            for change in changes:
-                self._apply(change)
+            for change in changes:  # a tick moves no timer: nothing for the store but the change
+                self._apply(change, None)
             silent = [
                 i
                 for i in self._monitor.never_reported(self._live.intents, now)
@@ -337,7 +341,20 @@ class UTMService:
                 self._flagged_silent.update(silent)
             return changes
 
-    def _apply(self, change: ConformanceChange) -> None:
+    def _apply_ingest(self, changes: Sequence[ConformanceChange]) -> None:
+        """Apply the changes an ingest caused, one transaction each, and persist the timers it moved.
+
+        The timers go into the last change's transaction, or into one of their own (one statement for a
+        whole batch): every acknowledged report is durable, without a transaction per report.
+        """
+        timers = self._monitor.unsaved()
+        for n, change in enumerate(changes):
+            self._apply(change, timers if n == len(changes) - 1 else None)
+        if not changes and len(timers):
+            with self._store.write() as tx:
+                tx.put_timers(timers)
+
+    def _apply(self, change: ConformanceChange, timers: TimerState | None) -> None:
         previous = self._live.get(change.intent_id)
         check_transition(previous.state, change.new_state)
         nominal = () if change.new_state is State.CONTINGENT else previous.volumes
@@ -358,7 +375,13 @@ class UTMService:
             kind if kind in ("nonconforming", "contingent") else "conformance_restored", "", change.reason
         )
         self._commit(
-            intent, action="conformance", actor=MONITOR, reason=change.reason, advisories=[advisory], now=now
+            intent,
+            action="conformance",
+            actor=MONITOR,
+            reason=change.reason,
+            advisories=[advisory],
+            now=now,
+            timers=timers,
         )
 
     # -- geofences

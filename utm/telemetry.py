@@ -1,4 +1,5 @@
-"""Telemetry reports: one at a time (the HTTP API) or as a struct of arrays (the simulator's batch path).
+"""Telemetry reports: one at a time (the HTTP API) or as a struct of arrays (the simulator's batch path);
+and :class:`TimerState`, the per-intent conformance timers as the store keeps them.
 
 Layer: utm; imports airspace only.
 """
@@ -15,7 +16,7 @@ import numpy as np
 from utm.errors import InvalidRequest
 from utm.intents import OperationalIntent
 
-__all__ = ["TelemetryBatch", "TelemetryReport"]
+__all__ = ["TelemetryBatch", "TelemetryReport", "TimerState"]
 
 COLUMNS = ("t_s", "x_m", "y_m", "z_m", "vx_mps", "vy_mps", "vz_mps", "accuracy_h_m", "accuracy_v_m")
 T, X, Y, Z, VX, VY, VZ, AH, AV = range(len(COLUMNS))
@@ -104,6 +105,23 @@ class TelemetryBatch:
     def matrix(self) -> np.ndarray:
         """The columns ``t_s, x_m, ..., accuracy_v_m`` as one ``(n, 9)`` float array."""
         return np.column_stack([getattr(self, name) for name in COLUMNS])
+
+
+@dataclass(frozen=True, slots=True)
+class TimerState:
+    """Conformance timers of some intents, row ``k`` for ``intent_ids[k]``: what a restart must not reset.
+
+    ``reports`` (n, 9) is the latest kept report in ``COLUMNS`` order (its ``t_s`` runs the silence timer,
+    and a Contingent volume is built around it); ``since_s`` (n,) is the POSIX time the running excursion
+    began (nan: not Nonconforming).
+    """
+
+    intent_ids: tuple[UUID, ...]
+    reports: np.ndarray
+    since_s: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.intent_ids)
 
 
 def _check_columns(columns: Mapping[str, np.ndarray], *, indexed: bool) -> None:

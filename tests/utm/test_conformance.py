@@ -186,7 +186,8 @@ def test_nonconforming_keeps_its_volume_until_the_flight_leaves_it():
 
 
 def test_an_excursion_begun_before_the_monitor_knew_counts_from_time_updated():
-    """After a restart the monitor has no timer: a Nonconforming intent counts from its time_updated."""
+    """Without a kept timer (declared Nonconforming by its operator, or a store from before timers were
+    kept) a Nonconforming intent counts from its time_updated."""
     off = (circle_volume(-50.0, 50.0, 100.0, 0.0, 60.0),)
     oi = intent(state=State.NONCONFORMING, off=off, updated_s=0.0)
     assert ConformanceMonitor().ingest(oi, report(oi, 59.0, x=-50.0)) is None
@@ -442,6 +443,30 @@ def test_batch_equals_sequential_ingest(seed):
     assert after == live
     for s in (200.0, 260.0, 400.0):
         assert many.tick(after, at(s)) == one.tick(live, at(s))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_monitor_restored_from_the_unsaved_timers_continues_as_the_original(seed):
+    """What the service persists is enough: a fresh monitor given ``unsaved()`` (at start-up) answers the
+    rest of the reports and every later tick exactly as the monitor that never stopped. Oracle: that one."""
+    rng = np.random.default_rng(seed)
+    intents, reports = _random_world(rng, 40, 600)
+    kept, live = ConformanceMonitor(), {oi.id: oi for oi in intents}
+    for c in kept.ingest_batch(intents, reports[:300]):
+        live[c.intent_id] = apply(live[c.intent_id], c)
+    timers = kept.unsaved()
+    assert sorted(timers.intent_ids) == sorted({r.intent_id for r in reports[:300]})
+    assert len(kept.unsaved()) == 0  # handed out once
+    restored = ConformanceMonitor()
+    restored.restore(timers)
+    assert all(restored.last_report(i) == kept.last_report(i) for i in live)
+    later = list(live.values())
+    changes = restored.ingest_batch(later, reports[300:])
+    assert changes == kept.ingest_batch(later, reports[300:])
+    for c in changes:
+        live[c.intent_id] = apply(live[c.intent_id], c)
+    for s in (200.0, 260.0, 400.0):
+        assert restored.tick(live, at(s)) == kept.tick(live, at(s))
 
 
 def test_batch_in_two_halves_equals_one_batch():

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
+import numpy as np
 import pytest
 
 import utm.store as store_module
@@ -24,6 +25,7 @@ from utm.decisions import DecisionRecord, Notification
 from utm.errors import NotFound
 from utm.intents import OperationalIntent, State, make_ovn
 from utm.store import Store, StoreError
+from utm.telemetry import TimerState
 
 REPO = Path(__file__).resolve().parents[2]
 FRAME = LocalFrame(22.53, 113.93, 0.0)
@@ -398,3 +400,62 @@ def test_a_version_with_the_same_volumes_and_one_with_new_volumes_both_read_back
         tx.end_intent(v1.id, T0 + timedelta(hours=1))
         tx.put_intent(v1)
     assert store.load_intents() == [v1]
+
+
+# --- conformance timers (schema version 2) -----------------------------------------------------
+
+
+def timers(ids, first: float, since: float):
+    """Timers of ``ids``: report ``k`` is ``first + k`` plus 0..8; excursion start ``since`` (nan: none)."""
+    reports = first + np.arange(len(ids))[:, None] + np.arange(9.0)[None, :]
+    return TimerState(tuple(ids), reports, np.full(len(ids), since))
+
+
+def test_conformance_timers_round_trip_are_replaced_and_end_with_their_intent(store):
+    """The monitor's clocks come back exactly (nan excursion start included), sorted by id; a later put
+    replaces them; ending the intent drops them in the same transaction. Oracle: the arrays written."""
+    a, b = make_intent(1), make_intent(0)  # b's id sorts first
+    with store.write() as tx:
+        tx.put_intent(a)
+        tx.put_intent(b)
+        tx.put_timers(timers([a.id, b.id], 1.77e9, float("nan")))
+    with store.write() as tx:
+        tx.put_timers(timers([a.id], 1.8e9, 1.8e9 - 30.5))
+    got = store.load_timers()
+    assert got.intent_ids == (b.id, a.id)
+    np.testing.assert_array_equal(
+        got.reports, np.vstack([1.77e9 + 1.0 + np.arange(9.0), 1.8e9 + np.arange(9.0)])
+    )
+    np.testing.assert_array_equal(got.since_s, [np.nan, 1.8e9 - 30.5])
+    with store.write() as tx:
+        tx.end_intent(a.id, T0)
+    assert store.load_timers().intent_ids == (b.id,)
+
+
+def test_a_version_1_database_file_migrates_to_version_2_with_its_data(db_path):
+    """A file written by the previous release (schema 1, no timers) opens: the pending migration adds the
+    timers table and the never-reported index, and every old row reads back unchanged."""
+    raw = sqlite3.connect(db_path)
+    raw.executescript((Path(__file__).parent / "data" / "store-v1.sql").read_text())
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+    raw.close()
+    with Store(db_path, FRAME) as s:
+        assert s.schema_version == 2 == len(store_module._MIGRATIONS)
+        activated, nonconforming = (
+            make_intent(0, state=State.ACTIVATED),
+            make_intent(1, state=State.NONCONFORMING, off_nominal=True),
+        )
+        assert s.load_intents() == [activated, nonconforming]
+        assert s.history(nonconforming.id) == [nonconforming]
+        assert s.decisions() == [decision(str(activated.id), 1)]
+        assert [n.kind for n in s.notifications()] == ["never_reported", "nonconforming"]
+        assert len(s.load_timers()) == 0
+        assert s.flagged_never_reported() == {activated.id}
+        with s.write() as tx:
+            tx.put_timers(timers([activated.id], 1.77e9, float("nan")))
+    raw = sqlite3.connect(db_path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+    assert {"conformance_timers", "notifications_by_kind"} <= names
+    raw.close()

@@ -1,0 +1,28 @@
+-- A utm6g store at schema version 1 (before conformance_timers), as `sqlite3 .dump` writes it:
+-- tests/utm/test_store.py make_intent(0) Activated and make_intent(1) Nonconforming, one decision,
+-- two notifications (one never_reported). Frozen: it is the previous release's file format.
+PRAGMA user_version = 1;
+BEGIN TRANSACTION;
+CREATE TABLE decisions (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, entity_id TEXT NOT NULL, result TEXT NOT NULL, reason TEXT NOT NULL, conflicting_ids TEXT NOT NULL, detail TEXT NOT NULL);
+INSERT INTO "decisions" VALUES(1,'2026-03-02T08:00:01.000000Z','uss0','create','00000000-0000-4000-8000-000000000001','accepted','','["a","b"]','#1');
+CREATE TABLE geofences (identifier TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE intent_versions (seq INTEGER PRIMARY KEY, intent_id TEXT NOT NULL, manager TEXT NOT NULL, version INTEGER NOT NULL CHECK (version >= 1), ovn TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('Accepted', 'Activated', 'Nonconforming', 'Contingent')), priority INTEGER NOT NULL, volumes TEXT NOT NULL, off_nominal_volumes TEXT NOT NULL, uss_base_url TEXT NOT NULL, authorisation TEXT, time_created TEXT NOT NULL, time_updated TEXT NOT NULL, ended_at TEXT);
+INSERT INTO "intent_versions" VALUES(1,'00000000-0000-4000-8000-000000000001','uss0',1,'THGE6G88_eu7iEhEnqWbRFF7-2lDc3EH','Activated',0,'[{"volume":{"polygon":[[0.0,0.0],[100.0,0.0],[50.0,80.5]],"z_lower_m":30.0,"z_upper_m":60.0},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T08:10:00.000000Z"},{"volume":{"circle":[0.0,0.1,25.0],"z_lower_m":30.0,"z_upper_m":null},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T09:00:00.000000Z"}]','[]','https://uss.example/v1',NULL,'2026-03-02T08:00:00.000000Z','2026-03-02T08:00:01.000000Z',NULL);
+INSERT INTO "intent_versions" VALUES(2,'00000000-0000-4000-8000-000000000002','uss1',1,'wA60FARl_Auv2T-c86yK9pZJG-xpM7xy','Nonconforming',1,'[{"volume":{"polygon":[[200.0,0.0],[300.0,0.0],[250.0,80.5]],"z_lower_m":30.0,"z_upper_m":60.0},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T08:10:00.000000Z"},{"volume":{"circle":[200.0,0.1,25.0],"z_lower_m":30.0,"z_upper_m":null},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T09:00:00.000000Z"}]','[{"volume":{"circle":[200.0,5.0,40.0],"z_lower_m":0.0,"z_upper_m":90.0},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T08:20:00.000000Z"}]','https://uss.example/v1','AUTH-7','2026-03-02T08:00:00.000000Z','2026-03-02T08:00:01.000001Z',NULL);
+CREATE TABLE intents (id TEXT PRIMARY KEY, manager TEXT NOT NULL, version INTEGER NOT NULL CHECK (version >= 1), ovn TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('Accepted', 'Activated', 'Nonconforming', 'Contingent')), priority INTEGER NOT NULL, volumes TEXT NOT NULL, off_nominal_volumes TEXT NOT NULL, uss_base_url TEXT NOT NULL, authorisation TEXT, time_created TEXT NOT NULL, time_updated TEXT NOT NULL);
+INSERT INTO "intents" VALUES('00000000-0000-4000-8000-000000000001','uss0',1,'THGE6G88_eu7iEhEnqWbRFF7-2lDc3EH','Activated',0,'[{"volume":{"polygon":[[0.0,0.0],[100.0,0.0],[50.0,80.5]],"z_lower_m":30.0,"z_upper_m":60.0},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T08:10:00.000000Z"},{"volume":{"circle":[0.0,0.1,25.0],"z_lower_m":30.0,"z_upper_m":null},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T09:00:00.000000Z"}]','[]','https://uss.example/v1',NULL,'2026-03-02T08:00:00.000000Z','2026-03-02T08:00:01.000000Z');
+INSERT INTO "intents" VALUES('00000000-0000-4000-8000-000000000002','uss1',1,'wA60FARl_Auv2T-c86yK9pZJG-xpM7xy','Nonconforming',1,'[{"volume":{"polygon":[[200.0,0.0],[300.0,0.0],[250.0,80.5]],"z_lower_m":30.0,"z_upper_m":60.0},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T08:10:00.000000Z"},{"volume":{"circle":[200.0,0.1,25.0],"z_lower_m":30.0,"z_upper_m":null},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T09:00:00.000000Z"}]','[{"volume":{"circle":[200.0,5.0,40.0],"z_lower_m":0.0,"z_upper_m":90.0},"time_start":"2026-03-02T08:00:00.000000Z","time_end":"2026-03-02T08:20:00.000000Z"}]','https://uss.example/v1','AUTH-7','2026-03-02T08:00:00.000000Z','2026-03-02T08:00:01.000001Z');
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO "meta" VALUES('frame','[22.53,113.93,0.0]');
+CREATE TABLE notifications (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, manager TEXT NOT NULL, intent_id TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+INSERT INTO "notifications" VALUES(1,'2026-03-02T08:00:00.000000Z','uss0','00000000-0000-4000-8000-000000000001','never_reported','has sent no telemetry');
+INSERT INTO "notifications" VALUES(2,'2026-03-02T08:00:00.000000Z','uss1','00000000-0000-4000-8000-000000000002','nonconforming','outside its volumes');
+CREATE INDEX intent_versions_by_intent ON intent_versions (intent_id, seq);
+CREATE INDEX decisions_by_entity ON decisions (entity_id, seq);
+CREATE INDEX notifications_by_manager ON notifications (manager, time);
+CREATE INDEX notifications_by_time ON notifications (time);
+CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions BEGIN SELECT RAISE(ABORT, 'decisions is append-only'); END;
+CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions BEGIN SELECT RAISE(ABORT, 'decisions is append-only'); END;
+CREATE TRIGGER intent_versions_no_update BEFORE UPDATE ON intent_versions BEGIN SELECT RAISE(ABORT, 'intent_versions is append-only'); END;
+CREATE TRIGGER intent_versions_no_delete BEFORE DELETE ON intent_versions BEGIN SELECT RAISE(ABORT, 'intent_versions is append-only'); END;
+COMMIT;
