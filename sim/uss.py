@@ -73,7 +73,8 @@ class SimUSS:
         self.service = UTMService(
             Store(":memory:", region.frame),
             clock=lambda: self._epoch + timedelta(seconds=now_s()),
-            policy=Policy(allow_equal_priority=spec.strategic.allow_equal_priority),
+            # the simulated operator takes the first alternative (issue 4), so only that one is searched
+            policy=Policy(allow_equal_priority=spec.strategic.allow_equal_priority, max_alternatives=1),
             grid=region.grid,
             routes=self.routes,
             geofences=region.geofences,
@@ -148,24 +149,25 @@ class SimUSS:
         except InvalidRequest as invalid:  # the service's 400: the operator does not fly it
             return Outcome(None, f"rejected:invalid ({invalid.field}: {invalid.reason})", 0.0)
         except PlanRejected as refused:
-            last = f"rejected:{refused.reason}"
-            for alternative in refused.alternatives:
-                taken = self._taken(plan, alternative)
-                volumes = (
-                    alternative.volumes
-                    if alternative.kind == "time_shift"
-                    else taken.volumes(self._epoch, **self._buffers())
-                )
-                try:
-                    self._submit(intent_id, taken, volumes)
-                except PlanRejected as again:
-                    last = f"rejected:{again.reason} (after {alternative.kind})"
-                    continue
-                except InvalidRequest as invalid:
-                    last = f"rejected:invalid ({invalid.field}, after {alternative.kind})"
-                    continue
-                return Outcome(taken, f"accepted:{alternative.kind}", taken.takeoff_s - plan.takeoff_s)
-            return Outcome(None, last, 0.0)
+            if not refused.alternatives:
+                return Outcome(None, f"rejected:{refused.reason}", 0.0)
+            return self._take(intent_id, plan, refused.alternatives[0])
+
+    def _take(self, intent_id: uuid.UUID, plan: FlightPlan, alternative: Alternative) -> Outcome:
+        """File the plan the refusal's first alternative stands for (issue 4: take it or do not fly)."""
+        taken = self._taken(plan, alternative)
+        volumes = (
+            alternative.volumes
+            if alternative.kind == "time_shift"
+            else taken.volumes(self._epoch, **self._buffers())
+        )
+        try:
+            self._submit(intent_id, taken, volumes)
+        except PlanRejected as again:
+            return Outcome(None, f"rejected:{again.reason} (after {alternative.kind})", 0.0)
+        except InvalidRequest as invalid:
+            return Outcome(None, f"rejected:invalid ({invalid.field}, after {alternative.kind})", 0.0)
+        return Outcome(taken, f"accepted:{alternative.kind}", taken.takeoff_s - plan.takeoff_s)
 
     def _taken(self, plan: FlightPlan, alternative: Alternative) -> FlightPlan:
         """The plan an alternative stands for (its volumes are what is filed for a time shift)."""

@@ -11,12 +11,18 @@ Choices (documented here, tested in tests/utm/test_alternatives.py):
   the end of something it met: an intent volume, a geofence window or schedule interval, a cell occupant.
   Those shifts (end - start + ``policy.time_tolerance``, rounded up to whole seconds) are tried in
   increasing order, with a coarse grid of ``horizon / 24`` as a fallback, up to
-  ``policy.alternatives_horizon``. Shifts at which some volume would surely meet an intent the priority
-  rule forbids (same space, closed times overlapping) are skipped without a check: in busy airspace
-  most candidates fall inside such windows, and each check is a full :func:`check_plan`.
+  ``policy.alternatives_horizon``. Shifts at which the plan would surely be refused are skipped without
+  a check: some volume meets an intent the priority rule forbids (same space, closed times overlapping),
+  a blocking zone while it applies (zones without weekly schedules), or a cell-layer while it already
+  holds its capacity of others (:func:`~utm.deconfliction.full_windows`). Those windows are exact (less
+  1 ms), so in busy airspace the first shift tried is nearly always the answer; each check is a full
+  :func:`check_plan`.
 * Altitude layer: the same outlines and times, each volume stretched to one layer band of ``live.grid``
   less ``LAYER_MARGIN_M`` at each end (neighbouring bands touch, and closed heights that touch conflict);
-  layers by distance between band centre and the plan's height centre, nearest first (ties: lower first).
+  layers by distance between band centre and the plan's height centre, nearest first (ties: lower first);
+  a layer where a volume meets a forbidden intent is skipped without a check.
+* ``policy.max_alternatives`` bounds the answer (the simulator's operator takes the first, so it asks
+  for one and the later searches do not run).
 * Reroute: origin is the centroid of the earliest-starting volume, destination the centroid of the
   latest-ending one (skipped when they are less than a metre apart, or without a route graph). The
   corridor keeps the plan's start and, for a straight route, its end; the speed follows from that.
@@ -31,13 +37,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import numpy as np
+
 from airspace.cells import CellGrid, Layer
 from airspace.errors import AirspaceInputError
 from airspace.geofences import Applicability, Geofence, Restriction
+from airspace.index import Box
 from airspace.routes import RouteGraph
 from airspace.volumes import Circle, Volume3D, Volume4D, format_time
 from utm.decisions import Alternative
-from utm.deconfliction import NOMINAL, Policy, check_plan, forbids, validate_request
+from utm.deconfliction import NOMINAL, Policy, check_plan, forbids, full_windows, validate_request
 from utm.errors import InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent
 from utm.live import LiveAirspace
@@ -49,6 +58,8 @@ COARSE_STEPS = 24
 REROUTE_LAYERS = 2
 REROUTE_PASSES = 3
 _WEEK_S = 7 * 86400.0
+_TOUCH_SLACK_M = 1e-3
+"""Box filter slack before the exact test: wider than any rounding of an outline's bounds."""
 LAYER_MARGIN_M = 0.5
 """How far inside its band an alternative layer's volumes keep: bands touch, and touching heights meet."""
 
@@ -65,12 +76,18 @@ def find_alternatives(
     policy: Policy,
     routes: RouteGraph | None,
 ) -> tuple[Alternative, ...]:
-    """Up to three verified alternatives, in the order time shift, altitude layer, reroute."""
+    """Up to ``policy.max_alternatives`` (at most three) verified alternatives, in the order time shift,
+    altitude layer, reroute; a search runs only while fewer than that were found."""
     if request.state not in NOMINAL or not request.volumes:
         return ()
 
     def blocks(other: OperationalIntent) -> bool:
         return forbids(request.priority, other, previous, policy)
+
+    def fenced(g: Geofence) -> bool:
+        return g.restriction == Restriction.PROHIBITED or (
+            g.restriction == Restriction.REQ_AUTHORISATION and not request.authorisation
+        )
 
     def verdict(volumes: tuple[Volume4D, ...]) -> PlanRejected | InvalidRequest | None:
         candidate = replace(request, volumes=volumes)
@@ -81,12 +98,16 @@ def find_alternatives(
             return refused
         return None
 
-    found = (
-        _time_shift(live, request.volumes, intent_id, policy, verdict, blocks),
-        _altitude_layer(live.grid, request.volumes, verdict),
-        _reroute(live, request.volumes, routes, verdict),
+    searches = (
+        lambda: _time_shift(live, request.volumes, intent_id, policy, verdict, blocks, fenced),
+        lambda: _altitude_layer(live, request.volumes, intent_id, verdict, blocks),
+        lambda: _reroute(live, request.volumes, routes, verdict),
     )
-    return tuple(a for a in found if a is not None)
+    found: list[Alternative] = []
+    for search in searches:
+        if len(found) < policy.max_alternatives and (alternative := search()) is not None:
+            found.append(alternative)
+    return tuple(found)
 
 
 def _time_shift(
@@ -96,33 +117,31 @@ def _time_shift(
     policy: Policy,
     verdict: Verdict,
     blocks: Callable[[OperationalIntent], bool],
+    fenced: Callable[[Geofence], bool],
 ) -> Alternative | None:
     horizon_s = policy.alternatives_horizon.total_seconds()
-    forbidden: list[tuple[float, float]] = []  # shifts at which a volume surely meets a blocking intent
+    forbidden: list[tuple[float, float]] = []  # shifts at which a volume surely meets a blocker
     tol_s = policy.time_tolerance.total_seconds()
     margin_m = live.grid.cell_size_m if live.grid is not None else 0.0  # cell occupants count for capacity
     shifts = {horizon_s * k / COARSE_STEPS for k in range(1, COARSE_STEPS + 1)}
+    others = _Others(live, _reach(volumes, margin_m, horizon_s), intent_id, blocks)
     for v in volumes:
-        xmin, ymin, zmin, tmin, xmax, ymax, zmax, tmax = v.box
-        box = (
-            xmin - margin_m,
-            ymin - margin_m,
-            zmin,
-            tmin,
-            xmax + margin_m,
-            ymax + margin_m,
-            zmax,
-            tmax + horizon_s,
-        )
-        ends = []
-        for other in live.near(box, exclude=intent_id):
-            blocking = blocks(other)
-            for b in other.all_volumes:
-                ends.append(b.t_end_s)
-                if blocking and v.volume.intersects(b.volume):  # closed times meet for these shifts
-                    forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
-        ends += [t for g in live.fences_near(box) for t in _window_ends(g, tmin, tmax + horizon_s)]
+        tmin, until_s = v.t_start_s, v.t_end_s + horizon_s
+        near = others.within(_grown(v, margin_m), tmin, until_s)
+        ends = others.t_end_s[near].tolist()
+        touching = others.blocking & others.within(_grown(v, _TOUCH_SLACK_M), tmin, until_s)
+        for n in np.flatnonzero(touching).tolist():
+            b = others.volumes[n]
+            if v.volume.intersects(b.volume):  # closed times meet for these shifts
+                forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
+        for g in live.fences_near(_reach((v,), margin_m, horizon_s)):
+            ends += _window_ends(g, tmin, until_s)
+            if fenced(g) and any(v.volume.intersects(z) for z in g.volumes):
+                forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in _active_windows(g)]
         shifts.update(_past(end_s - tmin, tol_s) for end_s in ends if end_s >= tmin)
+    until_s = max(v.t_end_s for v in volumes) + horizon_s
+    for v, windows in zip(volumes, full_windows(live, volumes, until_s, exclude=intent_id), strict=True):
+        forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in windows]
     tries = _outside(sorted(s for s in shifts if 0.0 < s <= horizon_s), forbidden)
     for shift_s in tries[:MAX_SHIFT_TRIES]:
         moved = tuple(
@@ -137,17 +156,79 @@ def _time_shift(
     return None
 
 
+class _Others:
+    """Struct of arrays over every volume of the intents near a plan: 4D boxes, and whether the plan's
+    priority forbids meeting them; the per-volume searches of a time shift filter these, not the index."""
+
+    def __init__(
+        self, live: LiveAirspace, box: Box, intent_id: UUID, blocks: Callable[[OperationalIntent], bool]
+    ) -> None:
+        found = live.volumes_near(box, exclude=intent_id)
+        flags = {o.id: blocks(o) for o in {o.id: o for o, _, _ in found}.values()}
+        self.volumes = [b for _, b, _ in found]
+        self.blocking = np.array([flags[o.id] for o, _, _ in found], bool)
+        boxes = np.array([b for _, _, b in found], float).reshape(-1, 8)
+        self.lo, self.hi = boxes[:, :3], boxes[:, 4:7]
+        self.t_start_s, self.t_end_s = boxes[:, 3], boxes[:, 7]
+
+    def blocked(self, volumes: Iterable[Volume4D]) -> bool:
+        """Whether one of ``volumes`` meets a blocking volume (closed, exact): surely refused, unchecked."""
+        for v in volumes:
+            touching = self.blocking & self.within(_grown(v, _TOUCH_SLACK_M), v.t_start_s, v.t_end_s)
+            if any(v.volume.intersects(self.volumes[n].volume) for n in np.flatnonzero(touching).tolist()):
+                return True
+        return False
+
+    def within(self, box: tuple[np.ndarray, np.ndarray], t_from_s: float, t_to_s: float) -> np.ndarray:
+        """Volumes whose closed 3D box meets ``box`` (corners) and whose window meets [t_from_s, t_to_s]."""
+        lo, hi = box
+        return (
+            (self.lo <= hi).all(axis=1)
+            & (self.hi >= lo).all(axis=1)
+            & (self.t_end_s >= t_from_s)
+            & (self.t_start_s <= t_to_s)
+        )
+
+
+def _grown(v: Volume4D, pad_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Corners of the volume's 3D box, ``pad_m`` wider on each side horizontally."""
+    xmin, ymin, zmin, _, xmax, ymax, zmax, _ = v.box
+    return np.array([xmin - pad_m, ymin - pad_m, zmin]), np.array([xmax + pad_m, ymax + pad_m, zmax])
+
+
+def _reach(volumes: tuple[Volume4D, ...], margin_m: float, horizon_s: float) -> Box:
+    """The 4D box a time shift of ``volumes`` reaches: their boxes, ``margin_m`` wider, ``horizon_s`` on."""
+    boxes = np.array([v.box for v in volumes], float)
+    lo, hi = boxes[:, :4].min(axis=0), boxes[:, 4:].max(axis=0)
+    return (
+        lo[0] - margin_m,
+        lo[1] - margin_m,
+        lo[2],
+        lo[3],
+        hi[0] + margin_m,
+        hi[1] + margin_m,
+        hi[2],
+        hi[3] + horizon_s,
+    )
+
+
 def _altitude_layer(
-    grid: CellGrid | None, volumes: tuple[Volume4D, ...], verdict: Verdict
+    live: LiveAirspace,
+    volumes: tuple[Volume4D, ...],
+    intent_id: UUID,
+    verdict: Verdict,
+    blocks: Callable[[OperationalIntent], bool],
 ) -> Alternative | None:
-    if grid is None:
+    if live.grid is None:
         return None
-    for layer in _layers_by_distance(grid, volumes):
+    column = _reach(volumes, 0.0, 0.0)
+    others = _Others(live, (*column[:2], -math.inf, *column[3:6], math.inf, column[7]), intent_id, blocks)
+    for layer in _layers_by_distance(live.grid, volumes):
         lo_m, hi_m = layer.z_lower_m + LAYER_MARGIN_M, layer.z_upper_m - LAYER_MARGIN_M
         if all((v.volume.z_lower_m, v.volume.z_upper_m) == (lo_m, hi_m) for v in volumes):
             continue
         moved = tuple(replace(v, volume=Volume3D(v.volume.outline, lo_m, hi_m)) for v in volumes)
-        if verdict(moved) is None:
+        if not others.blocked(moved) and verdict(moved) is None:
             return Alternative(
                 "altitude_layer",
                 moved,
@@ -247,6 +328,16 @@ def _window_ends(g: Geofence, t_min_s: float, t_max_s: float) -> list[float]:
     return [t for t in out if t_min_s <= t <= t_max_s]
 
 
+def _active_windows(g: Geofence) -> list[tuple[float, float]]:
+    """Closed windows (POSIX s, infinite when open) when the zone applies; none when a weekly schedule
+    limits it (those are left to the full check)."""
+    if any(a.schedules for a in g.applicability):
+        return []
+    if not g.applicability:
+        return [(-math.inf, math.inf)]
+    return [(_posix(a.start, -math.inf), _posix(a.end, math.inf)) for a in g.applicability]
+
+
 def _monday_s(t_s: float) -> float:
     """POSIX seconds of the Monday 00:00 UTC starting the week of ``t_s``."""
     day = datetime.fromtimestamp(t_s, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -271,6 +362,10 @@ def _past(gap_s: float, tol_s: float) -> float:
     """Whole seconds beyond ``gap_s`` by ``tol_s``, and strictly beyond (closed intervals: touching meets)."""
     shift_s = float(math.ceil(gap_s + tol_s))
     return shift_s if shift_s > gap_s else float(math.floor(gap_s) + 1)
+
+
+def _posix(t: datetime | None, unbounded: float) -> float:
+    return unbounded if t is None else t.timestamp()
 
 
 def _later(t: datetime | None, shift_s: float) -> datetime | None:

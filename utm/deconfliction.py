@@ -28,7 +28,15 @@ from utm.errors import AreaTooLarge, InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent, State
 from utm.live import Cell, LiveAirspace
 
-__all__ = ["Policy", "capacity_conflicts", "check_plan", "forbids", "validate_area", "validate_request"]
+__all__ = [
+    "Policy",
+    "capacity_conflicts",
+    "check_plan",
+    "forbids",
+    "full_windows",
+    "validate_area",
+    "validate_request",
+]
 
 NOMINAL = frozenset({State.ACCEPTED, State.ACTIVATED})
 _KIND_ORDER = {"geofence": 0, "intent": 1, "capacity": 2}
@@ -47,6 +55,7 @@ class Policy:
     time_tolerance: timedelta = timedelta(seconds=5)
     max_area_km2: float = 2500.0
     alternatives_horizon: timedelta = timedelta(hours=2)
+    max_alternatives: int = 3  # a refusal's verified alternatives; a simulated operator takes the first
 
 
 def validate_request(request: IntentRequest, *, now: datetime, policy: Policy) -> None:
@@ -130,25 +139,62 @@ def capacity_conflicts(
     grid = live.grid
     if grid is None:
         return []
-    plan_cells: dict[Cell, list[tuple[float, float]]] = {}
-    for v, cells in zip(volumes, live.cells_of_each([v.volume for v in volumes]), strict=True):
-        for i, j, k in cells.tolist():
-            plan_cells.setdefault((i, j, k), []).append((v.t_start_s, v.t_end_s))
     out = []
-    for (i, j, k), spans in sorted(plan_cells.items()):
+    for (i, j, k), spans in sorted(_plan_cells(live, volumes).items()):
         capacity = grid.capacity(i, j, k)
-        by_intent: dict[object, list[tuple[float, float]]] = {"": spans}  # "" is the plan; ids are UUIDs
         stay = min(s for s, _ in spans), max(e for _, e in spans)
-        for start_s, end_s, key in live.occupants((i, j, k), *stay):
-            if key != exclude:
-                by_intent.setdefault(key, []).append((start_s, end_s))
-        if len(by_intent) <= capacity:  # one place per intent at most: this cell cannot overflow
+        by_intent = _occupants_by_intent(live, (i, j, k), stay, exclude)
+        if len(by_intent) < capacity:  # with the plan, at most capacity intents: this cell cannot overflow
             continue
-        for start_s, end_s, peak in _saturated(by_intent, capacity):
+        for start_s, end_s, peak in _saturated({"": spans, **by_intent}, capacity):
             ref = f"cell {i},{j} layer {grid.layers[k].name}"
             when = f"{_fmt(start_s)} to {_fmt(end_s)}"
             detail = f"{ref} would hold {peak} intents at once (capacity {capacity}) from {when}"
             out.append(Conflict("capacity", ref, _dt(start_s), _dt(end_s), detail))
+    return out
+
+
+def full_windows(
+    live: LiveAirspace, volumes: Sequence[Volume4D], until_s: float, *, exclude: UUID | None = None
+) -> list[list[tuple[float, float]]]:
+    """For each volume, the closed windows up to ``until_s`` when a cell-layer its footprint touches already
+    holds its capacity of other intents: a volume there then (shifted in time, same footprint) overflows it.
+
+    The exact complement of what :func:`capacity_conflicts` accepts, so a search over start times can skip
+    those windows without a check.
+    """
+    if live.grid is None:
+        return [[] for _ in volumes]
+    start_s = min(v.t_start_s for v in volumes)
+    full: dict[Cell, list[tuple[float, float]]] = {}
+    for cell in _plan_cells(live, volumes):
+        by_intent = _occupants_by_intent(live, cell, (start_s, until_s), exclude)
+        capacity = live.grid.capacity(*cell)
+        if len(by_intent) >= capacity:  # a plan present throughout sees every instant others fill the cell
+            full[cell] = [(a, b) for a, b, _ in _saturated({"": [(start_s, until_s)], **by_intent}, capacity)]
+    return [
+        sorted(w for c in cells.tolist() for w in full.get(tuple(c), ()))
+        for cells in live.cells_of_each([v.volume for v in volumes])
+    ]
+
+
+def _plan_cells(live: LiveAirspace, volumes: Sequence[Volume4D]) -> dict[Cell, list[tuple[float, float]]]:
+    """The cell-layers the volumes' footprints touch, each with the volumes' time windows there."""
+    out: dict[Cell, list[tuple[float, float]]] = {}
+    for v, cells in zip(volumes, live.cells_of_each([v.volume for v in volumes]), strict=True):
+        for i, j, k in cells.tolist():
+            out.setdefault((i, j, k), []).append((v.t_start_s, v.t_end_s))
+    return out
+
+
+def _occupants_by_intent(
+    live: LiveAirspace, cell: Cell, window: tuple[float, float], exclude: UUID | None
+) -> dict[object, list[tuple[float, float]]]:
+    """Spans of the other intents in ``cell`` during the closed window, grouped by intent."""
+    out: dict[object, list[tuple[float, float]]] = {}
+    for start_s, end_s, key in live.occupants(cell, *window):
+        if key != exclude:
+            out.setdefault(key, []).append((start_s, end_s))
     return out
 
 
@@ -288,10 +334,8 @@ def _intent_findings(
     """Other intents a nominal volume meets that the priority rule forbids (SCD0015-SCD0050)."""
     windows: dict[UUID, list[tuple[int, datetime | None, datetime | None]]] = {}
     for n, v in enumerate(request.volumes):
-        for other in live.overlapping([v], exclude=intent_id):
-            windows.setdefault(other.id, []).extend(
-                (n, *_overlap(v, b)) for b in other.all_volumes if v.intersects(b)
-            )
+        for oid, b in live.meeting(v, exclude=intent_id):
+            windows.setdefault(oid, []).append((n, *_overlap(v, b)))
     out = []
     p = request.priority
     for oid in sorted(windows):

@@ -134,6 +134,17 @@ class LiveAirspace:
         """
         return [self._intents[k] for k in self._index.candidates(box) if k != exclude]
 
+    def volumes_near(
+        self, box: Box, *, exclude: UUID | None = None
+    ) -> list[tuple[OperationalIntent, Volume4D, Box]]:
+        """Broad phase per volume: each intent volume (nominal or off-nominal) whose 4D box meets ``box``,
+        with its intent and its box, in the order they were indexed."""
+        return [(self._intents[k], v, b) for k, v, b in self._index.entries(box) if k != exclude]
+
+    def meeting(self, volume: Volume4D, *, exclude: UUID | None = None) -> list[tuple[UUID, Volume4D]]:
+        """``(intent id, its volume)`` for each live intent volume truly intersecting ``volume`` (closed)."""
+        return [(k, v) for k, v in self._index.meeting(volume) if k != exclude]
+
     def occupants(self, cell: Cell, start_s: float, end_s: float) -> list[Span]:
         """Spans of live intents' nominal volumes in cell-layer ``cell`` meeting the closed window, by start.
 

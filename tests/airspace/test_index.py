@@ -255,3 +255,13 @@ def test_index_answers_exactly_what_brute_force_pairwise_intersection_answers(op
         )
     union = sorted(k for k, vs in model.items() if any(p.intersects(v) for p in probes for v in vs))
     assert idx.query_many(probes) == union
+    stored = [(k, v) for k, vs in model.items() for v in vs]
+    for probe in probes:  # the per-volume answers: each stored (key, volume) pair, by identity
+        assert sorted((k, id(v)) for k, v in idx.meeting(probe)) == sorted(
+            (k, id(v)) for k, v in stored if probe.intersects(v)
+        )
+        entries = idx.entries(probe.box)
+        assert sorted((k, id(v)) for k, v, _ in entries) == sorted(
+            (k, id(v)) for k, v in stored if boxes_meet(probe.box, v.box)
+        )
+        assert all(b == tuple(min(max(x, -BOX_LIMIT), BOX_LIMIT) for x in v.box) for _, v, b in entries)

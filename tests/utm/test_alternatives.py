@@ -129,3 +129,38 @@ def test_altitude_layer_nearest_first(box, plan, intent, t0):
     assert layer.kind == "altitude_layer"
     assert "d60-90" in layer.description
     assert _accepted(live, plan(box()), layer.volumes, t0)
+
+
+def test_max_alternatives_bounds_the_answer_in_order(box, plan, intent, t0):
+    """policy.max_alternatives: one -> the time shift only, two -> and the layer, zero -> none."""
+    blocker = intent(box(1_500.0, 1_500.0, size_m=1_000.0, end_min=60), priority=100)
+    request = plan(box(1_450.0, 2_000.0, size_m=1_100.0, depth_m=100.0))
+    grid = _grid()
+    live = _live(blocker, grid=grid)
+    for wanted, kinds in ((1, ["time_shift"]), (2, ["time_shift", "altitude_layer"]), (0, [])):
+        found = find_alternatives(
+            live,
+            request,
+            intent_id=NEW,
+            previous=None,
+            now=t0 - timedelta(minutes=1),
+            policy=Policy(max_alternatives=wanted),
+            routes=RouteGraph(grid),
+        )
+        assert [a.kind for a in found] == kinds
+
+
+def test_time_shift_clears_full_cells_and_skips_gaps_too_short(box, plan, intent, t0):
+    """Capacity 1: cell (0, 0) is full over [0, 30] and [31, 50] min (no volume meets the plan's own box),
+    so a 30 min plan there starts 5 s after 50 min; a permanent prohibited zone leaves no shift at all."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=8, ny=8, cell_size_m=500.0, capacity=1)
+    live = _live(
+        intent(box(300.0, 300.0, end_min=30)), intent(box(300.0, 300.0, start_min=31, end_min=50)), grid=grid
+    )
+    request = plan(box())
+    (shift, *_) = _alternatives(live, request, t0)
+    assert shift.kind == "time_shift" and _shift_s(shift, request) == 50 * 60 + 5
+    assert _accepted(live, request, shift.volumes, t0)
+    zone = Geofence("P", Restriction.PROHIBITED, (box(50.0).volume,))
+    found = _alternatives(_live(geofences=[zone], grid=grid), request, t0)
+    assert "time_shift" not in [a.kind for a in found]

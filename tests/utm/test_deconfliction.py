@@ -15,7 +15,14 @@ import pytest
 from airspace.cells import CellGrid
 from airspace.geofences import Applicability, Geofence, Restriction
 from airspace.volumes import Volume3D, Volume4D
-from utm.deconfliction import Policy, check_plan, validate_area, validate_request
+from utm.deconfliction import (
+    Policy,
+    capacity_conflicts,
+    check_plan,
+    full_windows,
+    validate_area,
+    validate_request,
+)
 from utm.errors import AreaTooLarge, InvalidRequest, PlanRejected
 from utm.intents import State
 from utm.live import LiveAirspace
@@ -451,3 +458,45 @@ def test_check_plan_never_scans_all_intents(box, plan, intent, t0, monkeypatch):
     with pytest.raises(PlanRejected) as refused:
         decide(live, plan(box(50.0, 10.0)), t0, now_min=-1)
     assert {c.kind for c in refused.value.conflicts} == {"intent", "capacity"}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_full_windows_are_exactly_the_shifts_capacity_refuses(box, intent, t0, seed):
+    """Oracle: capacity_conflicts of the shifted plan at every shift on a 7 s grid (and the windows' own
+    edges): refused exactly when some volume's shifted window meets one of its full windows (closed)."""
+    rng = np.random.default_rng(seed)
+    others = [
+        intent(
+            box(float(x), float(y), size_m=200.0, start_min=float(a), end_min=float(a + d)),
+            priority=int(rng.integers(0, 3)),
+        )
+        for x, y, a, d in zip(
+            rng.integers(0, 4, 12) * 250,
+            rng.integers(0, 3, 12) * 250,
+            rng.integers(0, 90, 12),
+            rng.integers(3, 30, 12),
+            strict=True,
+        )
+    ]
+    live = live_with(*others, grid=_grid(capacity=2))
+    plan = (box(100.0, 100.0, end_min=10), box(600.0, 100.0, start_min=10, end_min=20))
+    horizon_s = 2 * 3600.0
+    windows = full_windows(live, plan, plan[-1].t_end_s + horizon_s)
+    assert len(windows) == len(plan) and any(windows)
+
+    def forbidden(shift_s: float) -> bool:
+        return any(
+            a - v.t_end_s <= shift_s <= b - v.t_start_s
+            for v, ws in zip(plan, windows, strict=True)
+            for a, b in ws
+        )
+
+    edges = {b - v.t_start_s for v, ws in zip(plan, windows, strict=True) for _, b in ws}
+    for shift_s in sorted({*np.arange(0.0, horizon_s, 7.0).tolist(), *edges, *(e + 1e-3 for e in edges)}):
+        moved = [
+            Volume4D(
+                v.volume, v.time_start + timedelta(seconds=shift_s), v.time_end + timedelta(seconds=shift_s)
+            )
+            for v in plan
+        ]
+        assert bool(capacity_conflicts(live, moved)) == forbidden(shift_s), shift_s
