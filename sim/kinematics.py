@@ -2,11 +2,12 @@
 
 Per tick and per vehicle: a desired velocity (towards the next waypoint at cruise speed, braking to rest
 at a "stop" waypoint, vertical speed within the climb/descent rates; or the advisory velocity while one
-is in force; a point ahead on the current leg is steered at, so a vehicle that drifted off returns to
-the leg rather than cutting to the waypoint), then the speed change limited by the acceleration and the
-heading change by the turn rate (below 1 m/s a multirotor turns on the spot, so the turn limit applies
-only above it), then a semi-implicit Euler position update. A waypoint counts as passed inside a capture
-radius: the turn radius ``v / omega`` or one step's travel, whichever is larger (fly-by), 1 m at a stop.
+is in force, never below :data:`ADVISORY_FLOOR_M`; a point ahead on the current leg is steered at, so a
+vehicle that drifted off returns to the leg rather than cutting to the waypoint), then the speed change
+limited by the acceleration and the heading change by the turn rate (below 1 m/s a multirotor turns on
+the spot, so the turn limit applies only above it), then a semi-implicit Euler position update. A
+waypoint counts as passed inside a capture radius: the turn radius ``v / omega`` or one step's travel,
+whichever is larger (fly-by), 1 m at a stop.
 Layer: sim.
 """
 
@@ -24,6 +25,9 @@ CARROT_MIN_M = 50.0
 """Vehicles steer at a point at least this far ahead on their leg (pure pursuit of a carrot)."""
 TURN_FREE_SPEED_MPS = 1.0
 """Below this horizontal speed the heading may change freely (a multirotor yaws in place)."""
+ADVISORY_FLOOR_M = 20.0
+"""An advisory never takes a vehicle below this height (a vehicle already lower holds its height): a
+descending resolution held while the conflict lasts must not fly it into the ground."""
 
 
 def step(fleet: Fleet, rows: np.ndarray, dt_s: float) -> np.ndarray:
@@ -60,7 +64,9 @@ def step(fleet: Fleet, rows: np.ndarray, dt_s: float) -> np.ndarray:
     if any_adv:
         k = adv.nonzero()[0]
         a_vel = fleet.adv_vel_mps.take(rows[k], axis=0)
-        wx[k], wy[k], want_vz[k] = a_vel[:, 0], a_vel[:, 1], a_vel[:, 2]
+        zk = z[k]
+        wx[k], wy[k] = a_vel[:, 0], a_vel[:, 1]
+        want_vz[k] = np.maximum(a_vel[:, 2], (np.minimum(zk, ADVISORY_FLOOR_M) - zk) / dt_s)
     slow_to_turn = stop & ~adv if any_stop else None
     speed = fleet.speed_h_mps[sel]
     nvx, nvy = _limit_horizontal(vx, vy, speed, wx, wy, accel * dt_s, omega * dt_s, slow_to_turn=slow_to_turn)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.fleet import Fleet, Performance
-from sim.kinematics import plan_velocity, step
+from sim.kinematics import ADVISORY_FLOOR_M, plan_velocity, step
 
 DRONE = Performance(15.0, 4.0, 3.0, 2.0, np.radians(45.0))
 EVTOL = Performance(50.0, 5.0, 4.0, 3.0, np.radians(15.0))
@@ -97,6 +97,34 @@ def test_a_vehicle_under_advisory_flies_it_then_returns_to_its_waypoint():
     _fly(fleet, np.array([row]), steps=200)
     assert abs(fleet.pos_m[row, 1]) < off_track_m / 4
     assert fleet.vel_mps[row, 0] > 0.0
+
+
+def test_a_descending_advisory_stops_at_the_floor_and_never_lowers_a_vehicle_below_it():
+    """Held for two minutes at 2 m/s down: a vehicle at 60 m settles at ADVISORY_FLOOR_M (within one step's
+    braking), one already at 10 m (just taken off) keeps its height; the horizontal part is flown."""
+    fleet = Fleet()
+    rows = np.array(
+        [
+            fleet.launch(
+                n,
+                np.array([[0, 0, z], [5000, 0, z]], float),
+                np.zeros(2, bool),
+                DRONE,
+                t_s=0.0,
+                priority=10,
+                cooperative=True,
+                vel_mps=np.array([15.0, 0, 0]),
+            )
+            for n, z in ((1, 60.0), (2, 10.0))
+        ]
+    )
+    fleet.adv_on[rows], fleet.adv_vel_mps[rows] = True, np.array([10.0, 0.0, -2.0])
+    pos, _, _ = _fly(fleet, rows, steps=120)
+    assert pos[:, 0, 2].min() >= ADVISORY_FLOOR_M - DRONE.max_accel_mps2 and pos[-1, 0, 2] == pytest.approx(
+        ADVISORY_FLOOR_M, abs=0.5
+    )
+    assert pos[:, 1, 2].min() >= 10.0 - DRONE.max_accel_mps2 and pos[-1, 1, 2] == pytest.approx(10.0, abs=0.5)
+    np.testing.assert_allclose(fleet.vel_mps[rows, 0], 10.0, atol=1e-9)
 
 
 def test_rows_step_independently_of_each_other():
