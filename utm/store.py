@@ -5,7 +5,8 @@ transaction is on disk and survives a crash (ARCHITECTURE.md: a 2xx is durable).
 the simulator. Each ``write()`` is ``BEGIN IMMEDIATE ... COMMIT`` (``ROLLBACK`` if the block raises), so a
 check made under the service's lock and the write that follows are atomic. The schema is versioned with
 ``PRAGMA user_version``; pending migrations run in one transaction at open, and a database newer than
-this code is refused. ``decisions`` and ``intent_versions`` are append-only, enforced by triggers.
+this code is refused. ``decisions`` and ``intent_versions`` are append-only, enforced by triggers; a
+version whose nominal volumes equal the one before stores them as :data:`UNCHANGED`.
 ``conformance_timers`` (version 2) keeps each live intent's latest report and excursion start, so the
 conformance monitor's 15 s and 60 s clocks survive a crash (:mod:`utm.conformance`).
 Geometry is stored in the region's local metres (:mod:`utm.codec`), so the database remembers its frame
@@ -107,12 +108,17 @@ _PUT_INTENT = (
     f"INSERT INTO intents (id, {_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _FIELDS.split(", "))
 )
-_PUT_VERSION = (
-    f"INSERT INTO intent_versions (intent_id, {_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+UNCHANGED = ""  # the SQL below writes it as ''
+"""A history row's ``volumes`` when they equal the version before (not JSON, so never ambiguous): a state
+change (activation, conformance) repeats a plan's nominal volumes, tens of kB for a long corridor, and
+a busy simulated hour makes ~14 versions per intent."""
+_PUT_VERSION = (  # run before _PUT_INTENT: the live row is still the previous version
+    f"INSERT INTO intent_versions (intent_id, {_FIELDS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN EXISTS "
+    "(SELECT 1 FROM intents WHERE id = ?1 AND volumes = ?7) THEN '' ELSE ?7 END, ?8, ?9, ?10, ?11, ?12"
 )
-_END_VERSION = (
+_END_VERSION = (  # the last version again, with its end time; its volumes are those of the version before
     f"INSERT INTO intent_versions (intent_id, {_FIELDS}, ended_at) "
-    f"SELECT id, {_FIELDS}, ? FROM intents WHERE id = ?"
+    "SELECT id, " + _FIELDS.replace(" volumes,", " '',", 1) + ", ? FROM intents WHERE id = ?"
 )
 _RECORD = (
     "INSERT INTO decisions (time, actor, action, entity_id, result, reason, conflicting_ids, detail) "
@@ -191,8 +197,8 @@ class StoreTx:
             time_to_json(intent.time_updated),
         )
         key = (str(intent.id),)
-        con.execute(_PUT_INTENT, key + values)
         con.execute(_PUT_VERSION, key + values)
+        con.execute(_PUT_INTENT, key + values)
 
     def end_intent(self, intent_id: UUID, at: datetime) -> None:
         """Remove the intent from the live set; its last version is appended again with ``ended_at``."""
@@ -380,7 +386,7 @@ class Store:
             "WHERE intent_id = ? AND ended_at IS NULL ORDER BY seq",
             (str(intent_id),),
         )
-        return _intents(rows)
+        return _intents(_carried(rows))
 
     def decisions(self, *, entity_id: str | None = None, limit: int | None = None) -> list[DecisionRecord]:
         """Audit rows, oldest first; only ``entity_id``'s if given; only the latest ``limit`` if given."""
@@ -429,6 +435,16 @@ class Store:
             Notification(time_from_json(t, field="notifications.time"), m, intent, kind, message)
             for t, m, intent, kind, message in rows
         ]
+
+
+def _carried(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """One intent's history rows in order, each :data:`UNCHANGED` volumes replaced by the text before."""
+    out: list[Sequence[Any]] = []
+    for row in rows:
+        if row[6] == UNCHANGED and out:  # by _FIELDS; a first row never is (put_intent writes it in full)
+            row = (*row[:6], out[-1][6], *row[7:])
+        out.append(row)
+    return out
 
 
 def _intents(rows: Sequence[Sequence[Any]]) -> list[OperationalIntent]:

@@ -146,6 +146,26 @@ def test_history_keeps_every_version_and_ended_ones(store):
     assert store.history(UUID(int=999)) == []
 
 
+def test_a_version_that_keeps_its_volumes_stores_them_once_and_history_returns_them_whole(store):
+    """Accepted -> Activated -> Nonconforming (same nominal volumes), then new volumes, then ended: the
+    volumes text is written for the first and the changed version only; history() gives every version."""
+    first = make_intent(7)
+    same = [replace(first, version=2, state=State.ACTIVATED), make_intent(7, version=3, off_nominal=True)]
+    moved = replace(
+        make_intent(8, version=4), id=first.id, ovn=make_ovn(first.id, 4, T0), state=State.ACTIVATED
+    )
+    for v in (first, *same, moved):
+        with store.write() as tx:
+            tx.put_intent(v)
+    with store.write() as tx:
+        tx.end_intent(first.id, T0 + timedelta(hours=2))
+    stored = store._con.execute(
+        "SELECT version, volumes = '' FROM intent_versions WHERE intent_id = ? ORDER BY seq", (str(first.id),)
+    ).fetchall()
+    assert stored == [(1, 0), (2, 1), (3, 1), (4, 0), (4, 1)]
+    assert store.history(first.id) == [first, *same, moved]
+
+
 def test_ending_an_unknown_intent_raises_not_found_and_writes_nothing(store):
     with pytest.raises(NotFound, match="not live"), store.write() as tx:
         tx.end_intent(UUID(int=7), T0)
