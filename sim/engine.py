@@ -37,6 +37,10 @@ from utm.tactical import Conflicts, detect, mvp
 
 __all__ = ["Progress", "Simulation", "most_urgent_partner"]
 
+PAD_CHECK_S = 1.0
+"""How often a vehicle held on its pad looks again (the report and CD&R period)."""
+MAX_PAD_HOLD_S = 60.0
+"""A vehicle held on its pad lifts off after this long even if the pad is still not clear."""
 ADVISORY_CHANGE_MPS = 1.0
 """A vehicle already under an advisory gets a new one only when the velocity asked for moves this much."""
 CONFORMANCE_PERIOD_S = 1.0
@@ -178,7 +182,8 @@ class Simulation:
         )
 
     def _take_off(self, plan: FlightPlan):
-        """Wait for the planned take-off, activate the intent, put the vehicle in the air."""
+        """Wait for the planned take-off, activate the intent, hold while the pad is not clear (another
+        vehicle landing or lifting off next door, as the service sees it), put the vehicle in the air."""
         yield self.env.timeout(max(0.0, plan.takeoff_s - self.env.now))
         flight = plan.request.flight
         refused = self.uss.activate(flight)
@@ -187,6 +192,13 @@ class Simulation:
             self.log.event(self.env.now, "not_flown", flight=flight, detail=f"activation refused: {refused}")
             return
         xyz, stop = plan.path()
+        held_s, blocker = 0.0, self._pad_blocker(xyz[0])
+        if blocker is not None:
+            self.log.event(self.env.now, "takeoff_held", flight=flight, other=blocker)
+        while blocker is not None and held_s < MAX_PAD_HOLD_S:
+            yield self.env.timeout(PAD_CHECK_S)
+            held_s += PAD_CHECK_S
+            blocker = self._pad_blocker(xyz[0])
         self.fleet.launch(
             flight,
             xyz,
@@ -201,6 +213,16 @@ class Simulation:
         self.tally.took_off()
         self.log.event(self.env.now, "takeoff", flight=flight, detail=self.uss.intent_id(flight))
         self.log.flight(flight=flight, takeoff_s=self.env.now)
+
+    def _pad_blocker(self, pad_m: np.ndarray) -> int | None:
+        """A vehicle the service sees in the pad's protected zone (within the protected radius, below twice
+        the half-height: landing or lifting off next door), the nearest; None when the pad is clear."""
+        sep = self.spec.separation
+        picture = self._received_picture if self.tracks is None else self._fused_picture
+        _, ids, pos, *_ = picture(self.env.now)
+        d_m = np.hypot(pos[:, 0] - pad_m[0], pos[:, 1] - pad_m[1])
+        inside = ((d_m < sep.horizontal_m) & (pos[:, 2] < 2.0 * sep.vertical_m)).nonzero()[0]
+        return None if len(inside) == 0 else int(ids[inside[d_m[inside].argmin()]])
 
     def _launch_free_flight(self) -> None:
         """Plan-less traffic (free flight or scripted tracks): every vehicle airborne at t = 0."""

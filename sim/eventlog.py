@@ -56,6 +56,7 @@ HEADER_KEY = b"utm6g"
 EVENT_KINDS: tuple[str, ...] = (
     "request",
     "decision",
+    "takeoff_held",
     "takeoff",
     "landing",
     "not_flown",

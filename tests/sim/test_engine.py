@@ -355,3 +355,24 @@ def test_cdr_on_an_uncertain_picture_clears_margin_times_the_inflated_zone(tmp_p
     assert g > 5.0
     approach = closest_approach(read_log(tmp_path / "on" / "log", columns=[]), 0, 1, 0.0, 240.0)
     assert approach.min_horizontal_m >= 1.1 * (50.0 + math.hypot(g, g))
+
+
+def test_a_vehicle_holds_on_its_pad_while_another_lifts_off_next_to_it(tmp_path):
+    """Two deliveries from the same pad 2 s apart (strategic off, so both fly as requested): the second is
+    held ("takeoff_held" naming the first) until the first has climbed out of the pad's protected zone
+    (above twice the 15 m half-height, at 4 m/s: about 8 s after its take-off); they never lose separation."""
+    sets = ["demand.flights_per_hour=0", "traffic.noncooperative_share=0", "strategic.enabled=false"]
+    loaded = load_scenario(TINY, sets, duration_s=420.0)
+    first = _delivery(loaded)
+    second = replace(first, flight=1, requested_s=first.requested_s + 2.0)
+    with EventLog(tmp_path / "log", run_header(loaded)) as log:
+        sim = Simulation(loaded, log)
+        sim.env.process(sim._demand([first, second]))
+        sim.run()
+    events = read_log(tmp_path / "log").events.to_pydict()
+    rows = list(zip(events["t_s"], events["kind"], events["flight"], events["other"], strict=True))
+    (held,) = [(t, f, o) for t, k, f, o in rows if k == "takeoff_held"]
+    takeoff = {f: t for t, k, f, _ in rows if k == "takeoff"}
+    assert held == (302.0, 1, 0)
+    assert takeoff[0] == 300.0 and 307.0 <= takeoff[1] <= 310.0
+    assert not [k for _, k, _, _ in rows if k in ("los_start", "nmac")]
