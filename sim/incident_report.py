@@ -30,6 +30,7 @@ __all__ = ["Party", "Scene", "incident_scene", "write_incident_report"]
 
 
 _PARTY_KINDS = (
+    "takeoff_held",
     "takeoff",
     "landing",
     "advisory_issued",
@@ -434,6 +435,7 @@ _EVENT_COLOURS = {
     "advisory_applied": "tab:red",
     "advisory_cleared": "tab:olive",
     "conformance": "tab:brown",
+    "takeoff_held": "grey",
     "takeoff": "black",
     "landing": "black",
 }

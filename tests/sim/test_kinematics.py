@@ -18,6 +18,28 @@ def _delivery_path(dx_m: float = 1200.0, dy_m: float = 400.0, z_m: float = 45.0)
     return xyz, stop
 
 
+def _cruising(
+    fleet: Fleet, flight: int, xyz: np.ndarray, perf: Performance = DRONE, priority: int = 10
+) -> int:
+    """A vehicle at the first of ``xyz``, at cruise speed along the first leg, no stop waypoints; its row."""
+    leg = xyz[1] - xyz[0]
+    return fleet.launch(
+        flight,
+        xyz,
+        np.zeros(len(xyz), bool),
+        perf,
+        t_s=0.0,
+        priority=priority,
+        cooperative=True,
+        vel_mps=leg / np.linalg.norm(leg) * perf.cruise_speed_mps,
+    )
+
+
+def _eastbound(fleet: Fleet, flight: int, z_m: float) -> int:
+    """A drone cruising due east at ``z_m`` towards a waypoint 5 km away; its row."""
+    return _cruising(fleet, flight, np.array([[0, 0, z_m], [5000, 0, z_m]], float))
+
+
 def _fly(fleet: Fleet, rows: np.ndarray, *, steps: int, dt_s: float = 1.0):
     """Positions and velocities per step (steps, n, 3) until every row landed or ``steps`` ran out."""
     pos, vel, landed_at = [], [], {}
@@ -58,16 +80,7 @@ def test_heading_changes_no_faster_than_the_turn_rate():
     """Oracle: an eVTOL at cruise turning a 90 degree corner changes heading <= omega * dt per step."""
     fleet = Fleet()
     xyz = np.array([[0, 0, 200], [3000, 0, 200], [3000, 3000, 200]], float)
-    row = fleet.launch(
-        1,
-        xyz,
-        np.zeros(3, bool),
-        EVTOL,
-        t_s=0.0,
-        priority=50,
-        cooperative=True,
-        vel_mps=np.array([50.0, 0, 0]),
-    )
+    row = _cruising(fleet, 1, xyz, EVTOL, priority=50)
     _, vel, _ = _fly(fleet, np.array([row]), steps=150)
     heading = np.unwrap(np.arctan2(vel[:, 0, 1], vel[:, 0, 0]))
     assert np.abs(np.diff(heading)).max() <= EVTOL.max_turn_rate_rps + 1e-9
@@ -77,17 +90,7 @@ def test_heading_changes_no_faster_than_the_turn_rate():
 def test_a_vehicle_under_advisory_flies_it_then_returns_to_its_waypoint():
     """Oracle: the advisory velocity is reached within the acceleration limit; afterwards the path resumes."""
     fleet = Fleet()
-    xyz = np.array([[0, 0, 50], [5000, 0, 50]], float)
-    row = fleet.launch(
-        1,
-        xyz,
-        np.zeros(2, bool),
-        DRONE,
-        t_s=0.0,
-        priority=10,
-        cooperative=True,
-        vel_mps=np.array([15.0, 0, 0]),
-    )
+    row = _eastbound(fleet, 1, 50.0)
     fleet.adv_on[row], fleet.adv_vel_mps[row] = True, np.array([10.0, 10.0, 0.0])
     _fly(fleet, np.array([row]), steps=20)
     np.testing.assert_allclose(fleet.vel_mps[row], [10.0, 10.0, 0.0], atol=1e-9)
@@ -103,21 +106,7 @@ def test_a_descending_advisory_stops_at_the_floor_and_never_lowers_a_vehicle_bel
     """Held for two minutes at 2 m/s down: a vehicle at 60 m settles at ADVISORY_FLOOR_M (within one step's
     braking), one already at 10 m (just taken off) keeps its height; the horizontal part is flown."""
     fleet = Fleet()
-    rows = np.array(
-        [
-            fleet.launch(
-                n,
-                np.array([[0, 0, z], [5000, 0, z]], float),
-                np.zeros(2, bool),
-                DRONE,
-                t_s=0.0,
-                priority=10,
-                cooperative=True,
-                vel_mps=np.array([15.0, 0, 0]),
-            )
-            for n, z in ((1, 60.0), (2, 10.0))
-        ]
-    )
+    rows = np.array([_eastbound(fleet, 1, 60.0), _eastbound(fleet, 2, 10.0)])
     fleet.adv_on[rows], fleet.adv_vel_mps[rows] = True, np.array([10.0, 0.0, -2.0])
     pos, _, _ = _fly(fleet, rows, steps=120)
     assert pos[:, 0, 2].min() >= ADVISORY_FLOOR_M - DRONE.max_accel_mps2 and pos[-1, 0, 2] == pytest.approx(
