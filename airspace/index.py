@@ -183,15 +183,11 @@ class SpaceTimeIndex(Generic[K]):
         entries = self._entries
         return sorted({entries[row][0] for row in self._tree.intersection(_tree_box(_clamped(box)))})
 
-    def entries(self, box: Box) -> list[tuple[K, Volume4D, Box]]:
-        """``(key, volume, box)`` of each stored volume whose 4D box meets the closed ``box`` (broad phase per
-        volume, not per key), in insertion order; ``box`` in this module's order, clamped."""
+    def entries(self, box: Box) -> list[tuple[K, Volume4D]]:
+        """``(key, volume)`` of each stored volume whose 4D box meets the closed ``box`` (broad phase per
+        volume, not per key), in insertion order."""
         entries = self._entries
-        out = []
-        for row in sorted(self._tree.intersection(_tree_box(_clamped(box)))):
-            key, volume, (t_min, x_min, y_min, z_min, t_max, x_max, y_max, z_max) = entries[row]
-            out.append((key, volume, (x_min, y_min, z_min, t_min, x_max, y_max, z_max, t_max)))
-        return out
+        return [entries[row][:2] for row in sorted(self._tree.intersection(_tree_box(_clamped(box))))]
 
     def meeting(self, volume: Volume4D) -> list[tuple[K, Volume4D]]:
         """``(key, stored volume)`` for each stored volume truly intersecting ``volume``, by insertion."""

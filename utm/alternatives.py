@@ -7,16 +7,14 @@ accepted unless the airspace changed in between. Layer: utm; imports airspace on
 Choices (documented here, tested in tests/utm/test_alternatives.py):
 
 * Time shift: only later starts (an earlier one runs into the past or into what the operator avoided).
-  The earliest conflict-free shift is, up to the tolerance, one that moves some volume's start just past
-  the end of something it met: an intent volume, a geofence window or schedule interval, a cell occupant.
-  Those shifts (end - start + ``policy.time_tolerance``, rounded up to whole seconds) are tried in
-  increasing order, with a coarse grid of ``horizon / 24`` as a fallback, up to
-  ``policy.alternatives_horizon``. Shifts at which the plan would surely be refused are skipped without
-  a check: some volume meets an intent the priority rule forbids (same space, closed times overlapping),
-  a blocking zone while it applies (zones without weekly schedules), or a cell-layer while it already
-  holds its capacity of others (:func:`~utm.deconfliction.full_windows`). Those windows are exact (less
-  1 ms), so in busy airspace the first shift tried is nearly always the answer; each check is a full
-  :func:`check_plan`.
+  A shift is surely refused when some volume would meet an intent the priority rule forbids (same
+  space, closed times overlapping), a blocking zone while it applies (zones without weekly schedules), or
+  a cell-layer while it already holds its capacity of others (:func:`~utm.deconfliction.full_windows`):
+  those windows of shifts are exact (less 1 ms) and skipped without a check. The earliest conflict-free
+  shift is, up to the tolerance, the end of one of them, or of a zone's window or schedule interval;
+  those ends (+ ``policy.time_tolerance``, rounded up to whole seconds) are tried in increasing order,
+  with a coarse grid of ``horizon / 24`` as a fallback, up to ``policy.alternatives_horizon``, each
+  with a full :func:`check_plan`; in busy airspace the first one tried is nearly always the answer.
 * Altitude layer: the same outlines and times, each volume stretched to one layer band of ``live.grid``
   less ``LAYER_MARGIN_M`` at each end (neighbouring bands touch, and closed heights that touch conflict);
   layers by distance between band centre and the plan's height centre, nearest first (ties: lower first);
@@ -36,8 +34,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
-
-import numpy as np
 
 from airspace.cells import CellGrid, Layer
 from airspace.errors import AirspaceInputError
@@ -81,8 +77,13 @@ def find_alternatives(
     if request.state not in NOMINAL or not request.volumes:
         return ()
 
+    forbidden_by: dict[UUID, bool] = {}
+
     def blocks(other: OperationalIntent) -> bool:
-        return forbids(request.priority, other, previous, policy)
+        """The priority rule, once per intent (each is met by many volumes)."""
+        if other.id not in forbidden_by:
+            forbidden_by[other.id] = forbids(request.priority, other, previous, policy)
+        return forbidden_by[other.id]
 
     def fenced(g: Geofence) -> bool:
         return g.restriction == Restriction.PROHIBITED or (
@@ -121,27 +122,23 @@ def _time_shift(
 ) -> Alternative | None:
     horizon_s = policy.alternatives_horizon.total_seconds()
     forbidden: list[tuple[float, float]] = []  # shifts at which a volume surely meets a blocker
-    tol_s = policy.time_tolerance.total_seconds()
-    margin_m = live.grid.cell_size_m if live.grid is not None else 0.0  # cell occupants count for capacity
-    shifts = {horizon_s * k / COARSE_STEPS for k in range(1, COARSE_STEPS + 1)}
-    others = _Others(live, _reach(volumes, margin_m, horizon_s), intent_id, blocks)
+    ends: list[float] = []  # shifts at which a zone window or schedule interval ends
+    until_s = max(v.t_end_s for v in volumes) + horizon_s
     for v in volumes:
-        tmin, until_s = v.t_start_s, v.t_end_s + horizon_s
-        near = others.within(_grown(v, margin_m), tmin, until_s)
-        ends = others.t_end_s[near].tolist()
-        touching = others.blocking & others.within(_grown(v, _TOUCH_SLACK_M), tmin, until_s)
-        for n in np.flatnonzero(touching).tolist():
-            b = others.volumes[n]
-            if v.volume.intersects(b.volume):  # closed times meet for these shifts
+        reach = _reach(v, _TOUCH_SLACK_M, horizon_s)
+        for other, b in live.volumes_near(reach, exclude=intent_id):
+            if blocks(other) and v.volume.intersects(b.volume):  # closed times meet for these shifts
                 forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
-        for g in live.fences_near(_reach((v,), margin_m, horizon_s)):
-            ends += _window_ends(g, tmin, until_s)
+        for g in live.fences_near(reach):
+            ends += [end_s - v.t_start_s for end_s in _window_ends(g, v.t_start_s, reach[7])]
             if fenced(g) and any(v.volume.intersects(z) for z in g.volumes):
                 forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in _active_windows(g)]
-        shifts.update(_past(end_s - tmin, tol_s) for end_s in ends if end_s >= tmin)
-    until_s = max(v.t_end_s for v in volumes) + horizon_s
     for v, windows in zip(volumes, full_windows(live, volumes, until_s, exclude=intent_id), strict=True):
         forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in windows]
+    tol_s = policy.time_tolerance.total_seconds()
+    shifts = {horizon_s * k / COARSE_STEPS for k in range(1, COARSE_STEPS + 1)}
+    gaps_s = [*ends, *(hi for _, hi in forbidden)]
+    shifts.update(_past(gap_s, tol_s) for gap_s in gaps_s if 0.0 <= gap_s <= horizon_s)
     tries = _outside(sorted(s for s in shifts if 0.0 < s <= horizon_s), forbidden)
     for shift_s in tries[:MAX_SHIFT_TRIES]:
         moved = tuple(
@@ -156,59 +153,18 @@ def _time_shift(
     return None
 
 
-class _Others:
-    """Struct of arrays over every volume of the intents near a plan: 4D boxes, and whether the plan's
-    priority forbids meeting them; the per-volume searches of a time shift filter these, not the index."""
-
-    def __init__(
-        self, live: LiveAirspace, box: Box, intent_id: UUID, blocks: Callable[[OperationalIntent], bool]
-    ) -> None:
-        found = live.volumes_near(box, exclude=intent_id)
-        flags = {o.id: blocks(o) for o in {o.id: o for o, _, _ in found}.values()}
-        self.volumes = [b for _, b, _ in found]
-        self.blocking = np.array([flags[o.id] for o, _, _ in found], bool)
-        boxes = np.array([b for _, _, b in found], float).reshape(-1, 8)
-        self.lo, self.hi = boxes[:, :3], boxes[:, 4:7]
-        self.t_start_s, self.t_end_s = boxes[:, 3], boxes[:, 7]
-
-    def blocked(self, volumes: Iterable[Volume4D]) -> bool:
-        """Whether one of ``volumes`` meets a blocking volume (closed, exact): surely refused, unchecked."""
-        for v in volumes:
-            touching = self.blocking & self.within(_grown(v, _TOUCH_SLACK_M), v.t_start_s, v.t_end_s)
-            if any(v.volume.intersects(self.volumes[n].volume) for n in np.flatnonzero(touching).tolist()):
-                return True
-        return False
-
-    def within(self, box: tuple[np.ndarray, np.ndarray], t_from_s: float, t_to_s: float) -> np.ndarray:
-        """Volumes whose closed 3D box meets ``box`` (corners) and whose window meets [t_from_s, t_to_s]."""
-        lo, hi = box
-        return (
-            (self.lo <= hi).all(axis=1)
-            & (self.hi >= lo).all(axis=1)
-            & (self.t_end_s >= t_from_s)
-            & (self.t_start_s <= t_to_s)
-        )
-
-
-def _grown(v: Volume4D, pad_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Corners of the volume's 3D box, ``pad_m`` wider on each side horizontally."""
-    xmin, ymin, zmin, _, xmax, ymax, zmax, _ = v.box
-    return np.array([xmin - pad_m, ymin - pad_m, zmin]), np.array([xmax + pad_m, ymax + pad_m, zmax])
-
-
-def _reach(volumes: tuple[Volume4D, ...], margin_m: float, horizon_s: float) -> Box:
-    """The 4D box a time shift of ``volumes`` reaches: their boxes, ``margin_m`` wider, ``horizon_s`` on."""
-    boxes = np.array([v.box for v in volumes], float)
-    lo, hi = boxes[:, :4].min(axis=0), boxes[:, 4:].max(axis=0)
+def _reach(v: Volume4D, margin_m: float, horizon_s: float) -> Box:
+    """The 4D box a time shift of ``v`` reaches: its box, ``margin_m`` wider, ``horizon_s`` longer."""
+    xmin, ymin, zmin, tmin, xmax, ymax, zmax, tmax = v.box
     return (
-        lo[0] - margin_m,
-        lo[1] - margin_m,
-        lo[2],
-        lo[3],
-        hi[0] + margin_m,
-        hi[1] + margin_m,
-        hi[2],
-        hi[3] + horizon_s,
+        xmin - margin_m,
+        ymin - margin_m,
+        zmin,
+        tmin,
+        xmax + margin_m,
+        ymax + margin_m,
+        zmax,
+        tmax + horizon_s,
     )
 
 
@@ -221,20 +177,29 @@ def _altitude_layer(
 ) -> Alternative | None:
     if live.grid is None:
         return None
-    column = _reach(volumes, 0.0, 0.0)
-    others = _Others(live, (*column[:2], -math.inf, *column[3:6], math.inf, column[7]), intent_id, blocks)
     for layer in _layers_by_distance(live.grid, volumes):
         lo_m, hi_m = layer.z_lower_m + LAYER_MARGIN_M, layer.z_upper_m - LAYER_MARGIN_M
         if all((v.volume.z_lower_m, v.volume.z_upper_m) == (lo_m, hi_m) for v in volumes):
             continue
         moved = tuple(replace(v, volume=Volume3D(v.volume.outline, lo_m, hi_m)) for v in volumes)
-        if not others.blocked(moved) and verdict(moved) is None:
+        if not _blocked(live, moved, intent_id, blocks) and verdict(moved) is None:
             return Alternative(
                 "altitude_layer",
                 moved,
                 f"the same footprint and times on layer {layer.name} ({lo_m:g}-{hi_m:g} m)",
             )
     return None
+
+
+def _blocked(
+    live: LiveAirspace,
+    volumes: Iterable[Volume4D],
+    intent_id: UUID,
+    blocks: Callable[[OperationalIntent], bool],
+) -> bool:
+    """Whether one of ``volumes`` meets an intent the priority rule forbids (closed, exact): surely refused,
+    so no full check is needed."""
+    return any(blocks(live.get(oid)) for v in volumes for oid, _ in live.meeting(v, exclude=intent_id))
 
 
 def _reroute(

@@ -136,10 +136,10 @@ class LiveAirspace:
 
     def volumes_near(
         self, box: Box, *, exclude: UUID | None = None
-    ) -> list[tuple[OperationalIntent, Volume4D, Box]]:
+    ) -> list[tuple[OperationalIntent, Volume4D]]:
         """Broad phase per volume: each intent volume (nominal or off-nominal) whose 4D box meets ``box``,
-        with its intent and its box, in the order they were indexed."""
-        return [(self._intents[k], v, b) for k, v, b in self._index.entries(box) if k != exclude]
+        with its intent, in the order they were indexed."""
+        return [(self._intents[k], v) for k, v in self._index.entries(box) if k != exclude]
 
     def meeting(self, volume: Volume4D, *, exclude: UUID | None = None) -> list[tuple[UUID, Volume4D]]:
         """``(intent id, its volume)`` for each live intent volume truly intersecting ``volume`` (closed)."""
