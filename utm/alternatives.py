@@ -50,6 +50,9 @@ from utm.live import LiveAirspace
 __all__ = ["find_alternatives"]
 
 MAX_SHIFT_TRIES = 100
+FIRST_WINDOW_S = 300.0
+"""The time shift looks at shifts up to this first, then doubles up to the horizon: the airspace is read
+only as far ahead as the answer lies (the same answer as one pass over the whole horizon)."""
 COARSE_STEPS = 24
 REROUTE_LAYERS = 2
 REROUTE_PASSES = 3
@@ -121,11 +124,43 @@ def _time_shift(
     fenced: Callable[[Geofence], bool],
 ) -> Alternative | None:
     horizon_s = policy.alternatives_horizon.total_seconds()
-    forbidden: list[tuple[float, float]] = []  # shifts at which a volume surely meets a blocker
-    ends: list[float] = []  # shifts at which a zone window or schedule interval ends
-    until_s = max(v.t_end_s for v in volumes) + horizon_s
+    tol_s = policy.time_tolerance.total_seconds()
+    coarse = [horizon_s * k / COARSE_STEPS for k in range(1, COARSE_STEPS + 1)]
+    budget, done_s, window_s = MAX_SHIFT_TRIES, 0.0, min(FIRST_WINDOW_S, horizon_s)
+    while budget > 0 and done_s < horizon_s:  # windows of shifts (done_s, window_s], doubling
+        forbidden, gaps_s = _skips(live, volumes, intent_id, window_s, blocks, fenced)
+        shifts = {s for s in coarse if s <= window_s}
+        shifts.update(_past(gap_s, tol_s) for gap_s in gaps_s if 0.0 <= gap_s <= window_s)
+        tries = _outside(sorted(s for s in shifts if done_s < s <= window_s), forbidden)[:budget]
+        for shift_s in tries:
+            moved = tuple(
+                replace(v, time_start=_later(v.time_start, shift_s), time_end=_later(v.time_end, shift_s))
+                for v in volumes
+            )
+            if verdict(moved) is None:
+                start = min(v.time_start for v in moved if v.time_start is not None)
+                return Alternative(
+                    "time_shift", moved, f"the same volumes {shift_s:g} s later, from {format_time(start)}"
+                )
+        budget -= len(tries)
+        done_s, window_s = window_s, min(2.0 * window_s, horizon_s)
+    return None
+
+
+def _skips(
+    live: LiveAirspace,
+    volumes: tuple[Volume4D, ...],
+    intent_id: UUID,
+    window_s: float,
+    blocks: Callable[[OperationalIntent], bool],
+    fenced: Callable[[Geofence], bool],
+) -> tuple[list[tuple[float, float]], list[float]]:
+    """Shift intervals at which the plan is surely refused, complete for shifts up to ``window_s``, and the
+    shifts at which something it met ends (those intervals' ends, zone windows' and schedule intervals')."""
+    forbidden: list[tuple[float, float]] = []
+    ends: list[float] = []
     for v in volumes:
-        reach = _reach(v, _TOUCH_SLACK_M, horizon_s)
+        reach = _reach(v, _TOUCH_SLACK_M, window_s)
         for other, b in live.volumes_near(reach, exclude=intent_id):
             if blocks(other) and v.volume.intersects(b.volume):  # closed times meet for these shifts
                 forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
@@ -133,24 +168,10 @@ def _time_shift(
             ends += [end_s - v.t_start_s for end_s in _window_ends(g, v.t_start_s, reach[7])]
             if fenced(g) and any(v.volume.intersects(z) for z in g.volumes):
                 forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in _active_windows(g)]
+    until_s = max(v.t_end_s for v in volumes) + window_s
     for v, windows in zip(volumes, full_windows(live, volumes, until_s, exclude=intent_id), strict=True):
         forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in windows]
-    tol_s = policy.time_tolerance.total_seconds()
-    shifts = {horizon_s * k / COARSE_STEPS for k in range(1, COARSE_STEPS + 1)}
-    gaps_s = [*ends, *(hi for _, hi in forbidden)]
-    shifts.update(_past(gap_s, tol_s) for gap_s in gaps_s if 0.0 <= gap_s <= horizon_s)
-    tries = _outside(sorted(s for s in shifts if 0.0 < s <= horizon_s), forbidden)
-    for shift_s in tries[:MAX_SHIFT_TRIES]:
-        moved = tuple(
-            replace(v, time_start=_later(v.time_start, shift_s), time_end=_later(v.time_end, shift_s))
-            for v in volumes
-        )
-        if verdict(moved) is None:
-            start = min(v.time_start for v in moved if v.time_start is not None)
-            return Alternative(
-                "time_shift", moved, f"the same volumes {shift_s:g} s later, from {format_time(start)}"
-            )
-    return None
+    return forbidden, [*ends, *(hi for _, hi in forbidden)]
 
 
 def _reach(v: Volume4D, margin_m: float, horizon_s: float) -> Box:
