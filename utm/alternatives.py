@@ -58,7 +58,7 @@ REROUTE_LAYERS = 2
 REROUTE_PASSES = 3
 _WEEK_S = 7 * 86400.0
 _TOUCH_SLACK_M = 1e-3
-"""Box filter slack before the exact test: wider than any rounding of an outline's bounds."""
+"""Broad-phase slack before the exact test: wider than any rounding of an outline's bounds."""
 LAYER_MARGIN_M = 0.5
 """How far inside its band an alternative layer's volumes keep: bands touch, and touching heights meet."""
 
@@ -160,7 +160,7 @@ def _skips(
     forbidden: list[tuple[float, float]] = []
     ends: list[float] = []
     for v in volumes:
-        reach = _reach(v, _TOUCH_SLACK_M, window_s)
+        reach = _reach(v, window_s)
         for other, b in live.volumes_near(reach, exclude=intent_id):
             if blocks(other) and v.volume.intersects(b.volume):  # closed times meet for these shifts
                 forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
@@ -174,19 +174,11 @@ def _skips(
     return forbidden, [*ends, *(hi for _, hi in forbidden)]
 
 
-def _reach(v: Volume4D, margin_m: float, horizon_s: float) -> Box:
-    """The 4D box a time shift of ``v`` reaches: its box, ``margin_m`` wider, ``horizon_s`` longer."""
+def _reach(v: Volume4D, horizon_s: float) -> Box:
+    """The 4D box a time shift of ``v`` reaches: its box, ``_TOUCH_SLACK_M`` wider, ``horizon_s`` longer."""
     xmin, ymin, zmin, tmin, xmax, ymax, zmax, tmax = v.box
-    return (
-        xmin - margin_m,
-        ymin - margin_m,
-        zmin,
-        tmin,
-        xmax + margin_m,
-        ymax + margin_m,
-        zmax,
-        tmax + horizon_s,
-    )
+    pad = _TOUCH_SLACK_M
+    return (xmin - pad, ymin - pad, zmin, tmin, xmax + pad, ymax + pad, zmax, tmax + horizon_s)
 
 
 def _altitude_layer(

@@ -127,18 +127,12 @@ class LiveAirspace:
         keys = self._index.query_many(volumes)
         return [self._intents[k] for k in keys if k != exclude]
 
-    def near(self, box: Box, *, exclude: UUID | None = None) -> list[OperationalIntent]:
-        """Broad phase only: intents with a volume whose 4D box meets ``box``, sorted by id.
-
-        ``box`` is ``(x_min, y_min, z_min, t_min, x_max, y_max, z_max, t_max)`` in metres and POSIX seconds.
-        """
-        return [self._intents[k] for k in self._index.candidates(box) if k != exclude]
-
     def volumes_near(
         self, box: Box, *, exclude: UUID | None = None
     ) -> list[tuple[OperationalIntent, Volume4D]]:
         """Broad phase per volume: each intent volume (nominal or off-nominal) whose 4D box meets ``box``,
-        with its intent, in the order they were indexed."""
+        with its intent, in the order they were indexed. ``box`` is ``(x_min, y_min, z_min, t_min, x_max,
+        y_max, z_max, t_max)`` in metres and POSIX seconds."""
         return [(self._intents[k], v) for k, v in self._index.entries(box) if k != exclude]
 
     def meeting(self, volume: Volume4D, *, exclude: UUID | None = None) -> list[tuple[UUID, Volume4D]]:

@@ -78,9 +78,14 @@ def test_overlapping_and_near_agree_with_brute_force_over_all_intents(box, inten
             if i.id != exclude and any(a.intersects(b) for a in query for b in i.all_volumes)
         ]
         assert live.overlapping(query, exclude=exclude) == brute
-        near = live.near(query[0].box, exclude=exclude)
-        assert {i.id for i in brute} <= {i.id for i in near}
-        assert [i.id for i in near] == sorted(i.id for i in near)
+        near = live.volumes_near(query[0].box, exclude=exclude)
+        assert {i.id for i in brute} <= {i.id for i, _ in near}
+        assert all(i.id != exclude and boxes_meet(query[0].box, v.box) for i, v in near)
+
+
+def boxes_meet(a: tuple, b: tuple) -> bool:
+    """Closed 4D boxes ``(x, y, z, t minima, then maxima)`` overlap or touch."""
+    return all(a[i] <= b[i + 4] and b[i] <= a[i + 4] for i in range(4))
 
 
 def _fence(ident, restriction, box, t0, start_min, end_min):
@@ -215,7 +220,9 @@ def test_a_bulk_built_picture_answers_like_one_built_by_puts(box, intent, t0):
         start = float(rng.integers(0, 120))
         query = box(x, y, size_m=float(rng.uniform(50, 800)), start_min=start, end_min=start + 20)
         assert bulk.overlapping([query]) == one_by_one.overlapping([query])
-        assert bulk.near(query.box) == one_by_one.near(query.box)
+        assert sorted((i.id, v.box) for i, v in bulk.volumes_near(query.box)) == sorted(
+            (i.id, v.box) for i, v in one_by_one.volumes_near(query.box)
+        )
         cell = (int(rng.integers(4)), int(rng.integers(4)), int(rng.integers(3)))
         window = (base_s + start * 60.0, base_s + (start + 20) * 60.0)
         assert bulk.occupants(cell, *window) == one_by_one.occupants(cell, *window)
