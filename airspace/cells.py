@@ -8,6 +8,7 @@ airspace.
 from __future__ import annotations
 
 import bisect
+import copy
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -67,6 +68,7 @@ class CellGrid:
     """
 
     __slots__ = (
+        "_boxes",
         "_capacity",
         "_edge_lists",
         "_x_edges_m",
@@ -108,6 +110,7 @@ class CellGrid:
         self._capacity = np.full(self.shape, _valid_capacity(capacity, "capacity"), dtype=np.int64)
         self._override(capacity_overrides or {})
         self._capacity.flags.writeable = False
+        self._boxes: np.ndarray | None = None  # every column's square, built on first use
 
     @property
     def nx(self) -> int:
@@ -151,6 +154,22 @@ class CellGrid:
         """
         return self._locate(x_m, y_m, z_m)
 
+    def cell_at(self, x_m: float, y_m: float, z_m: float) -> tuple[int, int, int] | None:
+        """:meth:`cell_of` of one point in plain Python (no arrays: a planner asks point by point), or None
+        where :meth:`contains` says no.
+
+        >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=2)
+        >>> grid.cell_at(500.0, 1000.0, 450.0), grid.cell_at(1000.1, 0.0, 30.0)
+        ((1, 1, 4), None)
+        """
+        x, y, z_lower, z_upper = self._edge_lists
+        k = max(bisect.bisect_right(z_lower, z_m) - 1, 0)
+        if not (x[0] <= x_m <= x[-1] and y[0] <= y_m <= y[-1] and z_lower[k] <= z_m <= z_upper[k]):
+            return None  # NaN fails every comparison
+        i = min(bisect.bisect_right(x, x_m) - 1, len(x) - 2)  # ties go up, the last edge down
+        j = min(bisect.bisect_right(y, y_m) - 1, len(y) - 2)
+        return i, j, k
+
     def contains(self, x_m: ArrayLike, y_m: ArrayLike, z_m: ArrayLike) -> np.ndarray:
         """Whether each point lies in some cell-layer; shape broadcast(x_m, y_m, z_m), bool.
 
@@ -193,8 +212,15 @@ class CellGrid:
     def cell_box(self, i: ArrayLike, j: ArrayLike) -> Polygon | np.ndarray:
         """The closed square of cell ``(i, j)`` (a shapely Polygon, or an array of them for array input)."""
         i, j = np.broadcast_arrays(_checked_index("i", i, self.nx), _checked_index("j", j, self.ny))
-        x, y = self._x_edges_m, self._y_edges_m
-        return shapely.box(x[i], y[j], x[i + 1], y[j + 1])
+        return self._column_boxes()[i, j]
+
+    def _column_boxes(self) -> np.ndarray:
+        """``(nx, ny)`` array of every column's closed square, made once (planners ask for them per query)."""
+        if self._boxes is None:
+            x, y = np.meshgrid(self._x_edges_m, self._y_edges_m, indexing="ij")
+            self._boxes = shapely.box(x[:-1, :-1], y[:-1, :-1], x[1:, 1:], y[1:, 1:])
+            self._boxes.flags.writeable = False
+        return self._boxes
 
     def cell_center(self, i: ArrayLike, j: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """``(x_m, y_m)`` of the centre of cell ``(i, j)``; each of shape broadcast(i, j).
@@ -246,7 +272,6 @@ class CellGrid:
     def _cover(self, volumes: Sequence[Volume3D], first: int) -> np.ndarray:
         """``(i, j, k, owner)`` rows of ``volumes[first : first + _CHUNK]``: the candidate cells under each
         bounding box (plain Python: a plan has a handful), then one vectorized shapely test of them all."""
-        x, y = self._edge_lists[:2]
         chunk = range(first, min(first + _CHUNK, len(volumes)))
         ranges = {n: self._ranges(volumes[n]) for n in chunk}
         candidates = [
@@ -255,9 +280,8 @@ class CellGrid:
             for i in range(i_lo, i_lo + ni)
             for j in range(j_lo, j_lo + nj)
         ]
-        boxes = shapely.box(
-            *np.array([(x[i], y[j], x[i + 1], y[j + 1]) for _, i, j in candidates]).reshape(-1, 4).T
-        )
+        columns = np.array([(i, j) for _, i, j in candidates], dtype=np.int64).reshape(-1, 2)
+        boxes = self._column_boxes()[columns[:, 0], columns[:, 1]]
         hit = _outlines_meet([volumes[n].outline for n, _, _ in candidates], boxes).tolist()
         rows = [
             (i, j, k, n)
@@ -305,6 +329,22 @@ class CellGrid:
         index = (_checked_index(name, v, n) for name, v, n in zip("ijk", (i, j, k), self.shape, strict=True))
         out = self._capacity[tuple(np.broadcast_arrays(*index))]
         return int(out) if out.ndim == 0 else out
+
+    def scaled(self, factor: float) -> CellGrid:
+        """The same grid with every cell-layer's capacity times ``factor``, rounded down: a what-if on how
+        many flights a cell may hold that keeps the region's busier and closed cells in proportion.
+
+        >>> closed = {(1, 0, 2): 0}
+        >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=1, capacity=4, capacity_overrides=closed)
+        >>> grid.scaled(2.5).capacity([0, 1], 0, 2).tolist()
+        [10, 0]
+        """
+        if not (math.isfinite(factor) and factor > 0.0):
+            raise InvalidRegion("capacity_scale", f"must be finite and > 0 ({factor})")
+        out = copy.copy(self)
+        out._capacity = np.floor(self._capacity * factor).astype(np.int64)
+        out._capacity.flags.writeable = False
+        return out
 
     def blocked_at(
         self, geofences: Sequence[Geofence], t_start: datetime, t_end: datetime | None = None

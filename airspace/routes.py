@@ -47,19 +47,21 @@ class RouteGraph:
     ``lateral_buffer_m <= cell_size_m / 2`` stays within the closed free cells it crosses.
     """
 
-    __slots__ = ("_graph", "_zones", "geofences", "grid")
+    __slots__ = ("_graph", "_layers", "_zones", "geofences", "grid")
 
     def __init__(self, grid: CellGrid, geofences: Sequence[Geofence] = ()) -> None:
         self.grid = grid
         self.geofences = tuple(geofences)
         self._zones = _prohibited_cells(grid, self.geofences)
         self._graph = _octile_graph(grid.nx, grid.ny, grid.cell_size_m)
+        self._layers: dict[tuple[int, tuple[int, ...]], _Blocked] = {}
 
     def with_geofences(self, extra: Sequence[Geofence]) -> RouteGraph:
         """A planner that also avoids ``extra`` zones; it shares this one's graph, so nothing is rebuilt."""
         clone = object.__new__(RouteGraph)
         clone.grid, clone.geofences, clone._graph = self.grid, (*self.geofences, *extra), self._graph
         clone._zones = self._zones + _prohibited_cells(self.grid, extra)
+        clone._layers = {}
         return clone
 
     def plan(
@@ -134,12 +136,9 @@ class RouteGraph:
                 t0 - timedelta(seconds=time_buffer_s),
                 t0 + timedelta(seconds=length_m / speed_mps + time_buffer_s),
             )
-            zones = [(g, cells[cells[:, 2] == k, :2]) for g, cells in self._zones if g.active_during(*window)]
-            blocked = np.zeros((self.grid.nx, self.grid.ny), dtype=bool)
-            for _, cells in zones:
-                blocked[tuple(cells.T)] = True
-            centres = [self._center(c) for c in self._search(start, goal, blocked, zones, k, window)]
-            points = self._pulled(_polyline(origin, centres, destination), blocked, lateral_buffer_m)
+            layer = self._blocked(k, window)
+            centres = [self._center(c) for c in self._search(start, goal, layer, k, window)]
+            points = self._pulled(_polyline(origin, centres, destination), layer, lateral_buffer_m)
             route_m = sum(math.dist(p, q) for p, q in itertools.pairwise(points))
             if route_m <= length_m:
                 break
@@ -180,29 +179,40 @@ class RouteGraph:
 
     def _column(self, field: str, xy_m: Point, k: int) -> Cell:
         """The cell column of a point, which must lie in the grid."""
-        z_m = self.grid.layers[k].z_lower_m
-        if not self.grid.contains(xy_m[0], xy_m[1], z_m):
+        cell = self.grid.cell_at(xy_m[0], xy_m[1], self.grid.layers[k].z_lower_m)
+        if cell is None:
             xmin, ymin, xmax, ymax = self.grid.bounds_xy_m
             raise InvalidRegion(
                 field, f"outside the grid [{xmin:g}, {xmax:g}] x [{ymin:g}, {ymax:g}] m {xy_m}"
             )
-        i, j, _ = self.grid.cell_of(xy_m[0], xy_m[1], z_m).tolist()
-        return i, j
+        return cell[0], cell[1]
 
     def _center(self, cell: Cell) -> Point:
         x_m, y_m = self.grid.cell_center(*cell)
         return float(x_m), float(y_m)
 
+    def _blocked(self, k: int, window: tuple[datetime, datetime]) -> _Blocked:
+        """Layer ``k`` with the prohibited zones active in ``window``; built once per set of active zones (a
+        busy service plans thousands of routes under the same few zones)."""
+        active = tuple(n for n, (g, _) in enumerate(self._zones) if g.active_during(*window))
+        layer = self._layers.get((k, active))
+        if layer is None:
+            zones = [(g, cells[cells[:, 2] == k, :2]) for g, cells in map(self._zones.__getitem__, active)]
+            blocked = np.zeros((self.grid.nx, self.grid.ny), dtype=bool)
+            for _, cells in zones:
+                blocked[tuple(cells.T)] = True
+            boxes = self.grid.cell_box(*np.nonzero(blocked))
+            layer = _Blocked(zones, blocked, (~blocked).tolist(), boxes, shapely.STRtree(boxes))
+            if len(self._layers) >= _LAYER_MEMO:
+                self._layers.clear()
+            self._layers[(k, active)] = layer
+        return layer
+
     def _search(
-        self,
-        start: Cell,
-        goal: Cell,
-        blocked: np.ndarray,
-        zones: list[tuple[Geofence, np.ndarray]],
-        k: int,
-        window: tuple[datetime, datetime],
+        self, start: Cell, goal: Cell, layer: _Blocked, k: int, window: tuple[datetime, datetime]
     ) -> list[Cell]:
         """A* over the free cells; NoRoute naming the end and the zones when blocked or cut off."""
+        blocked, zones, free = layer.blocked, layer.zones, layer.free
         name = self.grid.layers[k].name
         when = f"between {format_time(window[0])} and {format_time(window[1])}"
         for field, cell in (("origin", start), ("destination", goal)):
@@ -213,7 +223,6 @@ class RouteGraph:
                 raise NoRoute(
                     field, f"cell {cell} on layer {name} lies in the active prohibited zone(s) {ids} {when}"
                 )
-        free = (~blocked).tolist()
 
         def length_m(u: Cell, v: Cell, edge: dict) -> float | None:
             """Edge cost; None hides edges into blocked cells and diagonals that cut a blocked corner."""
@@ -237,17 +246,21 @@ class RouteGraph:
                 f"{_ids(g for g, _ in zones)} {when}",
             ) from None
 
-    def _pulled(self, points: list[Point], blocked: np.ndarray, lateral_buffer_m: float) -> list[Point]:
+    @staticmethod
+    def _pulled(points: list[Point], layer: _Blocked, lateral_buffer_m: float) -> list[Point]:
         """Greedy string pulling: keep a point only when a buffered leg past it would enter a blocked cell.
 
         A leg is clear when its buffered outline meets no blocked cell's interior (touching a blocked
-        cell's edge is fine: that edge belongs to a free cell too, or the leg would already cross).
+        cell's edge is fine: that edge belongs to a free cell too, or the leg would already cross). The
+        buffer (inside the true round one) is built only when a blocked cell lies within its width.
         """
-        boxes = self.grid.cell_box(*np.nonzero(blocked))
-        tree = shapely.STRtree(boxes)
+        boxes, tree = layer.boxes, layer.tree
 
         def clear(p: Point, q: Point) -> bool:
-            leg = shapely.LineString([p, q]).buffer(lateral_buffer_m)
+            line = shapely.LineString([p, q])
+            if not len(tree.query(line, predicate="dwithin", distance=lateral_buffer_m)):
+                return True
+            leg = line.buffer(lateral_buffer_m)
             return bool(shapely.touches(leg, boxes[tree.query(leg, predicate="intersects")]).all())
 
         kept, a = [points[0]], 0
@@ -283,6 +296,22 @@ class RouteGraph:
             raise NoRoute(field, f"{what} enters the active prohibited zone(s) {_ids(hits)}")
 
 
+_LAYER_MEMO = 64
+"""Layers-with-active-zones a :class:`RouteGraph` keeps built (there are a few per region and day)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocked:
+    """A layer under a set of active prohibited zones: each zone's cells there, the blocked mask, the free
+    mask as nested lists (A*'s edge cost reads it per edge) and the blocked cells' squares with their tree."""
+
+    zones: list[tuple[Geofence, np.ndarray]]
+    blocked: np.ndarray
+    free: list[list[bool]]
+    boxes: np.ndarray
+    tree: shapely.STRtree
+
+
 def corridor(
     points: Sequence[Point],
     *,
@@ -310,26 +339,30 @@ def corridor(
     """
     if max_leg_m is not None:
         points = _split(points, max_leg_m)
-    band = {"z_lower_m": z_lower_m, "z_upper_m": z_upper_m}
+    if not z_lower_m < z_upper_m:
+        raise AirspaceInputError("z_lower_m", f"must be below z_upper_m ({z_lower_m} m >= {z_upper_m} m)")
     if len(points) == 1:
-        legs = [(Volume3D.circle(*points[0], lateral_buffer_m, **band, field="corridor[0]"), 0.0, 0.0)]
-    else:
-        legs, done_m = [], 0.0
-        for n, (p, q) in enumerate(itertools.pairwise(points)):
-            outline = shapely.LineString([p, q]).buffer(lateral_buffer_m)
-            vertices = np.asarray(outline.exterior.coords)[:-1]
-            legs.append(
-                (Volume3D.polygon(vertices, **band, field=f"corridor[{n}]"), done_m, done_m + math.dist(p, q))
-            )
-            done_m += math.dist(p, q)
+        disc = Volume3D.circle(*points[0], lateral_buffer_m, z_lower_m=z_lower_m, z_upper_m=z_upper_m)
+        return [_timed(disc, 0.0, 0.0, t0, speed_mps, time_buffer_s)]
+    xy = np.asarray(points, dtype=float)
+    # one shapely call for every leg; a buffered segment is a valid polygon, so nothing is re-checked
+    outlines = shapely.buffer(shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1)), lateral_buffer_m)
+    ends_m = [0.0, *itertools.accumulate(math.dist(p, q) for p, q in itertools.pairwise(points))]
     return [
-        Volume4D(
-            volume,
-            t0 + timedelta(seconds=enter_m / speed_mps - time_buffer_s),
-            t0 + timedelta(seconds=exit_m / speed_mps + time_buffer_s),
-        )
-        for volume, enter_m, exit_m in legs
+        _timed(Volume3D.trusted(outline, z_lower_m, z_upper_m), enter_m, exit_m, t0, speed_mps, time_buffer_s)
+        for outline, enter_m, exit_m in zip(outlines.tolist(), ends_m[:-1], ends_m[1:], strict=True)
     ]
+
+
+def _timed(
+    volume: Volume3D, enter_m: float, exit_m: float, t0: datetime, speed_mps: float, time_buffer_s: float
+) -> Volume4D:
+    """``volume`` over ``[enter - time_buffer_s, exit + time_buffer_s]``, enter and exit flown from ``t0``."""
+    return Volume4D(
+        volume,
+        t0 + timedelta(seconds=enter_m / speed_mps - time_buffer_s),
+        t0 + timedelta(seconds=exit_m / speed_mps + time_buffer_s),
+    )
 
 
 def _split(points: Sequence[Point], max_leg_m: float) -> list[Point]:

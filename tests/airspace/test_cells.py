@@ -89,6 +89,7 @@ def test_cell_of_matches_brute_force_boxes_including_edges(x_min_m, y_min_m, cel
     got = grid.cell_of(x[inside], y[inside], z[inside])
     assert got.dtype == np.int64
     assert [tuple(c) for c in got.tolist()] == [e for e in expected if e is not None]
+    assert [grid.cell_at(*p) for p in zip(x.tolist(), y.tolist(), z.tolist(), strict=True)] == expected
 
 
 def test_cell_of_boundaries_documented_side():
@@ -123,6 +124,7 @@ def test_cell_of_broadcasts():
 def test_cell_of_outside_grid_or_layers_raises_never_a_sentinel(x, y, z):
     grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=2)
     assert not grid.contains(x, y, z)
+    assert grid.cell_at(x, y, z) is None
     with pytest.raises(InvalidRegion, match=r"^point: outside the grid \[0, 1000\] x \[0, 1000\] m") as err:
         grid.cell_of(x, y, z)
     assert err.value.field == "point"
@@ -405,3 +407,10 @@ def test_cells_of_geofences_in_one_pass_are_each_zones_union_of_its_volumes():
         assert cells.tolist() == grid.cells_of_geofence(zone).tolist()
     assert got[1].shape == (0, 3)
     assert grid.cells_of_geofences([]) == []
+
+
+@pytest.mark.parametrize("factor", [0.0, -1.0, math.nan, math.inf])
+def test_scaled_capacity_refuses_a_factor_that_is_not_finite_and_positive(factor):
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=2)
+    with pytest.raises(InvalidRegion, match=r"^capacity_scale: must be finite and > 0"):
+        grid.scaled(factor)
