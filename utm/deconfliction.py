@@ -143,8 +143,8 @@ def capacity_conflicts(
     for (i, j, k), spans in sorted(_plan_cells(live, volumes).items()):
         capacity = grid.capacity(i, j, k)
         stay = min(s for s, _ in spans), max(e for _, e in spans)
-        by_intent = _occupants_by_intent(live, (i, j, k), stay, exclude)
-        if len(by_intent) < capacity:  # with the plan, at most capacity intents: this cell cannot overflow
+        by_intent = _occupants_by_intent(live, (i, j, k), stay, exclude, capacity)
+        if by_intent is None:  # with the plan, at most capacity intents: this cell cannot overflow
             continue
         for start_s, end_s, peak in _saturated({"": spans, **by_intent}, capacity):
             ref = f"cell {i},{j} layer {grid.layers[k].name}"
@@ -168,9 +168,9 @@ def full_windows(
     start_s = min(v.t_start_s for v in volumes)
     full: dict[Cell, list[tuple[float, float]]] = {}
     for cell in _plan_cells(live, volumes):
-        by_intent = _occupants_by_intent(live, cell, (start_s, until_s), exclude)
         capacity = live.grid.capacity(*cell)
-        if len(by_intent) >= capacity:  # a plan present throughout sees every instant others fill the cell
+        by_intent = _occupants_by_intent(live, cell, (start_s, until_s), exclude, capacity)
+        if by_intent is not None:  # a plan present throughout sees every instant others fill the cell
             full[cell] = [(a, b) for a, b, _ in _saturated({"": [(start_s, until_s)], **by_intent}, capacity)]
     return [
         sorted(w for c in cells.tolist() for w in full.get(tuple(c), ()))
@@ -188,14 +188,19 @@ def _plan_cells(live: LiveAirspace, volumes: Sequence[Volume4D]) -> dict[Cell, l
 
 
 def _occupants_by_intent(
-    live: LiveAirspace, cell: Cell, window: tuple[float, float], exclude: UUID | None
-) -> dict[object, list[tuple[float, float]]]:
-    """Spans of the other intents in ``cell`` during the closed window, grouped by intent."""
+    live: LiveAirspace, cell: Cell, window: tuple[float, float], exclude: UUID | None, capacity: int
+) -> dict[object, list[tuple[float, float]]] | None:
+    """Spans of the other intents in ``cell`` during the closed window, grouped by intent; None when fewer
+    than ``capacity`` intents are there (they cannot fill the cell), known without grouping when fewer
+    spans are."""
+    spans = live.occupants(cell, *window)
+    if len(spans) < capacity:
+        return None
     out: dict[object, list[tuple[float, float]]] = {}
-    for start_s, end_s, key in live.occupants(cell, *window):
+    for start_s, end_s, key in spans:
         if key != exclude:
             out.setdefault(key, []).append((start_s, end_s))
-    return out
+    return out if len(out) >= capacity else None
 
 
 def _check_presence(request: IntentRequest) -> None:
