@@ -42,9 +42,10 @@ def requests(loaded: LoadedScenario) -> list[FlightRequest]:
     which = rng.choice(len(patterns), size=len(departures), p=[p.share for p in patterns])
     cooperative = rng.random(len(departures)) >= spec.traffic.noncooperative_share
     closed = _closed_columns(loaded.region)
+    origins = [_origins(loaded.region, p) for p in patterns]  # once: a city has dozens of hubs
     out = []
     for flight, (t_s, k, coop) in enumerate(zip(departures, which, cooperative, strict=True)):
-        made = _request(loaded, patterns[k], flight, float(t_s), bool(coop), closed, rng)
+        made = _request(loaded, patterns[k], origins[k], flight, float(t_s), bool(coop), closed, rng)
         if made is not None:
             out.append(made)
     return sorted(out, key=lambda r: (r.submit_s, r.flight))
@@ -73,6 +74,7 @@ def _origins(region: Region, pattern: Pattern) -> list[Hub]:
 def _request(
     loaded: LoadedScenario,
     pattern: Pattern,
+    hubs: list[Hub],
     flight: int,
     t_s: float,
     cooperative: bool,
@@ -80,7 +82,6 @@ def _request(
     rng: np.random.Generator,
 ) -> FlightRequest | None:
     spec, region = loaded.spec, loaded.region
-    hubs = _origins(region, pattern)
     origin = hubs[int(rng.integers(len(hubs)))]
     origin_xy = _pad(origin, pattern.pad_radius_m, rng)
     if pattern.kind == "shuttle":
@@ -152,7 +153,7 @@ def _drop_point(
         r, a = rng.uniform(*distance_m), 2.0 * math.pi * rng.random()
         x, y = origin[0] + r * math.cos(a), origin[1] + r * math.sin(a)
         if xmin < x < xmax and ymin < y < ymax:
-            i, j, _ = grid.cell_of(x, y, grid.layers[0].z_lower_m).tolist()
+            i, j, _ = grid.cell_at(x, y, grid.layers[0].z_lower_m)  # type: ignore[misc]  # inside: a cell
             if not closed[i, j]:
                 return x, y
     return None
