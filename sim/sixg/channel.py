@@ -389,10 +389,7 @@ class LargeScale:
     Storage: per vehicle, a block of ``links_per_vehicle`` links (float32), most recently used first.
     Each call puts the links it asks for first, in ascending site order, so the next call asking the
     same set of sites, in any order, finds them with one comparison. Links pushed out of the block are
-    forgotten (oldest first); call :meth:`forget` when a vehicle leaves the simulation. Each link also
-    keeps its last LOS state and SF, valid while the vehicle stays where they were evaluated (no latent
-    can move there): a call that finds every asked link so (a scan at the position a report of the same
-    second was sent from) returns them, after the same draws, without evaluating anything.
+    forgotten (oldest first); call :meth:`forget` when a vehicle leaves the simulation.
 
     Parameters
     ----------
@@ -446,10 +443,6 @@ class LargeScale:
         self._used = 0  # slots ever handed out
         self._site = np.full((0, self._links), -1, dtype=np.int32)  # (slots, L) site per link, -1 = none
         self._state = np.zeros((0, self._F, self._links), dtype=np.float32)  # (slots, F, L)
-        self._at = np.zeros((0, 3))  # (slots, 3) where the vehicle's links were last evaluated
-        self._epoch = np.zeros(0, dtype=np.int64)  # (slots,) bumped whenever that place changes
-        # (slots, 3, L) each link's SF (dB) and LOS (1.0 / 0.0) at the epoch in the third row; -1: none
-        self._memo = np.zeros((0, 3, self._links))
 
     def draw(self, vehicle_id: ArrayLike, pos_m: ArrayLike, site: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """LOS state and shadow fading of the links ``(vehicle_id[i], site[i, j])`` at ``pos_m[i]``.
@@ -470,30 +463,26 @@ class LargeScale:
         if n == 0:
             return np.zeros((0, k), dtype=bool), np.zeros((0, k))
         # Work in ascending site order per row: the nearest-first order changes far more often than the set.
-        back = (np.argsort(asked, axis=1) + k * np.arange(n)[:, None]).ravel()
+        back = (np.argsort(asked, axis=1, kind="stable") + k * np.arange(n)[:, None]).ravel()
         sites = asked.ravel()[back].reshape(n, k)
         if (sites[:, 1:] == sites[:, :-1]).any():
             raise ScenarioError("site", "indices must be distinct within each row")
         slot = self._slots_for(vid)
-        blk = self._site[slot]
-        changed = np.flatnonzero(~(blk[:, :k] == sites).all(axis=1))
+        changed = np.flatnonzero(~(self._site[slot, :k] == sites).all(axis=1))
         if changed.size:
-            self._arrange(slot[changed], sites[changed], blk[changed], pos[changed])
+            slots = slot.take(changed)
+            self._arrange(slots, sites[changed], self._site[slots], pos[changed])
         eps = self._rng.standard_normal((3, n, k))  # drawn even when no latent moves: the stream stays put
-        stayed = (pos == self._at[slot]).all(axis=1)
-        memo = self._memo[slot, :, :k] if stayed.all() else None
-        if memo is None or (memo[:, 2] != self._epoch[slot][:, None]).any():
-            memo = self._evaluate(slot, sites, pos, stayed, eps)
+        los, sf_db = self._evaluate(slot, sites, pos, eps)
         los_out, sf_out = np.empty((n, k), dtype=bool), np.empty((n, k))
-        los_out.ravel()[back], sf_out.ravel()[back] = memo[:, 1].ravel() > 0.0, memo[:, 0].ravel()
+        los_out.ravel()[back], sf_out.ravel()[back] = los.ravel(), sf_db.ravel()
         return los_out, sf_out
 
     def _evaluate(
-        self, slot: np.ndarray, sites: np.ndarray, pos: np.ndarray, stayed: np.ndarray, eps: np.ndarray
-    ) -> np.ndarray:
-        """Move the latents of the links ``(slot, sites)`` to ``pos`` and evaluate them: (n, 3, K) SF, LOS
-        and epoch, as kept for the next call (``stayed``: the vehicle is where it was last evaluated)."""
-        n, k = sites.shape
+        self, slot: np.ndarray, sites: np.ndarray, pos: np.ndarray, eps: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Move the latents of the links ``(slot, sites)`` to ``pos`` and evaluate them: (n, K) LOS and SF."""
+        k = sites.shape[1]
         state = self._state[slot, :, :k]  # (n, F, K)
         px_m, py_m, pz_m = pos[:, 0:1], pos[:, 1:2], pos[:, 2:3]
         dist_m = np.sqrt((px_m - state[:, 0]) ** 2 + (py_m - state[:, 1]) ** 2 + (pz_m - state[:, 2]) ** 2)
@@ -510,17 +499,7 @@ class LargeScale:
         p = p_los(self.scenario, d2d_m, pz_m)
         los = (ndtr(state[:, 3].astype(float)) < p) | (p >= 1.0)
         sigma = sigma_sf_db(self.scenario, los, pz_m, d2d_m=d2d_m, fc_ghz=self.fc_ghz)
-        memo = np.empty((n, 3, k))
-        np.multiply(sigma, np.where(los, state[:, 4], state[:, 5]), out=memo[:, 0])
-        memo[:, 1] = los
-        epoch = self._epoch[slot] + ~stayed
-        self._epoch[slot], self._at[slot] = epoch, pos
-        # A later call here moves no latent unless the float32 anchor is a step away from the position.
-        off_m = pos - pos.astype(np.float32)
-        kept = np.sqrt(off_m[:, 0] ** 2 + off_m[:, 1] ** 2 + off_m[:, 2] ** 2) < self.step_m
-        memo[:, 2] = np.where(kept, epoch, -1)[:, None]
-        self._memo[slot, :, :k] = memo
-        return memo
+        return los, sigma * np.where(los, state[:, 4], state[:, 5])
 
     def forget(self, vehicle_id: ArrayLike) -> None:
         """Drop every link of these vehicles (e.g. landed); ids with no links are ignored."""
@@ -579,9 +558,6 @@ class LargeScale:
             grow = max(self._used, 2 * len(self._site), 1024) - len(self._site)
             self._site = np.concatenate([self._site, np.full((grow, self._links), -1, dtype=np.int32)])
             self._state = np.concatenate([self._state, np.zeros((grow, self._F, self._links), np.float32)])
-            self._at = np.concatenate([self._at, np.zeros((grow, 3))])
-            self._epoch = np.concatenate([self._epoch, np.zeros(grow, dtype=np.int64)])
-            self._memo = np.concatenate([self._memo, np.zeros((grow, 3, self._links))])
         return np.concatenate([reused, fresh])
 
     def _arrange(self, slots: np.ndarray, sites: np.ndarray, blk: np.ndarray, pos: np.ndarray) -> None:
@@ -599,12 +575,9 @@ class LargeScale:
         victim = free_first.ravel()[row0 + (self._links - k) + rank]
         perm = np.concatenate([np.where(hit, col, victim), free_first[:, : self._links - k]], axis=1)
         self._site[slots] = blk.ravel()[row0 + perm]
-        for block in (self._state, self._memo):
-            f = block.shape[1]
-            flat = (row0 * f + perm)[:, None, :] + (np.arange(f) * self._links)[:, None]
-            block[slots] = block[slots].ravel()[flat]
+        flat = (row0 * self._F + perm)[:, None, :] + (np.arange(self._F) * self._links)[:, None]
+        self._state[slots] = self._state[slots].ravel()[flat]
         ri, ji = np.nonzero(new)
         self._site[slots[ri], ji] = sites[ri, ji]
         init = np.concatenate([pos[ri], self._rng.standard_normal((ri.size, 3))], axis=1)
         self._state[slots[ri], :, ji] = init
-        self._memo[slots[ri], 2, ji] = -1.0

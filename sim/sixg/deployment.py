@@ -7,6 +7,7 @@ Antenna element: TR 38.901 Table 7.3-1. Scenario defaults: SIXG-MODEL.md §2.6. 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -253,8 +254,8 @@ class NearestSites:
         ok = self._clear(d2[:, : k + 1])
         ok &= d2[:, k - 1] * self._GAP2 < bound_m * bound_m
         ok &= bound_m > 0.0
-        if k + 1 < self._m:
-            ok &= d2[:, k] * self._GAP2 < d2[:, k + 1 :].min(axis=1)
+        if k + 1 < self._m:  # the least of the other candidates, column by column (as in _clear)
+            ok &= d2[:, k] * self._GAP2 < functools.reduce(np.minimum, d2[:, k + 1 :].T)
         return ok
 
     def _clear(self, d2: np.ndarray) -> np.ndarray:

@@ -62,6 +62,29 @@ class Histogram:
         return np.linspace(self.lo, self.hi, self.bins + 1)
 
 
+@dataclass(slots=True)
+class _Links:
+    """The links of one batch of vehicles where they are: nearest sites, LOS state, shadow fading, geometry,
+    and what was derived from them, kept for the next call at the same places (a scan in the second of the
+    reports, or several scans a tick)."""
+
+    flight: np.ndarray  # (n,)
+    pos_m: np.ndarray  # (n, 3)
+    site: np.ndarray  # (n, K) nearest first
+    los: np.ndarray  # (n, K) bool
+    sf_db: np.ndarray  # (n, K)
+    d2d: np.ndarray  # (n, K)
+    d3d: np.ndarray  # (n, K)
+    az: np.ndarray  # (n, K)
+    el: np.ndarray  # (n, K)
+    path_loss_db: dict[float, np.ndarray]  # by carrier, GHz
+    gain_dbi: np.ndarray | None = None  # (n, K) of the best sector, once asked
+
+    def at(self, flight: np.ndarray, pos_m: np.ndarray) -> bool:
+        """Whether these are the links of ``flight`` at ``pos_m``."""
+        return np.array_equal(self.flight, flight) and np.array_equal(self.pos_m, pos_m)
+
+
 @dataclass(frozen=True, slots=True)
 class SensedScan:
     """One scan's detections, when the sensing function publishes it (its last TRP report is in)."""
@@ -116,6 +139,7 @@ class Network:
         )
         self._rng = {name: rng_for(seed, f"sixg.{name}") for name in ("uplink", "downlink", "sensing")}
         self._trp_pos = np.column_stack([self.sites.xy_m, self.sites.height_m])
+        self._last: _Links | None = None  # the links of the last uplink or scan
         self.up, self.down = _Direction(), _Direction()
         self.detect_by_range = (np.zeros(30, np.int64), np.zeros(30, np.int64))  # tried, detected per 50 m
 
@@ -125,9 +149,9 @@ class Network:
         """Reception times of reports sent at ``t_s`` (NaN: lost): serving site by best coupling."""
         if len(flight) == 0:
             return np.empty(0)
-        site = self._near.query(flight, pos_m[:, :2])
-        loss_db = self._coupling(flight, pos_m, site, self.settings.channel.fc_ghz)
-        _, sinr = self.link.uplink_sinr_db(loss_db[:, : self.settings.channel.uplink_sites])
+        ch = self.settings.channel
+        loss_db = self._coupling(self._links(flight, pos_m), ch.fc_ghz)
+        _, sinr = self.link.uplink_sinr_db(loss_db[:, : ch.uplink_sites])
         ok, latency = self.link.uplink(t_s, flight, sinr, self._rng["uplink"])
         self.up.add(sinr, ok, latency)
         return t_s + latency
@@ -138,7 +162,7 @@ class Network:
             return np.empty(0)
         ch = self.settings.channel
         site, _ = nearest_sites(self.sites, pos_m[:, :2], ch.downlink_sites)
-        _, sinr = self.link.downlink_sinr_db(self._coupling(flight, pos_m, site, ch.fc_ghz))
+        _, sinr = self.link.downlink_sinr_db(self._coupling(self._links_to(flight, pos_m, site), ch.fc_ghz))
         ok, latency = self.link.downlink(t_s, flight, sinr, self._rng["downlink"])
         self.down.add(sinr, ok, latency)
         return t_s + latency
@@ -146,6 +170,7 @@ class Network:
     def forget(self, flight: np.ndarray) -> None:
         """Vehicles that landed: their links' state is dropped."""
         self._large.forget(flight)
+        self._last = None
 
     # -- sensing
 
@@ -158,11 +183,9 @@ class Network:
             raise RuntimeError(f"profile {self.name} has no sensing")
         k = self.settings.channel.sensing_sites
         if len(flight):
-            site = self._near.query(flight, pos_m[:, :2])
-            los, sf_db = self._large.draw(flight, pos_m, site)
-            site, los, sf_db = site[:, :k], los[:, :k], sf_db[:, :k]
-            d2d, d3d, _, _ = link_geometry(self.sites, site, pos_m)
-            pl_db = self._path_loss(los, d2d, d3d, pos_m, params.fc_hz / 1e9)
+            links = self._links(flight, pos_m)
+            site, los, sf_db, d3d = links.site[:, :k], links.los[:, :k], links.sf_db[:, :k], links.d3d[:, :k]
+            pl_db = self._path_loss(links, params.fc_hz / 1e9)[:, :k]
         else:
             site = np.empty((0, k), np.int64)
             los, sf_db, pl_db, d3d = (np.empty((0, k)) for _ in range(4))
@@ -202,19 +225,36 @@ class Network:
 
     # -- the channel
 
-    def _coupling(self, flight: np.ndarray, pos_m: np.ndarray, site: np.ndarray, fc_ghz: float) -> np.ndarray:
-        """The coupling loss (path loss + SF - gain) of each vehicle to each of its ``site`` (n, K), dB."""
-        los, sf_db = self._large.draw(flight, pos_m, site)
-        d2d, d3d, az, el = link_geometry(self.sites, site, pos_m)
-        pl_db = self._path_loss(los, d2d, d3d, pos_m, fc_ghz)
-        _, gain_dbi = best_sector(self.sites, az, el)
-        return pl_db + sf_db - gain_dbi
+    def _links(self, flight: np.ndarray, pos_m: np.ndarray) -> _Links:
+        """The links of vehicles to their nearest sites (those of a report or a scan), as the last call left
+        them when it asked for the same vehicles at the same places: nothing there has changed since."""
+        if self._last is None or not self._last.at(flight, pos_m):
+            site = self._near.query(flight, pos_m[:, :2])
+            self._last = self._links_to(flight.copy(), pos_m.copy(), site)
+        return self._last
 
-    def _path_loss(
-        self, los: np.ndarray, d2d: np.ndarray, d3d: np.ndarray, pos_m: np.ndarray, fc_ghz: float
-    ) -> np.ndarray:
-        ch = self.settings.channel
-        return path_loss_db(ch.scenario, los, d2d, d3d, pos_m[:, 2:3], fc_ghz, h_bs_m=ch.bs_height_m)
+    def _links_to(self, flight: np.ndarray, pos_m: np.ndarray, site: np.ndarray) -> _Links:
+        """The links of each vehicle to each of its ``site`` (n, K): large-scale state and geometry."""
+        los, sf_db = self._large.draw(flight, pos_m, site)
+        return _Links(flight, pos_m, site, los, sf_db, *link_geometry(self.sites, site, pos_m), {})
+
+    def _path_loss(self, links: _Links, fc_ghz: float) -> np.ndarray:
+        """The path loss of ``links`` on carrier ``fc_ghz``, computed once per carrier."""
+        pl_db = links.path_loss_db.get(fc_ghz)
+        if pl_db is None:
+            ch = self.settings.channel
+            h_m = links.pos_m[:, 2:3]
+            pl_db = path_loss_db(
+                ch.scenario, links.los, links.d2d, links.d3d, h_m, fc_ghz, h_bs_m=ch.bs_height_m
+            )
+            links.path_loss_db[fc_ghz] = pl_db
+        return pl_db
+
+    def _coupling(self, links: _Links, fc_ghz: float) -> np.ndarray:
+        """The coupling loss (path loss + SF - best sector's gain) of ``links``, (n, K) dB."""
+        if links.gain_dbi is None:
+            links.gain_dbi = best_sector(self.sites, links.az, links.el)[1]
+        return self._path_loss(links, fc_ghz) + links.sf_db - links.gain_dbi
 
     def summary(self) -> dict[str, Any]:
         """The run's network figures for ``metrics.json``."""

@@ -456,64 +456,54 @@ def scan(
     rows = live[hit]
 
     off, r_m, el_rad, snr_db = offset.take(rows, axis=0), r_m[rows], el_rad[rows], snr_db[rows]
-    sigma = _sigmas(
-        params, snr_db, el_rad, params.crb_inflation * np.where(los[rows], 1.0, params.nlos_inflation)
-    )
     vel = target_vel_mps.take(pair_target[rows], axis=0)
     vr_mps = (vel[:, 0] * off[:, 0] + vel[:, 1] * off[:, 1] + vel[:, 2] * off[:, 2]) / r_m
     true = np.stack([r_m, np.arctan2(off[:, 1], off[:, 0]), el_rad, vr_mps])
-    meas = true + sigma * rng.standard_normal(true.shape)
-    pos_m, cov_m2 = spherical_to_enu(*meas[:3], *sigma[:3])
+    noise = rng.standard_normal(true.shape)
     transport_s = rng.uniform(*params.transport_s, size=len(trp_pos_m))
-    trp = pair_trp[rows]
-    found = Detections(
+    fa_trp, fa = _false_alarms(params, rng, len(trp_pos_m))
+    # the targets' rows, then the false alarms', through one covariance transform
+    n, n_fa = len(rows), len(fa_trp)
+    kappa = params.crb_inflation * np.concatenate(
+        [np.where(los[rows], 1.0, params.nlos_inflation), np.ones(n_fa)]
+    )
+    snr_db = np.concatenate([snr_db, fa[3]])
+    sigma = _sigmas(params, snr_db, np.concatenate([el_rad, fa[2]]), kappa)
+    meas = true + sigma[:, :n] * noise
+    pos_m, cov_m2 = spherical_to_enu(*np.concatenate([meas[:3], fa[:3]], axis=1), *sigma[:3])
+    trp = np.concatenate([pair_trp[rows].astype(np.int64, copy=False), fa_trp])
+    return Detections(
         t_s=t_s,
-        trp=trp.astype(np.int64, copy=False),
-        target=pair_target[rows].astype(np.int64, copy=False),
+        trp=trp,
+        target=np.concatenate([pair_target[rows].astype(np.int64, copy=False), np.full(n_fa, -1, np.int64)]),
         pos_m=pos_m + trp_pos_m[trp],
         cov_m2=cov_m2,
-        vr_mps=_fold(meas[3], params.v_max_mps),
+        vr_mps=np.concatenate([_fold(meas[3], params.v_max_mps), fa[4]]),
         sigma_vr_mps=sigma[3],
         snr_db=snr_db,
-        los=los[rows].astype(bool, copy=False),
+        los=np.concatenate([los[rows].astype(bool, copy=False), np.zeros(n_fa, bool)]),
         t_delivery_s=t_s + params.cpi_s + params.processing_s + transport_s[trp],
     )
-    return _concat(found, _false_alarms(params, rng, t_s, trp_pos_m, transport_s))
 
 
 def _false_alarms(
-    params: SensingParams,
-    rng: np.random.Generator,
-    t_s: float,
-    trp_pos_m: np.ndarray,
-    transport_s: np.ndarray,
-) -> Detections:
-    """Poisson(P_fa,cell x cells) noise crossings per TRP, uniform over its resolution cells (§3.5).
+    params: SensingParams, rng: np.random.Generator, n_trp: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson(P_fa,cell x cells) noise crossings per TRP, uniform over its resolution cells (§3.5): their
+    TRPs and ``(5, n)`` range, azimuth, elevation, apparent SNR (dB) and radial velocity.
 
     A crossing's statistic is ``eta + Exp(1)`` (noise is memoryless above the threshold), so its apparent
     SNR is that minus the unit noise power; it is reported with the covariance that SNR implies.
     """
-    counts = rng.poisson(params.pfa_cell * params.n_cells, size=len(trp_pos_m))
-    trp = np.repeat(np.arange(len(trp_pos_m), dtype=np.int64), counts)
+    counts = rng.poisson(params.pfa_cell * params.n_cells, size=n_trp)
+    trp = np.repeat(np.arange(n_trp, dtype=np.int64), counts)
     n = len(trp)
     r_m = rng.uniform(params.min_range_m, params.max_range_m, n)
     az_rad = rng.uniform(-np.pi, np.pi, n)
     el_rad = np.arcsin(rng.uniform(math.sin(params.el_min_rad), math.sin(params.el_max_rad), n))
     snr_db = 10.0 * np.log10(-math.log(params.pfa_cell) - 1.0 + rng.exponential(size=n))
-    sigma = _sigmas(params, snr_db, el_rad, params.crb_inflation)
-    pos_m, cov_m2 = spherical_to_enu(r_m, az_rad, el_rad, *sigma[:3])
-    return Detections(
-        t_s=t_s,
-        trp=trp,
-        target=np.full(n, -1, np.int64),
-        pos_m=pos_m + trp_pos_m[trp],
-        cov_m2=cov_m2,
-        vr_mps=rng.uniform(-params.v_max_mps, params.v_max_mps, n),
-        sigma_vr_mps=sigma[3],
-        snr_db=snr_db,
-        los=np.zeros(n, bool),
-        t_delivery_s=t_s + params.cpi_s + params.processing_s + transport_s[trp],
-    )
+    vr_mps = rng.uniform(-params.v_max_mps, params.v_max_mps, n)
+    return trp, np.stack([r_m, az_rad, el_rad, snr_db, vr_mps])
 
 
 def _sigmas(params: SensingParams, snr_db: np.ndarray, el_rad: np.ndarray, kappa: ArrayLike) -> np.ndarray:
@@ -535,11 +525,6 @@ def _sigmas(params: SensingParams, snr_db: np.ndarray, el_rad: np.ndarray, kappa
 def _fold(v_mps: np.ndarray, v_max_mps: float) -> np.ndarray:
     """Radial velocity as a Doppler processor sees it: folded into ``[-v_max, v_max)``."""
     return np.mod(v_mps + v_max_mps, 2.0 * v_max_mps) - v_max_mps
-
-
-def _concat(a: Detections, b: Detections) -> Detections:
-    columns = ("trp", "target", "pos_m", "cov_m2", "vr_mps", "sigma_vr_mps", "snr_db", "los", "t_delivery_s")
-    return Detections(a.t_s, *(np.concatenate([getattr(a, c), getattr(b, c)]) for c in columns))
 
 
 @dataclass(frozen=True, slots=True)

@@ -556,8 +556,8 @@ def test_large_scale_matches_the_per_link_reference(scn, links):
 @pytest.mark.parametrize("step_m", [1.0, 1e-7])
 def test_large_scale_repeated_at_one_place_matches_the_reference(step_m):
     """A second of the network: reports (4 sites), advisories to a few (19 sites), the scan (the reports'
-    sites again), all at the positions of the second; a call that finds every link where it was last
-    evaluated answers without evaluating. With a 0.1 um step the float32 anchors register a move."""
+    sites again), all at the positions of the second; a link asked again where it was last evaluated keeps
+    its latents. With a 0.1 um step the float32 anchors register a move."""
     rng = np.random.default_rng(4)
     site_xy = np.column_stack([np.repeat(np.arange(5.0), 5), np.tile(np.arange(5.0), 5)]) * 400.0
     kw = {"fc_ghz": 4.0, "step_m": step_m, "links_per_vehicle": 22}

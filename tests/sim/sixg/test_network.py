@@ -85,6 +85,25 @@ def test_scan_detects_a_drone_near_a_site_and_reports_its_truth_label():
     assert hits >= 15
 
 
+def test_a_scan_where_the_reports_were_sent_reuses_their_links():
+    """The scan of the reports' second sees the links the reports saw: no new large-scale draw, the same
+    detections as a network whose links were drawn by the scan itself; once the vehicles move, it draws."""
+    rng = np.random.default_rng(2)
+    n = 300
+    centre = _network().sites.xy_m.mean(axis=0)
+    pos = np.column_stack([centre + rng.uniform(-1500.0, 1500.0, (n, 2)), rng.uniform(30.0, 120.0, n)])
+    ids, vel, evtol = np.arange(n) + 3, np.zeros((n, 3)), np.zeros(n, bool)
+    reported, alone = _network(), _network()
+    reported.uplink(4.0, ids, pos)
+    drawn = reported._large._rng.bit_generator.state
+    found = reported.scan(4.0, ids, pos, vel, evtol).detections
+    assert reported._large._rng.bit_generator.state == drawn
+    want = alone.scan(4.0, ids, pos, vel, evtol).detections
+    assert found.target.tolist() == want.target.tolist() and np.array_equal(found.pos_m, want.pos_m)
+    reported.scan(5.0, ids, pos + np.array([5.0, 0.0, 0.0]), vel, evtol)
+    assert reported._large._rng.bit_generator.state != drawn
+
+
 def test_detection_by_range_counts_every_pair_tried_and_each_detected_one():
     """Oracle: the 50 m range bins of the (target, TRP) pairs, from the geometry and the detections."""
     net = _network()
