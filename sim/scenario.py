@@ -280,6 +280,8 @@ class Strategic(_Model):
     piece_m: _Positive | None = None
     # whether plans of equal priority may overlap (F3548 leaves it to the region; the InterUSS default is no)
     allow_equal_priority: StrictBool = False
+    # every cell-layer's capacity (the region's) times this, rounded down: how many flights a cell may hold
+    capacity_scale: StrictFloat = Field(1.0, gt=0, allow_inf_nan=False)
 
 
 class Comms(_Model):
@@ -691,7 +693,9 @@ def _region(spec: Scenario, source: str) -> Region:
             reason = f"lies outside the region grid ({hub.lat_deg}, {hub.lon_deg})"
             raise ScenarioError(f"hubs[{n}]({hub.id})", reason, source=source)
         hubs.append(Hub(hub.id, hub.name, hub.kind, float(x_m), float(y_m)))
-    return replace(region, geofences=region.geofences + tuple(fences), hubs=tuple(hubs))
+    scale = spec.strategic.capacity_scale
+    grid = region.grid if scale == 1.0 else region.grid.scaled(scale)
+    return replace(region, grid=grid, geofences=region.geofences + tuple(fences), hubs=tuple(hubs))
 
 
 def _resolve_against(spec: Scenario, region: Region, source: str) -> Scenario:

@@ -168,8 +168,7 @@ def _skips(
             ends += [end_s - v.t_start_s for end_s in _window_ends(g, v.t_start_s, reach[7])]
             if fenced(g) and any(v.volume.intersects(z) for z in g.volumes):
                 forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in _active_windows(g)]
-    until_s = max(v.t_end_s for v in volumes) + window_s
-    for v, windows in zip(volumes, full_windows(live, volumes, until_s, exclude=intent_id), strict=True):
+    for v, windows in zip(volumes, full_windows(live, volumes, window_s, exclude=intent_id), strict=True):
         forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in windows]
     return forbidden, [*ends, *(hi for _, hi in forbidden)]
 

@@ -155,23 +155,25 @@ def capacity_conflicts(
 
 
 def full_windows(
-    live: LiveAirspace, volumes: Sequence[Volume4D], until_s: float, *, exclude: UUID | None = None
+    live: LiveAirspace, volumes: Sequence[Volume4D], horizon_s: float, *, exclude: UUID | None = None
 ) -> list[list[tuple[float, float]]]:
-    """For each volume, the closed windows up to ``until_s`` when a cell-layer its footprint touches already
-    holds its capacity of other intents: a volume there then (shifted in time, same footprint) overflows it.
+    """For each volume, the closed windows when a cell-layer its footprint touches already holds its capacity
+    of other intents: a volume there then (shifted in time, same footprint) overflows it. Complete for shifts
+    of up to ``horizon_s``: each cell is read from the earliest start of the volumes touching it to their
+    latest end plus ``horizon_s``, no further (a long plan's late cells skip its early hours).
 
     The exact complement of what :func:`capacity_conflicts` accepts, so a search over start times can skip
     those windows without a check.
     """
     if live.grid is None:
         return [[] for _ in volumes]
-    start_s = min(v.t_start_s for v in volumes)
     full: dict[Cell, list[tuple[float, float]]] = {}
-    for cell in _plan_cells(live, volumes):
+    for cell, spans in _plan_cells(live, volumes).items():
+        reach = (min(s for s, _ in spans), max(e for _, e in spans) + horizon_s)
         capacity = live.grid.capacity(*cell)
-        by_intent = _occupants_by_intent(live, cell, (start_s, until_s), exclude, capacity)
+        by_intent = _occupants_by_intent(live, cell, reach, exclude, capacity)
         if by_intent is not None:  # a plan present throughout sees every instant others fill the cell
-            full[cell] = [(a, b) for a, b, _ in _saturated({"": [(start_s, until_s)], **by_intent}, capacity)]
+            full[cell] = [(a, b) for a, b, _ in _saturated({"": [reach], **by_intent}, capacity)]
     return [
         sorted(w for c in cells.tolist() for w in full.get(tuple(c), ()))
         for cells in live.cells_of_each([v.volume for v in volumes])

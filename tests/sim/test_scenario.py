@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sim.errors import ScenarioError
@@ -107,6 +108,16 @@ def test_hourly_demand_is_indexed_by_utc_hour():
     assert demand.rate_per_hour(datetime.fromisoformat("2026-12-01T10:00:00+08:00")) == 1.0
 
 
+def test_capacity_scale_multiplies_every_cell_layer_of_the_region():
+    base = load_scenario(NANSHAN / "tiny.yaml").region.grid
+    scaled = load_scenario(NANSHAN / "tiny.yaml", ["strategic.capacity_scale=1.5"]).region.grid
+    everywhere = np.indices(base.shape).reshape(3, -1)
+    expected = np.floor(base.capacity(*everywhere) * 1.5).astype(int)
+    assert (scaled.capacity(*everywhere) == expected).all()
+    assert set(base.capacity(*everywhere).tolist()) >= {4, 10, 20}  # eVTOL layers, default, a hub cell
+    assert scaled.shape == base.shape and scaled.layers == base.layers
+
+
 def test_scenario_hubs_and_geofences_are_added_to_the_region(tmp_path):
     zone = {
         "type": "FeatureCollection",
@@ -164,6 +175,16 @@ ONE_SHUTTLE = "demand.patterns=[{kind: shuttle, share: 1, vehicle: evtol, origin
         ),
         pytest.param(
             ["strategic.piece_m=0"], "tiny.yaml: strategic.piece_m: must be > 0 (got 0)", id="piece"
+        ),
+        pytest.param(
+            ["strategic.capacity_scale=0"],
+            "tiny.yaml: strategic.capacity_scale: must be > 0 (got 0)",
+            id="capacity-scale",
+        ),
+        pytest.param(
+            ["strategic.capacity_scale=.inf"],
+            "tiny.yaml: strategic.capacity_scale: must be finite (got inf)",
+            id="capacity-scale-inf",
         ),
         pytest.param(["duration_s=604801"], "duration_s: must be <= 604800 (got 604801)", id="over-7-days"),
         pytest.param(["tick_s=.inf"], "tick_s: must be finite (got inf)", id="infinite"),
