@@ -146,7 +146,7 @@ def capacity_conflicts(
         by_intent = _occupants_by_intent(live, (i, j, k), stay, exclude, capacity)
         if by_intent is None:  # with the plan, at most capacity intents: this cell cannot overflow
             continue
-        for start_s, end_s, peak in _saturated({"": spans, **by_intent}, capacity):
+        for start_s, end_s, peak in _saturated(spans, by_intent, capacity):
             ref = f"cell {i},{j} layer {grid.layers[k].name}"
             when = f"{_fmt(start_s)} to {_fmt(end_s)}"
             detail = f"{ref} would hold {peak} intents at once (capacity {capacity}) from {when}"
@@ -173,7 +173,7 @@ def full_windows(
         capacity = live.grid.capacity(*cell)
         by_intent = _occupants_by_intent(live, cell, reach, exclude, capacity)
         if by_intent is not None:  # a plan present throughout sees every instant others fill the cell
-            full[cell] = [(a, b) for a, b, _ in _saturated({"": [reach], **by_intent}, capacity)]
+            full[cell] = [(a, b) for a, b, _ in _saturated([reach], by_intent, capacity)]
     return [
         sorted(w for c in cells.tolist() for w in full.get(tuple(c), ()))
         for cells in live.cells_of_each([v.volume for v in volumes])
@@ -200,8 +200,8 @@ def _occupants_by_intent(
         return None
     out: dict[object, list[tuple[float, float]]] = {}
     for start_s, end_s, key in spans:
-        if key != exclude:
-            out.setdefault(key, []).append((start_s, end_s))
+        out.setdefault(key, []).append((start_s, end_s))
+    out.pop(exclude, None)  # once, not a UUID comparison per span
     return out if len(out) >= capacity else None
 
 
@@ -412,33 +412,33 @@ def _span(
 
 
 def _saturated(
-    by_intent: dict[object, list[tuple[float, float]]], capacity: int
+    plan: list[tuple[float, float]], others: dict[object, list[tuple[float, float]]], capacity: int
 ) -> list[tuple[float, float, int]]:
-    """Closed windows ``(start_s, end_s, peak)`` when the plan ("") is present and occupants exceed capacity.
+    """Closed windows ``(start_s, end_s, peak)`` when the plan is present and occupants exceed capacity.
 
     Each occupant's spans are merged first (distinct intents are counted, not volumes); the sweep
     applies all starts at an instant before its ends, since closed intervals that touch share that instant.
     """
     events: dict[float, list[int]] = {}
-    for who, spans in by_intent.items():
+    for spans, mine in ((plan, 1), *((spans, 0) for spans in others.values())):
         for a, b in _merged(spans):
-            events.setdefault(a, [0, 0, 0, 0])[0] += 1
-            events.setdefault(b, [0, 0, 0, 0])[1] += 1
-            if who == "":
-                events[a][2] += 1
-                events[b][3] += 1
+            start, end = events.setdefault(a, [0, 0, 0, 0]), events.setdefault(b, [0, 0, 0, 0])
+            start[0] += 1
+            end[1] += 1
+            start[2] += mine
+            end[3] += mine
     out: list[tuple[float, float, int]] = []
-    count = plan = 0
+    count = present = 0
     opened: float | None = None
     peak = 0
     for t in sorted(events):
         starts, ends, plan_starts, plan_ends = events[t]
-        count, plan = count + starts, plan + plan_starts
-        if plan and count > capacity:
+        count, present = count + starts, present + plan_starts
+        if present and count > capacity:
             opened = t if opened is None else opened
             peak = max(peak, count)
-        count, plan = count - ends, plan - plan_ends
-        if opened is not None and not (plan and count > capacity):
+        count, present = count - ends, present - plan_ends
+        if opened is not None and not (present and count > capacity):
             out.append((opened, t, peak))
             opened, peak = None, 0
     return out
