@@ -28,6 +28,7 @@ from sim.pairs import PairEpisodes, split_keys
 from sim.picture import Inbox
 from sim.plans import FlightPlan, FlightRequest
 from sim.scenario import LoadedScenario
+from sim.sixg.accuracy import MATCH_GATE_M, SAMPLE_PERIOD_S, TrackErrors, nearest_within
 from sim.sixg.fusion import Tracks, inflated_zone
 from sim.sixg.network import Network, SensedScan
 from sim.uss import SimUSS
@@ -84,6 +85,8 @@ class Simulation:
         self.network = self.comms if isinstance(self.comms, Network) else None
         settings = self.network.settings if self.network is not None else None
         self.tracks = Tracks(settings.fusion) if settings is not None else None  # None: CD on raw reports
+        self.track_errors = TrackErrors(self.network.site_distance_m) if self.network is not None else None
+        self._next_score_s = 0.0
         self._scans: list[SensedScan] = []
         self.uss = SimUSS(loaded, lambda: self.env.now)
         self.reports = Inbox()
@@ -119,7 +122,9 @@ class Simulation:
         env.run(until=spec.duration_s)
         self._finish()
         metrics = self.tally.metrics(spec.duration_s)
-        metrics["network"] = self.network.summary() if self.network is not None else None
+        metrics["network"] = None
+        if self.network is not None:
+            metrics["network"] = {**self.network.summary(), "track_error": self.track_errors.summary()}
         return metrics
 
     def _every(self, period_s: float, work: Callable[[], None], *, at_start: bool = False):
@@ -403,6 +408,9 @@ class Simulation:
         else:
             self._ingest_scans(now)
             rows, ids, pos, vel, grow, seen = self._fused_picture(now)
+            if now >= self._next_score_s - 1e-9:
+                self._score_tracks(rows, ids, pos)
+                self._next_score_s = now + SAMPLE_PERIOD_S
         self._commanded(now, rows, pos, vel, seen)
         resolve = cdr.resolution == "mvp"
         back = self._advisories_ending(rows) if resolve else rows[:0]
@@ -521,6 +529,26 @@ class Simulation:
         )
         grow = (np.minimum(grow_h, MAX_ZONE_GROWTH_M), np.minimum(grow_v, MAX_ZONE_GROWTH_M))
         return rows, ids, pic.pos_m, pic.vel_mps, grow, now - pic.age_s
+
+    def _score_tracks(self, rows: np.ndarray, ids: np.ndarray, pos: np.ndarray) -> None:
+        """The fused picture's position errors against ground truth now (before :meth:`_commanded` moves
+        it), for the track-accuracy metrics: a cooperative track against its own vehicle, a sensing-only
+        one against the nearest non-cooperative vehicle within MATCH_GATE_M (tracks carry no truth label)."""
+        fleet = self.fleet
+        truth = rows.copy()  # the fleet row of each track's vehicle, -1: none
+        sensed = ids >= SENSED_ID_BASE
+        s = sensed.nonzero()[0]
+        if len(s):
+            airborne = fleet.rows()
+            noncoop = airborne.compress(~fleet.cooperative.take(airborne))
+            match = nearest_within(pos.take(s, axis=0), fleet.pos_m.take(noncoop, axis=0), MATCH_GATE_M)
+            found = (match >= 0).nonzero()[0]
+            truth[s.take(found)] = noncoop.take(match.take(found))
+            self.track_errors.unmatched += len(s) - len(found)
+        k = (truth >= 0).nonzero()[0]
+        r = truth.take(k)
+        truth_m = fleet.pos_m.take(r, axis=0)
+        self.track_errors.add(pos.take(k, axis=0), truth_m, fleet.flight.take(r), sensed.take(k))
 
     def _commanded(
         self, now: float, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, seen: np.ndarray

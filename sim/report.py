@@ -1,5 +1,6 @@
 """The run report: one self-contained HTML page with the run's header, its metrics and five plots, and
-three more when the run used a network profile (message latency, sensing detection vs range, SINR maps).
+more when the run used a network profile (message latency, track errors vs altitude and vs distance to the
+nearest site, SINR maps; for ISAC profiles sensing detection vs range and vs altitude too).
 
 Plots are PNGs drawn with matplotlib's Agg backend and embedded as base64 data URIs, so the page needs no
 network, no JavaScript and no files beside it. States are streamed from the log's ``states.parquet`` row
@@ -28,6 +29,7 @@ from airspace.errors import AirspaceInputError
 from airspace.region import load_region
 from sim.eventlog import RunLog
 from sim.scenario import Scenario
+from sim.sixg.accuracy import ERROR_BINS
 from sim.sixg.coverage import sinr_map
 from sim.sixg.network import Histogram
 from sim.sixg.profiles import NetworkSettings
@@ -56,10 +58,28 @@ PLOT_TITLES: dict[str, str] = {
 NETWORK_PLOT_TITLES: dict[str, str] = {
     "latency": "Message latency (CDF of delivered messages)",
     "detection": "Sensing detection probability vs range",
+    "detection_altitude": "Sensing detection probability vs altitude",
+    "track_error_altitude": "Track position error vs altitude",
+    "track_error_distance": "Track position error vs distance to the nearest site",
     "sinr": "Expected downlink and uplink SINR at two altitudes",
 }
-"""Titles of the sections after those of PLOT_TITLES in a run with a network profile (detection: ISAC
-profiles only), in page order."""
+"""Titles of the sections after those of PLOT_TITLES in a run with a network profile (the two detection
+plots: ISAC profiles only), in page order."""
+# detection plots: metrics key, the quantity's name in it, what it measures
+_DETECTIONS = {
+    "detection": ("detection_by_range_50m", "range", "3D range, target to TRP"),
+    "detection_altitude": ("detection_by_altitude_15m", "altitude", "target height above ground"),
+}
+# track-error plots: the key of their bins in the metrics, the quantity's name in it, what it measures
+_TRACK_ERRORS = {
+    "track_error_altitude": ("by_altitude_15m", "altitude", "vehicle height above ground"),
+    "track_error_distance": (
+        "by_site_distance_25m",
+        "site_distance",
+        "horizontal distance, vehicle to nearest site",
+    ),
+}
+_TRACK_KINDS = {"cooperative": ("cooperative", "tab:blue"), "sensing_only": ("sensing-only", "tab:orange")}
 
 DENSITY_BINS = 200  # cells along the longer side of the map
 MAP_CELLS = 200  # SINR map cells along the longer side of the window
@@ -225,7 +245,8 @@ def _histogram_section(key: str, values: np.ndarray, xlabel: str, nothing: str) 
 
 
 def _network_sections(log: RunLog, network: Mapping[str, Any]) -> list[str]:
-    """Latency CDFs, detection vs range (ISAC profiles) and the SINR maps, for a run with a network."""
+    """Latency CDFs, detection vs range and altitude (ISAC profiles), track errors and the SINR maps, for a
+    run with a network."""
     settings = Scenario.model_validate(log.header["scenario"]).comms.network()
     if settings is None:
         raise ValueError(
@@ -245,27 +266,54 @@ def _network_sections(log: RunLog, network: Mapping[str, Any]) -> list[str]:
         )
     ]
     if settings.sensing is not None:
-        by_range = network["detection_by_range_50m"]
-        tried, detected = sum(by_range["tried"]), sum(by_range["detected"])
-        caption = (
-            f"(target, TRP) pairs per 50 m bin of 3D range, the last bin holding every pair beyond "
-            f"{_fmt(50 * (len(by_range['tried']) - 1))} m; overall {_fmt(detected)} of {_fmt(tried)} "
-            f"detected ({'n/a' if not tried else f'{100 * detected / tried:.3g} %'})."
-        )
-        out.append(
-            _section(
-                NETWORK_PLOT_TITLES["detection"],
-                _plot_detection(by_range),
-                "no vehicle was in range of a scan",
-                caption,
-            )
-        )
+        out += [_detection_section(key, network) for key in _DETECTIONS]
+    out += [_track_error_section(key, network.get("track_error")) for key in _TRACK_ERRORS]
     region = Path(log.header["scenario"]["region"])
     bounds, where = _map_bounds(log, region)
     image, caption = (None, "") if bounds is None else _plot_sinr_maps(settings, bounds, where)
     nothing = f"the region file is unreadable ({region}) and no vehicle state was recorded"
     out.append(_section(NETWORK_PLOT_TITLES["sinr"], image, nothing, caption))
     return out
+
+
+def _detection_section(key: str, network: Mapping[str, Any]) -> str:
+    """One detection-probability plot (vs range or altitude) and its caption: the bins, the overall rate."""
+    name, quantity, what = _DETECTIONS[key]
+    counts = network[name]
+    tried, detected = sum(counts["tried"]), sum(counts["detected"])
+    centres = counts[f"{quantity}_m"]
+    width = centres[1] - centres[0]
+    caption = (
+        f"(target, TRP) pairs per {_fmt(width)} m bin of {what} (bins centred on {_fmt(centres[0])}, "
+        f"{_fmt(centres[1])}, ... m), the last bin holding every pair beyond "
+        f"{centres[-1] - width / 2:,g} m; "
+        f"overall {_fmt(detected)} of {_fmt(tried)} detected "
+        f"({'n/a' if not tried else f'{100 * detected / tried:.3g} %'})."
+    )
+    image = _plot_detection(counts, NETWORK_PLOT_TITLES[key], quantity, what)
+    return _section(NETWORK_PLOT_TITLES[key], image, "no vehicle was in range of a scan", caption)
+
+
+def _track_error_section(key: str, track_error: Mapping[str, Any] | None) -> str:
+    """One track-error plot (vs altitude or distance to the nearest site) and its caption: the samples."""
+    title = NETWORK_PLOT_TITLES[key]
+    name, quantity, what = _TRACK_ERRORS[key]
+    if track_error is None:
+        return _section(title, None, "the metrics carry no track errors")
+    bins = {kind: track_error[kind][name] for kind in _TRACK_KINDS}
+    samples = "; ".join(
+        f"{label} {_fmt(sum(bins[kind]['count']))}" for kind, (label, _) in _TRACK_KINDS.items()
+    )
+    caption = (
+        f"Confirmed tracks against ground truth every {_fmt(track_error['sample_period_s'])} s (CD&R "
+        f"cycle), p50 and p90 of the error in {_fmt(100 * ERROR_BINS.width)} cm bins (each value the bin's "
+        f"upper edge), per bin of {what}, the last bin open. Samples: {samples}. A sensing-only track is "
+        f"scored against the nearest non-cooperative vehicle within {_fmt(track_error['match_gate_m'])} m; "
+        f"{_fmt(track_error['sensing_only_unmatched'])} samples had none (false or duplicate tracks)."
+    )
+    return _section(
+        title, _plot_track_error(bins, title, quantity, what), "no confirmed track was scored", caption
+    )
 
 
 # --- data (numpy and pyarrow only) ---------------------------------------------------------------------
@@ -522,28 +570,56 @@ def _plot_latency(histograms: Mapping[str, tuple[Histogram, int, int]]) -> str |
     return _png(fig)
 
 
-def _plot_detection(by_range: Mapping[str, Sequence[int]]) -> str | None:
-    """Detection probability per 50 m range bin (line), over the pairs tried and detected (bars)."""
-    tried, detected = np.asarray(by_range["tried"]), np.asarray(by_range["detected"])
+def _plot_detection(by_bin: Mapping[str, Sequence], title: str, quantity: str, what: str) -> str | None:
+    """Detection probability per bin of ``quantity`` (line), over the pairs tried and detected (bars)."""
+    tried, detected = np.asarray(by_bin["tried"]), np.asarray(by_bin["detected"])
     k = np.flatnonzero(tried)
     if not len(k):
         return None
-    centre_m = 50.0 * (k + 0.5)
+    centres = np.asarray(by_bin[f"{quantity}_m"], float)
+    width, centre_m = centres[1] - centres[0], centres[k]
     fig = figure()
     ax = fig.subplots()
     counts = ax.twinx()
-    counts.bar(centre_m, tried[k], width=44.0, color="0.85", label="pairs tried")
-    counts.bar(centre_m, detected[k], width=28.0, color="0.6", label="pairs detected")
+    counts.bar(centre_m, tried[k], width=0.88 * width, color="0.85", label="pairs tried")
+    counts.bar(centre_m, detected[k], width=0.56 * width, color="0.6", label="pairs detected")
     counts.set_ylabel("(target, TRP) pairs")
     ax.set_zorder(counts.get_zorder() + 1)  # the line over the bars
     ax.patch.set_visible(False)
     ax.plot(centre_m, detected[k] / tried[k], "o-", color="tab:blue", label="detection probability")
-    ax.set(title=NETWORK_PLOT_TITLES["detection"], xlabel="3D range, target to TRP (m)")
-    ax.set(ylabel="detection probability", ylim=(0.0, 1.05), xlim=(0.0, 50.0 * (k[-1] + 1)))
+    ax.set(title=title, xlabel=f"{what} (m)", ylabel="detection probability", ylim=(0.0, 1.05))
+    ax.set_xlim(centres[0] - width / 2, centre_m[-1] + width / 2)
     lines, labels = ax.get_legend_handles_labels()
     bars, bar_labels = counts.get_legend_handles_labels()
     fig.legend(lines + bars, labels + bar_labels, loc="outside lower center", ncols=3)
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _plot_track_error(
+    bins: Mapping[str, Mapping[str, Any]], title: str, quantity: str, what: str
+) -> str | None:
+    """p50 (solid) and p90 (dashed) horizontal and vertical track errors per bin of ``quantity``, one colour
+    per kind of track, on a log error axis."""
+    shown = {kind: b for kind, b in bins.items() if sum(b["count"])}
+    if not shown:
+        return None
+    fig = figure(10.0, 4.0)
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    for ax, axis in zip(axes, ("horizontal", "vertical"), strict=True):
+        for kind, b in shown.items():
+            label, colour = _TRACK_KINDS[kind]
+            k = np.flatnonzero(b["count"])
+            x = np.asarray(b[f"{quantity}_m"], float)[k]
+            for q, style in (("p50", "o-"), ("p90", "s--")):
+                y = np.asarray(b[f"{axis}_m"][q], float)[k]
+                ax.plot(x, y, style, color=colour, markersize=4, label=f"{label} {q}")
+        ax.set(title=f"{axis} error", xlabel=f"{what} (m)", yscale="log")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("track position error (m)")
+    fig.suptitle(title)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4)
     return _png(fig)
 
 

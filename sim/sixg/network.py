@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sim.rng import rng_for
+from sim.sixg.accuracy import ALTITUDE_BINS, RANGE_BINS, DetectionCounts, quantile_bin
 from sim.sixg.channel import LargeScale, path_loss_db
 from sim.sixg.deployment import NearestSites, Sites, best_sector, link_geometry, nearest_sites
 from sim.sixg.link import Link
@@ -52,11 +53,8 @@ class Histogram:
 
     def quantile(self, q: float) -> float | None:
         """The lower edge of the bin holding the ``q`` quantile (None when empty)."""
-        total = self.count
-        if total == 0:
-            return None
-        k = int(np.searchsorted(np.cumsum(self.counts), q * total, side="left"))
-        return self.lo + k * (self.hi - self.lo) / self.bins
+        k = int(quantile_bin(self.counts, q))
+        return None if k < 0 else self.lo + k * (self.hi - self.lo) / self.bins
 
     def edges(self) -> np.ndarray:
         return np.linspace(self.lo, self.hi, self.bins + 1)
@@ -141,7 +139,8 @@ class Network:
         self._trp_pos = np.column_stack([self.sites.xy_m, self.sites.height_m])
         self._last: _Links | None = None  # the links of the last uplink or scan
         self.up, self.down = _Direction(), _Direction()
-        self.detect_by_range = (np.zeros(30, np.int64), np.zeros(30, np.int64))  # tried, detected per 50 m
+        self.detect_by_range = DetectionCounts(RANGE_BINS)  # (target, TRP) pairs, by 3D range
+        self.detect_by_altitude = DetectionCounts(ALTITUDE_BINS)  # and by the target's height
 
     # -- the comms interface
 
@@ -205,23 +204,29 @@ class Network:
             los=los.ravel().astype(bool),
             sf_db=sf_db.ravel(),
         )
-        self._count_by_range(d3d, site, found)
+        self._count_detections(pos_m, d3d, site, found)
         published = (
             float(found.t_delivery_s.max()) if len(found) else t_s + params.cpi_s + params.processing_s
         )
         return SensedScan(found, published)
 
-    def _count_by_range(self, d3d: np.ndarray, site: np.ndarray, found: Detections) -> None:
-        """Detection-vs-range statistics: every (target, TRP) pair tried (``d3d`` and ``site`` (n, K)), and
-        those detected (a detection's TRP is one of its target's row of sites)."""
-        tried, hit = self.detect_by_range
-        bins = len(tried)
-        tried += np.bincount(np.minimum((d3d.ravel() / 50.0).astype(np.int64), bins - 1), minlength=bins)
+    def _count_detections(
+        self, pos_m: np.ndarray, d3d: np.ndarray, site: np.ndarray, found: Detections
+    ) -> None:
+        """Detection-vs-range and vs-altitude statistics: every (target, TRP) pair tried (``d3d`` and
+        ``site`` (n, K)), and those detected (a detection's TRP is one of its target's row of sites)."""
         real = ~found.false_alarm
-        if real.any():
-            target, trp = found.target.compress(real), found.trp.compress(real)
-            seen_m = d3d[target, (site.take(target, axis=0) == trp[:, None]).argmax(axis=1)]
-            hit += np.bincount(np.minimum((seen_m / 50.0).astype(np.int64), bins - 1), minlength=bins)
+        target, trp = found.target.compress(real), found.trp.compress(real)
+        seen_m = d3d[target, (site.take(target, axis=0) == trp[:, None]).argmax(axis=1)]
+        self.detect_by_range.add(d3d.ravel(), seen_m)
+        height_m = pos_m[:, 2]
+        self.detect_by_altitude.add(np.repeat(height_m, d3d.shape[1]), height_m.take(target))
+
+    def site_distance_m(self, flight: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
+        """Horizontal distance of each vehicle at ``pos_m`` (n, 3) to its nearest site: from the sites kept
+        near it (:class:`NearestSites`), cheap for vehicles the reports and scans already follow."""
+        xy = self.sites.xy_m.take(self._near.query(flight, pos_m[:, :2])[:, 0], axis=0)
+        return np.hypot(pos_m[:, 0] - xy[:, 0], pos_m[:, 1] - xy[:, 1])
 
     # -- the channel
 
@@ -258,14 +263,11 @@ class Network:
 
     def summary(self) -> dict[str, Any]:
         """The run's network figures for ``metrics.json``."""
-        tried, hit = self.detect_by_range
         return {
             "profile": self.name,
             "sites": self.sites.n_sites,
             "reports": self.up.summary(),
             "advisories": self.down.summary(),
-            "detection_by_range_50m": {
-                "tried": tried.tolist(),
-                "detected": hit.tolist(),
-            },
+            "detection_by_range_50m": self.detect_by_range.summary("range"),
+            "detection_by_altitude_15m": self.detect_by_altitude.summary("altitude"),
         }

@@ -1,5 +1,6 @@
 """The run report: a self-contained page with the header, the metrics and every plot, even when empty; and
-the network sections (latency, detection vs range, SINR maps) of runs with a 6G profile."""
+the network sections (latency, detection vs range and altitude, track errors, SINR maps) of runs with a 6G
+profile."""
 
 from __future__ import annotations
 
@@ -215,6 +216,11 @@ def test_an_isac_run_reports_latency_detection_and_sinr_maps(isac_run: RunResult
     assert sections[NETWORK_PLOT_TITLES["latency"]][1] == "; ".join(expected)
     tried = sum(net["detection_by_range_50m"]["tried"])
     assert f"of {tried:,} detected" in sections[NETWORK_PLOT_TITLES["detection"]][1]
+    assert f"of {tried:,} detected" in sections[NETWORK_PLOT_TITLES["detection_altitude"]][1]  # same pairs
+    assert "15 m bin of target height" in sections[NETWORK_PLOT_TITLES["detection_altitude"]][1]
+    scored = sum(net["track_error"]["cooperative"]["by_altitude_15m"]["count"])
+    for key in ("track_error_altitude", "track_error_distance"):
+        assert f"Samples: cooperative {scored:,}; sensing-only " in sections[NETWORK_PLOT_TITLES[key]][1]
     assert "2,083 sites (dots)" in sections[NETWORK_PLOT_TITLES["sinr"]][1]
     assert _row(page, "comms") == "6g-isac-fr1"
     for key in ("noncooperative_detection_rate", "time_to_first_detection_s.mean", "false_alarms_per_scan"):
@@ -265,6 +271,11 @@ def test_a_non_isac_run_without_its_region_maps_the_traffic_and_has_no_detection
     page = write_report(tmp_path, read_log(tmp_path / "log"), metrics).read_text(encoding="utf-8")
     sections = _sections(page)
     assert NETWORK_PLOT_TITLES["detection"] not in sections
+    assert NETWORK_PLOT_TITLES["detection_altitude"] not in sections
+    assert sections[NETWORK_PLOT_TITLES["track_error_altitude"]] == (
+        None,
+        "none: the metrics carry no track errors",
+    )
     assert sections[NETWORK_PLOT_TITLES["latency"]][1] == (
         "reports: 2 sent, 1 lost (loss rate 50 %); advisories: 0 sent, 0 lost (loss rate n/a)"
     )

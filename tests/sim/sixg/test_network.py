@@ -104,8 +104,9 @@ def test_a_scan_where_the_reports_were_sent_reuses_their_links():
     assert reported._large._rng.bit_generator.state != drawn
 
 
-def test_detection_by_range_counts_every_pair_tried_and_each_detected_one():
-    """Oracle: the 50 m range bins of the (target, TRP) pairs, from the geometry and the detections."""
+def test_detection_by_range_and_altitude_counts_every_pair_tried_and_each_detected_one():
+    """Oracle: the 50 m range and 15 m altitude bins of the (target, TRP) pairs, from the geometry and the
+    detections."""
     net = _network()
     rng = np.random.default_rng(5)
     n = 400
@@ -122,12 +123,23 @@ def test_detection_by_range_counts_every_pair_tried_and_each_detected_one():
         ]
     )
     assert real.sum() > 100 and len(seen_m) == real.sum()
-    tried, hit = net.detect_by_range
+    by_range = net.detect_by_range
     assert (
-        tried.tolist()
+        by_range.tried.tolist()
         == np.bincount(np.minimum((d3d_m.ravel() / 50.0).astype(int), 29), minlength=30).tolist()
     )
-    assert hit.tolist() == np.bincount(np.minimum((seen_m / 50.0).astype(int), 29), minlength=30).tolist()
+    assert (
+        by_range.detected.tolist()
+        == np.bincount(np.minimum((seen_m / 50.0).astype(int), 29), minlength=30).tolist()
+    )
+    # by altitude: every target tried by its K TRPs, each detection at its target's height (15 m bins
+    # centred on 0, 15, ... m)
+    k = net.settings.channel.sensing_sites
+    edges = np.arange(31) * 15.0 - 7.5
+    by_altitude = net.detect_by_altitude
+    assert by_altitude.tried.tolist() == (k * np.histogram(pos[:, 2], np.r_[edges, np.inf])[0]).tolist()
+    seen_h = pos[found.target[real], 2]
+    assert by_altitude.detected.tolist() == np.histogram(seen_h, np.r_[edges, np.inf])[0].tolist()
 
 
 def test_histogram_quantiles_against_numpy():
