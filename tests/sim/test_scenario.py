@@ -31,7 +31,7 @@ def test_bundled_scenario_loads_with_its_region(path):
 
 @pytest.mark.parametrize(
     ("name", "flights", "noncooperative"),
-    [("tiny", 40, 0.05), ("demo", 2000, 0.03), ("city-10k", 30000, 0.03)],
+    [("tiny", 40, 0.05), ("demo", 2000, 0.03), ("city-10k", 20000, 0.03)],
 )
 def test_bundled_demand_sizes(name, flights, noncooperative):
     spec = load_scenario(NANSHAN / f"{name}.yaml").spec
