@@ -409,7 +409,7 @@ class Simulation:
             self._ingest_scans(now)
             rows, ids, pos, vel, grow, seen = self._fused_picture(now)
             if now >= self._next_score_s - 1e-9:
-                self._score_tracks(rows, ids, pos)
+                self._score_tracks(rows, ids, pos, seen, grow[0])
                 self._next_score_s = now + SAMPLE_PERIOD_S
         self._commanded(now, rows, pos, vel, seen)
         resolve = cdr.resolution == "mvp"
@@ -530,10 +530,13 @@ class Simulation:
         grow = (np.minimum(grow_h, MAX_ZONE_GROWTH_M), np.minimum(grow_v, MAX_ZONE_GROWTH_M))
         return rows, ids, pic.pos_m, pic.vel_mps, grow, now - pic.age_s
 
-    def _score_tracks(self, rows: np.ndarray, ids: np.ndarray, pos: np.ndarray) -> None:
+    def _score_tracks(
+        self, rows: np.ndarray, ids: np.ndarray, pos: np.ndarray, seen: np.ndarray, grow_h: np.ndarray
+    ) -> None:
         """The fused picture's position errors against ground truth now (before :meth:`_commanded` moves
         it), for the track-accuracy metrics: a cooperative track against its own vehicle, a sensing-only
-        one against the nearest non-cooperative vehicle within MATCH_GATE_M (tracks carry no truth label)."""
+        one against the nearest non-cooperative vehicle within MATCH_GATE_M (tracks carry no truth label).
+        The scored tracks go to the log too (kind ``track``), so the errors can be rebuilt from it."""
         fleet = self.fleet
         truth = rows.copy()  # the fleet row of each track's vehicle, -1: none
         sensed = ids >= SENSED_ID_BASE
@@ -549,6 +552,9 @@ class Simulation:
         r = truth.take(k)
         truth_m = fleet.pos_m.take(r, axis=0)
         self.track_errors.add(pos.take(k, axis=0), truth_m, fleet.flight.take(r), sensed.take(k))
+        flight = np.full(len(rows), -1, np.int64)
+        flight[k] = fleet.flight.take(r)
+        self.log.messages("track", flight, self.env.now, seen, pos, value=grow_h)
 
     def _commanded(
         self, now: float, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray, seen: np.ndarray

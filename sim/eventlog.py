@@ -73,9 +73,11 @@ EVENT_KINDS: tuple[str, ...] = (
 )
 """The kinds the engine writes (documentation: the writer accepts any non-empty kind)."""
 
-MESSAGE_KINDS: tuple[str, ...] = ("report", "advisory", "detection")
+MESSAGE_KINDS: tuple[str, ...] = ("report", "advisory", "detection", "track")
 """The kinds of ``messages.parquet`` rows the engine writes (a detection's flight is its truth label, -1 for a
-false alarm; its value is the SNR in dB)."""
+false alarm; its value is the SNR in dB). A track row is the fused picture as scored every 5 s: the flight it
+was scored against (-1: a sensing-only track no non-cooperative vehicle matched), the scoring time as sent,
+the time of its last update as received, its position, and its protected-zone growth (m) as value."""
 
 MODES: tuple[str, ...] = ("nominal", "advisory", "nonconforming", "contingent", "noncooperative")
 """``states.mode`` codes 0..4 by name (the same names as ``sim.fleet.MODE``)."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from sim.run import simulate
@@ -116,8 +119,9 @@ def test_nearest_within_matches_brute_force():
 
 
 @pytest.fixture(scope="module")
-def free_flight_isac(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """40 drones in a 2 km box for a minute, a third of them non-cooperative, on 6g-isac-fr1."""
+def free_flight_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """40 drones in a 2 km box for a minute, a third of them non-cooperative, on 6g-isac-fr1: the network
+    metrics and the run folder."""
     overrides = [
         "comms.profile=6g-isac-fr1",
         "traffic.count=40",
@@ -125,7 +129,13 @@ def free_flight_isac(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "traffic.noncooperative_share=0.35",
     ]
     loaded = load_scenario(FREE, overrides, duration_s=60.0)
-    return simulate(loaded, tmp_path_factory.mktemp("ff"), report=False).metrics["network"]
+    out = tmp_path_factory.mktemp("ff")
+    return simulate(loaded, out, report=False).metrics["network"], out
+
+
+@pytest.fixture(scope="module")
+def free_flight_isac(free_flight_run: tuple[dict, Path]) -> dict:
+    return free_flight_run[0]
 
 
 def test_an_isac_run_reports_detection_by_altitude(free_flight_isac: dict):
@@ -159,3 +169,35 @@ def test_an_isac_run_reports_track_errors_of_both_kinds(free_flight_isac: dict):
     assert sum(errors["cooperative"]["by_altitude_15m"]["count"]) == sum(
         errors["cooperative"]["by_site_distance_25m"]["count"]
     )
+
+
+def test_the_log_holds_the_scored_tracks_and_their_errors_rebuild_from_it(free_flight_run: tuple[dict, Path]):
+    """Oracle: each logged track row against the states row of its flight at the scoring time."""
+    network, out = free_flight_run
+    messages = pq.read_table(out / "log" / "messages.parquet")
+    tracks = messages.filter(pc.equal(messages["kind"].cast(pa.string()), "track"))
+    t, flight = tracks["t_sent_s"].to_numpy(), tracks["flight"].to_numpy()
+    assert len(t) and (np.diff(np.unique(t)) == 5.0).all()  # every SAMPLE_PERIOD_S
+    assert (tracks["t_received_s"].to_numpy() <= t).all()
+    states = pq.read_table(out / "log" / "states.parquet")
+    truth = {
+        (ts, f): (x, y, z)
+        for ts, f, x, y, z in zip(
+            *(states[c].to_pylist() for c in ("t_s", "flight", "x_m", "y_m", "z_m")), strict=True
+        )
+    }
+    matched = flight >= 0
+    errors = network["track_error"]
+    assert matched.sum() == errors["cooperative"]["all"]["count"] + errors["sensing_only"]["all"]["count"]
+    assert (~matched).sum() == errors["sensing_only_unmatched"]
+    pos = np.column_stack([tracks[c].to_numpy() for c in ("x_m", "y_m", "z_m")])[matched]
+    want = np.array([truth[key] for key in zip(t[matched].tolist(), flight[matched].tolist(), strict=True)])
+    err_h = np.hypot(*(pos[:, :2] - want[:, :2]).T)
+    flights = pq.read_table(out / "log" / "flights.parquet")
+    cooperative = dict(zip(flights["flight"].to_pylist(), flights["cooperative"].to_pylist(), strict=True))
+    coop = np.array([cooperative[f] for f in flight[matched].tolist()])
+    for kind, mask in (("cooperative", coop), ("sensing_only", ~coop)):
+        assert mask.sum() == errors[kind]["all"]["count"]
+        for name, q in (("p50", 0.5), ("p90", 0.9)):  # float32 positions in the log: within a bin
+            got = errors[kind]["all"]["horizontal_m"][name]
+            assert _upper_edge(err_h[mask], q) == pytest.approx(got, abs=ERROR_BINS.width + 1e-6), kind
