@@ -275,7 +275,7 @@ class UTMService:
         for adv in advisories:
             notes.append(Notification(now, intent.manager, str(intent.id), adv.kind, adv.message))
             if adv.kind == "conflict_created" and (other := self._live.intents.get(UUID(adv.ref))):
-                message = f"higher-priority operational intent {intent.id} now overlaps yours ({adv.message})"
+                message = f"operational intent {intent.id} now overlaps yours ({adv.message})"
                 notes.append(Notification(now, other.manager, str(other.id), "conflict_created", message))
         return notes
 
