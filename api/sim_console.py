@@ -66,7 +66,7 @@ def run_loaded(loaded: LoadedScenario, out_dir: Path, overwrite: bool, quiet: bo
                 airborne=p.airborne,
                 conflicts=p.conflicts,
                 los=p.los,
-                speed=f"{p.t_s / max(wall_s, 1e-9):.0f}x",
+                speed=_times_real_time(p.t_s, wall_s),
             )
 
         result = simulate(loaded, out_dir, on_progress=show)
@@ -77,6 +77,16 @@ def run_loaded(loaded: LoadedScenario, out_dir: Path, overwrite: bool, quiet: bo
     print(f"metrics: {out_dir / 'metrics.json'}")
     print(f"report:  {result.report}")
     return result
+
+
+def _times_real_time(sim_s: float, wall_s: float) -> str:
+    """Simulated over wall time, ``25x`` or ``0.43x``: a city run slower than real time must not read 0x.
+
+    >>> _times_real_time(3600.0, 140.0), _times_real_time(1200.0, 2790.0)
+    ('26x', '0.43x')
+    """
+    ratio = sim_s / max(wall_s, 1e-9)
+    return f"{ratio:.0f}x" if ratio >= 10.0 else f"{ratio:.2g}x"
 
 
 def summary_lines(name: str, m: dict[str, Any], duration_s: float, wall_s: float) -> list[str]:
@@ -90,7 +100,7 @@ def summary_lines(name: str, m: dict[str, Any], duration_s: float, wall_s: float
         ("scenario", name),
         (
             "simulated / wall",
-            f"{duration_s:.0f} s / {wall_s:.1f} s ({duration_s / max(wall_s, 1e-9):.0f}x real time)",
+            f"{duration_s:.0f} s / {wall_s:.1f} s ({_times_real_time(duration_s, wall_s)} real time)",
         ),
         (
             "flights requested / flown / landed",
