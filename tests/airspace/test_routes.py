@@ -15,7 +15,7 @@ from shapely.geometry import Point, Polygon
 from airspace.cells import CellGrid
 from airspace.errors import AirspaceInputError, InvalidRegion, NoRoute
 from airspace.geofences import Applicability, Geofence, Restriction
-from airspace.routes import RouteGraph
+from airspace.routes import RouteGraph, corridor
 from airspace.volumes import Circle, Volume3D, Volume4D
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -353,3 +353,19 @@ def test_with_geofences_avoids_the_extra_zones_and_leaves_the_original_alone():
     straight = plan(graph, origin, destination)
     assert route_length_m(straight, T0) == pytest.approx(math.dist(origin, destination))
     assert detour.geofences == (wall,) and graph.geofences == ()
+
+
+@pytest.mark.parametrize(("z_lower_m", "z_upper_m"), [(60.0, 60.0), (90.0, 60.0), (math.nan, 60.0)])
+def test_corridor_refuses_a_height_band_that_is_not_lower_below_upper(z_lower_m, z_upper_m):
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(AirspaceInputError, match=r"^z_lower_m: must be below z_upper_m") as err:
+        corridor(
+            [(0.0, 0.0), (100.0, 0.0)],
+            t0=t0,
+            speed_mps=10.0,
+            z_lower_m=z_lower_m,
+            z_upper_m=z_upper_m,
+            lateral_buffer_m=20.0,
+            time_buffer_s=10.0,
+        )
+    assert err.value.field == "z_lower_m"
