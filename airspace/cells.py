@@ -330,6 +330,17 @@ class CellGrid:
         out = self._capacity[tuple(np.broadcast_arrays(*index))]
         return int(out) if out.ndim == 0 else out
 
+    def capacity_of_cells(self, cells: np.ndarray) -> np.ndarray:
+        """:meth:`capacity` of each ``(i, j, k)`` row of ``cells``, rows as :meth:`cells_of_volumes` returns
+        them (in range by construction: not checked again, one gather for a whole plan).
+
+        >>> closed = {(1, 0, 2): 0}
+        >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=1, capacity=4, capacity_overrides=closed)
+        >>> grid.capacity_of_cells(np.array([[0, 0, 2], [1, 0, 2]])).tolist()
+        [4, 0]
+        """
+        return self._capacity[cells[:, 0], cells[:, 1], cells[:, 2]]
+
     def scaled(self, factor: float) -> CellGrid:
         """The same grid with every cell-layer's capacity times ``factor``, rounded down: a what-if on how
         many flights a cell may hold that keeps the region's busier and closed cells in proportion.

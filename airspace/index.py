@@ -183,6 +183,12 @@ class SpaceTimeIndex(Generic[K]):
         entries = self._entries
         return sorted({entries[row][0] for row in self._tree.intersection(_tree_box(_clamped(box)))})
 
+    def near(self, volume: Volume4D) -> list[K]:
+        """Keys with a volume whose 4D box meets ``volume``'s, grown as for the exact queries (broad phase
+        only, sorted, unique): for callers whose own exact test is stricter than :meth:`query`'s."""
+        entries = self._entries
+        return sorted({entries[row][0] for row in self._tree.intersection(_tree_box(_search_box(volume)))})
+
     def entries(self, box: Box) -> list[tuple[K, Volume4D]]:
         """``(key, volume)`` of each stored volume whose 4D box meets the closed ``box`` (broad phase per
         volume, not per key), in insertion order."""

@@ -201,8 +201,7 @@ class RouteGraph:
             blocked = np.zeros((self.grid.nx, self.grid.ny), dtype=bool)
             for _, cells in zones:
                 blocked[tuple(cells.T)] = True
-            boxes = self.grid.cell_box(*np.nonzero(blocked))
-            layer = _Blocked(zones, blocked, (~blocked).tolist(), boxes, shapely.STRtree(boxes))
+            layer = _Blocked(self.grid, zones, blocked, (~blocked).tolist())
             if len(self._layers) >= _LAYER_MEMO:
                 self._layers.clear()
             self._layers[(k, active)] = layer
@@ -254,7 +253,7 @@ class RouteGraph:
         cell's edge is fine: that edge belongs to a free cell too, or the leg would already cross). The
         buffer (inside the true round one) is built only when a blocked cell lies within its width.
         """
-        boxes, tree = layer.boxes, layer.tree
+        boxes, tree = layer.squares()
 
         def clear(p: Point, q: Point) -> bool:
             line = shapely.LineString([p, q])
@@ -300,16 +299,24 @@ _LAYER_MEMO = 64
 """Layers-with-active-zones a :class:`RouteGraph` keeps built (there are a few per region and day)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Blocked:
     """A layer under a set of active prohibited zones: each zone's cells there, the blocked mask, the free
-    mask as nested lists (A*'s edge cost reads it per edge) and the blocked cells' squares with their tree."""
+    mask as nested lists (A*'s edge cost reads it per edge) and, once string pulling asks, the blocked cells'
+    squares with their tree (a search that fails at a blocked end never builds them)."""
 
+    grid: CellGrid
     zones: list[tuple[Geofence, np.ndarray]]
     blocked: np.ndarray
     free: list[list[bool]]
-    boxes: np.ndarray
-    tree: shapely.STRtree
+    _squares: tuple[np.ndarray, shapely.STRtree] | None = None
+
+    def squares(self) -> tuple[np.ndarray, shapely.STRtree]:
+        """The blocked cells' squares and their STRtree, built on first use."""
+        if self._squares is None:
+            boxes = self.grid.cell_box(*np.nonzero(self.blocked))
+            self._squares = boxes, shapely.STRtree(boxes)
+        return self._squares
 
 
 def corridor(

@@ -171,6 +171,10 @@ class Volume4D:
     volume: Volume3D
     time_start: datetime | None = None
     time_end: datetime | None = None
+    t_start_s: float = dataclasses.field(init=False, repr=False, compare=False)
+    """Start as POSIX seconds (``-inf`` when unbounded): every index and sweep reads it, so it is kept."""
+    t_end_s: float = dataclasses.field(init=False, repr=False, compare=False)
+    """End as POSIX seconds (``inf`` when unbounded)."""
 
     def __post_init__(self) -> None:
         for name in ("time_start", "time_end"):
@@ -182,16 +186,9 @@ class Volume4D:
                 "time_end",
                 f"must be after time_start ({format_time(self.time_start)} >= {format_time(self.time_end)})",
             )
-
-    @property
-    def t_start_s(self) -> float:
-        """Start as POSIX seconds (``-inf`` when unbounded)."""
-        return -math.inf if self.time_start is None else self.time_start.timestamp()
-
-    @property
-    def t_end_s(self) -> float:
-        """End as POSIX seconds (``inf`` when unbounded)."""
-        return math.inf if self.time_end is None else self.time_end.timestamp()
+        start_s = -math.inf if self.time_start is None else self.time_start.timestamp()
+        object.__setattr__(self, "t_start_s", start_s)  # derived, not state: frozen stays frozen
+        object.__setattr__(self, "t_end_s", math.inf if self.time_end is None else self.time_end.timestamp())
 
     @property
     def box(self) -> tuple[float, float, float, float, float, float, float, float]:

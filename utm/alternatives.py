@@ -74,9 +74,11 @@ def find_alternatives(
     now: datetime,
     policy: Policy,
     routes: RouteGraph | None,
+    refused: PlanRejected | None = None,
 ) -> tuple[Alternative, ...]:
     """Up to ``policy.max_alternatives`` (at most three) verified alternatives, in the order time shift,
-    altitude layer, reroute; a search runs only while fewer than that were found."""
+    altitude layer, reroute; a search runs only while fewer than that were found. ``refused``, the plan's
+    own refusal, names blockers the reroute avoids from its first try."""
     if request.state not in NOMINAL or not request.volumes:
         return ()
 
@@ -104,8 +106,8 @@ def find_alternatives(
 
     searches = (
         lambda: _time_shift(live, request.volumes, intent_id, policy, verdict, blocks, fenced),
-        lambda: _altitude_layer(live, request.volumes, intent_id, verdict, blocks),
-        lambda: _reroute(live, request.volumes, routes, verdict),
+        lambda: _altitude_layer(live, request.volumes, intent_id, verdict, blocks, fenced),
+        lambda: _reroute(live, request.volumes, routes, verdict, refused),
     )
     found: list[Alternative] = []
     for search in searches:
@@ -143,6 +145,8 @@ def _time_shift(
                     "time_shift", moved, f"the same volumes {shift_s:g} s later, from {format_time(start)}"
                 )
         budget -= len(tries)
+        if _covered(forbidden, window_s, horizon_s):  # e.g. a permanent prohibited zone: nothing later helps
+            return None
         done_s, window_s = window_s, min(2.0 * window_s, horizon_s)
     return None
 
@@ -186,6 +190,7 @@ def _altitude_layer(
     intent_id: UUID,
     verdict: Verdict,
     blocks: Callable[[OperationalIntent], bool],
+    fenced: Callable[[Geofence], bool],
 ) -> Alternative | None:
     if live.grid is None:
         return None
@@ -194,7 +199,7 @@ def _altitude_layer(
         if all((v.volume.z_lower_m, v.volume.z_upper_m) == (lo_m, hi_m) for v in volumes):
             continue
         moved = tuple(replace(v, volume=Volume3D(v.volume.outline, lo_m, hi_m)) for v in volumes)
-        if not _blocked(live, moved, intent_id, blocks) and verdict(moved) is None:
+        if not _blocked(live, moved, intent_id, blocks, fenced) and verdict(moved) is None:
             return Alternative(
                 "altitude_layer",
                 moved,
@@ -208,14 +213,21 @@ def _blocked(
     volumes: Iterable[Volume4D],
     intent_id: UUID,
     blocks: Callable[[OperationalIntent], bool],
+    fenced: Callable[[Geofence], bool],
 ) -> bool:
-    """Whether one of ``volumes`` meets an intent the priority rule forbids (closed, exact): surely refused,
-    so no full check is needed."""
-    return any(blocks(live.get(oid)) for v in volumes for oid, _ in live.meeting(v, exclude=intent_id))
+    """Whether one of ``volumes`` meets a zone it may not enter or an intent the priority rule forbids
+    (closed, exact): surely refused, so no full check is needed."""
+    return any(fenced(g) for v in volumes for g in live.geofences_meeting(v)) or any(
+        blocks(live.get(oid)) for v in volumes for oid, _ in live.meeting(v, exclude=intent_id)
+    )
 
 
 def _reroute(
-    live: LiveAirspace, volumes: tuple[Volume4D, ...], routes: RouteGraph | None, verdict: Verdict
+    live: LiveAirspace,
+    volumes: tuple[Volume4D, ...],
+    routes: RouteGraph | None,
+    verdict: Verdict,
+    refused: PlanRejected | None,
 ) -> Alternative | None:
     if routes is None:
         return None
@@ -229,10 +241,12 @@ def _reroute(
     buffer_s = min(30.0, duration_s / 4.0)
     speed_mps = length_m / (duration_s - 2.0 * buffer_s)
     lateral_m = min(50.0, routes.grid.cell_size_m / 2.0)
-    fences = {g.identifier: g for g in live.geofences}
+    avoided = {g.identifier: g for g in routes.geofences if g.restriction == Restriction.PROHIBITED}
+    fences = {g.identifier: g for g in live.geofences if avoided.get(g.identifier) != g}  # the graph lacks
+    known = _blockers(live, fences, refused) if refused is not None else {}
+    seeded = routes.with_geofences(list(known.values())) if known else routes
     for layer in _layers_by_distance(routes.grid, volumes)[:REROUTE_LAYERS]:
-        extra: dict[str, Geofence] = {}
-        graph = routes
+        extra, graph = dict(known), seeded
         for _ in range(REROUTE_PASSES):
             try:
                 route = graph.route(
@@ -324,7 +338,7 @@ def _monday_s(t_s: float) -> float:
 def _outside(shifts: list[float], intervals: list[tuple[float, float]]) -> list[float]:
     """The sorted ``shifts`` that lie in none of the closed ``intervals`` (each shrunk by 1 ms, so a shift
     is only dropped when it surely conflicts: what is left still gets the full check)."""
-    keep, merged = [], sorted((lo + 1e-3, hi - 1e-3) for lo, hi in intervals if hi - lo > 2e-3)
+    keep, merged = [], _shrunk(intervals)
     k, reach = 0, -math.inf
     for s in shifts:
         while k < len(merged) and merged[k][0] <= s:
@@ -333,6 +347,22 @@ def _outside(shifts: list[float], intervals: list[tuple[float, float]]) -> list[
         if s > reach:
             keep.append(s)
     return keep
+
+
+def _covered(intervals: list[tuple[float, float]], lo_s: float, hi_s: float) -> bool:
+    """Whether the ``intervals``, shrunk as :func:`_outside` shrinks them, hold every shift of
+    ``(lo_s, hi_s]``: then :func:`_outside` drops every shift there is left to try."""
+    reach = lo_s
+    for a, b in _shrunk(intervals):
+        if reach >= hi_s or a > reach:
+            break
+        reach = max(reach, b)
+    return reach >= hi_s
+
+
+def _shrunk(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The closed intervals 1 ms narrower at each end (those shorter than 2 ms dropped), sorted."""
+    return sorted((lo + 1e-3, hi - 1e-3) for lo, hi in intervals if hi - lo > 2e-3)
 
 
 def _past(gap_s: float, tol_s: float) -> float:

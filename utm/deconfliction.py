@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import numpy as np
 import shapely
 
 from airspace.geofences import Geofence, Restriction
@@ -140,8 +141,7 @@ def capacity_conflicts(
     if grid is None:
         return []
     out = []
-    for (i, j, k), spans in sorted(_plan_cells(live, volumes).items()):
-        capacity = grid.capacity(i, j, k)
+    for (i, j, k), capacity, spans in _plan_cells(live, volumes):
         stay = min(s for s, _ in spans), max(e for _, e in spans)
         by_intent = _occupants_by_intent(live, (i, j, k), stay, exclude, capacity)
         if by_intent is None:  # with the plan, at most capacity intents: this cell cannot overflow
@@ -168,9 +168,8 @@ def full_windows(
     if live.grid is None:
         return [[] for _ in volumes]
     full: dict[Cell, list[tuple[float, float]]] = {}
-    for cell, spans in _plan_cells(live, volumes).items():
+    for cell, capacity, spans in _plan_cells(live, volumes):
         reach = (min(s for s, _ in spans), max(e for _, e in spans) + horizon_s)
-        capacity = live.grid.capacity(*cell)
         by_intent = _occupants_by_intent(live, cell, reach, exclude, capacity)
         if by_intent is not None:  # a plan present throughout sees every instant others fill the cell
             full[cell] = [(a, b) for a, b, _ in _saturated([reach], by_intent, capacity)]
@@ -180,13 +179,21 @@ def full_windows(
     ]
 
 
-def _plan_cells(live: LiveAirspace, volumes: Sequence[Volume4D]) -> dict[Cell, list[tuple[float, float]]]:
-    """The cell-layers the volumes' footprints touch, each with the volumes' time windows there."""
+def _plan_cells(
+    live: LiveAirspace, volumes: Sequence[Volume4D]
+) -> list[tuple[Cell, int, list[tuple[float, float]]]]:
+    """The cell-layers the volumes' footprints touch, sorted, each with its capacity (one lookup for all)
+    and the volumes' time windows there. Needs ``live.grid``."""
     out: dict[Cell, list[tuple[float, float]]] = {}
     for v, cells in zip(volumes, live.cells_of_each([v.volume for v in volumes]), strict=True):
+        window = (v.t_start_s, v.t_end_s)
         for i, j, k in cells.tolist():
-            out.setdefault((i, j, k), []).append((v.t_start_s, v.t_end_s))
-    return out
+            out.setdefault((i, j, k), []).append(window)
+    if not out:
+        return []
+    keys = sorted(out)
+    capacities = live.grid.capacity_of_cells(np.array(keys)).tolist()  # type: ignore[union-attr]
+    return [(cell, capacity, out[cell]) for cell, capacity in zip(keys, capacities, strict=True)]
 
 
 def _occupants_by_intent(

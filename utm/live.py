@@ -19,6 +19,7 @@ from types import MappingProxyType
 from uuid import UUID
 
 import numpy as np
+import shapely
 
 from airspace.cells import CellGrid
 from airspace.geofences import Geofence
@@ -220,6 +221,8 @@ class LiveAirspace:
         self._fences[geofence.identifier] = geofence
         start, end = _hull(geofence)
         for volume in geofence.volumes:
+            if isinstance(volume.outline, shapely.Polygon):
+                shapely.prepare(volume.outline)  # tested against every plan near it: index its edges
             self._fence_index.insert(geofence.identifier, Volume4D(volume, start, end))
 
     def remove_geofence(self, identifier: str) -> None:
@@ -231,8 +234,8 @@ class LiveAirspace:
 
     def geofences_meeting(self, volume: Volume4D) -> list[Geofence]:
         """Geofences active during ``volume``'s window whose volumes meet it (exact), sorted by identifier."""
-        fences = (self._fences[k] for k in self._fence_index.query(volume))
-        return [g for g in fences if g.intersects(volume)]
+        fences = (self._fences[k] for k in self._fence_index.near(volume))
+        return [g for g in fences if g.intersects(volume)]  # the one exact test, with the zone's windows
 
     def fences_near(self, box: Box) -> list[Geofence]:
         """Broad phase only: geofences whose indexed box meets ``box``, sorted by identifier."""

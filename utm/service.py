@@ -186,6 +186,7 @@ class UTMService:
                 now=now,
                 policy=self._policy,
                 routes=self._routes,
+                refused=rejected,
             )
             refs = tuple(c.ref for c in rejected.conflicts)
             with self._store.write() as tx:

@@ -253,6 +253,8 @@ def test_index_answers_exactly_what_brute_force_pairwise_intersection_answers(op
         assert idx.candidates(probe.box) == sorted(
             k for k, vs in model.items() if any(boxes_meet(probe.box, v.box) for v in vs)
         )
+        near = idx.near(probe)  # the broad phase of query: boxes that meet, and never missing a hit
+        assert set(hits) <= set(near) and set(idx.candidates(probe.box)) <= set(near)
     union = sorted(k for k, vs in model.items() if any(p.intersects(v) for p in probes for v in vs))
     assert idx.query_many(probes) == union
     stored = [(k, v) for k, vs in model.items() for v in vs]

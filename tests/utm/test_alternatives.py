@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import time, timedelta
 from uuid import uuid4
 
@@ -10,6 +11,7 @@ import pytest
 from airspace.cells import CellGrid
 from airspace.geofences import Applicability, Geofence, Restriction, WeeklySchedule
 from airspace.routes import RouteGraph
+from utm import alternatives
 from utm.alternatives import find_alternatives
 from utm.deconfliction import Policy, check_plan, validate_request
 from utm.errors import PlanRejected
@@ -25,12 +27,22 @@ def _grid() -> CellGrid:
 
 
 def _alternatives(live, request, t0, routes=None):
+    """The alternatives the service would offer: the plan is refused first, and its refusal passed on."""
     now = t0 - timedelta(minutes=1)
-    with pytest.raises(PlanRejected):
+    with pytest.raises(PlanRejected) as refused:
         check_plan(live, request, intent_id=NEW, previous=None, now=now, policy=POLICY)
     return find_alternatives(
-        live, request, intent_id=NEW, previous=None, now=now, policy=POLICY, routes=routes
-    )
+        live, request, intent_id=NEW, previous=None, now=now, policy=POLICY, routes=routes,
+        refused=refused.value,
+    )  # fmt: skip
+
+
+def _counting(monkeypatch, name: str) -> list:
+    """Count the calls of ``utm.alternatives.<name>`` (the real function still runs)."""
+    calls: list = []
+    real = getattr(alternatives, name)
+    monkeypatch.setattr(alternatives, name, lambda *a, **k: calls.append(a) or real(*a, **k))
+    return calls
 
 
 def _accepted(live, request, volumes, t0):
@@ -164,3 +176,65 @@ def test_time_shift_clears_full_cells_and_skips_gaps_too_short(box, plan, intent
     zone = Geofence("P", Restriction.PROHIBITED, (box(50.0).volume,))
     found = _alternatives(_live(geofences=[zone], grid=grid), request, t0)
     assert "time_shift" not in [a.kind for a in found]
+
+
+def test_reroute_avoids_the_refusals_blockers_from_its_first_try(box, plan, intent, t0, monkeypatch):
+    """Given the plan's own refusal, the first corridor tried already goes around the blocker: one full check
+    fewer than without it (where the straight corridor is tried and refused first); both detours are free."""
+    blocker = intent(box(1_500.0, 1_500.0, size_m=1_000.0, end_min=60), priority=100)
+    legs = [(250.0, 1_200.0, 0, 10), (1_450.0, 1_100.0, 10, 20), (2_550.0, 1_200.0, 20, 30)]
+    request = plan(*(box(x, 2_000.0, size_m=w, depth_m=100.0, start_min=a, end_min=b) for x, w, a, b in legs))
+    grid = _grid()
+    live = _live(blocker, grid=grid)
+    checks = _counting(monkeypatch, "check_plan")
+    seeded = _alternatives(live, request, t0, routes=RouteGraph(grid))
+    n_seeded = len(checks)
+    blind = find_alternatives(
+        live, request, intent_id=NEW, previous=None, now=t0 - timedelta(minutes=1), policy=POLICY,
+        routes=RouteGraph(grid),
+    )  # fmt: skip
+    assert [a.kind for a in seeded] == [a.kind for a in blind] == ["time_shift", "altitude_layer", "reroute"]
+    assert len(checks) - n_seeded == n_seeded + 1
+    assert _accepted(live, request, seeded[2].volumes, t0) and _accepted(live, request, blind[2].volumes, t0)
+
+
+def test_no_time_shift_out_of_a_permanent_zone_reads_the_airspace_once(box, plan, t0, monkeypatch):
+    """A permanent prohibited zone forbids every shift: the search stops after its first window."""
+    zone = Geofence("P", Restriction.PROHIBITED, (box(50.0).volume,))
+    reads = _counting(monkeypatch, "_skips")
+    assert _alternatives(_live(geofences=[zone]), plan(box()), t0) == ()
+    assert len(reads) == 1
+
+
+@pytest.mark.parametrize(
+    ("intervals", "covered"),
+    [
+        ([(-math.inf, math.inf)], True),
+        ([(-1.0, 50.0), (49.0, 101.0)], True),  # overlapping intervals chain
+        ([(-1.0, 50.0), (50.0, 101.0)], False),  # touching: shrunk by 1 ms each, the instant 50 s is open
+        ([(10.0, 101.0)], False),  # (0, 10] is open
+        ([(-5.0, 100.0)], False),  # shrunk, it ends at 99.999 s
+        ([], False),
+    ],
+)
+def test_covered_matches_what_outside_drops(intervals, covered):
+    """``_covered(intervals, 0, 100)`` holds exactly when ``_outside`` drops every shift of (0, 100] (oracle:
+    a fine grid of shifts, with the interval ends and their 1 ms neighbours)."""
+    ends = [e for lo, hi in intervals for e in (lo, hi) if math.isfinite(e)]
+    near_ends = [e + d for e in ends for d in (-1e-3, 0, 1e-3)]
+    grid = sorted({k / 4 for k in range(1, 401)} | set(near_ends))
+    shifts = [s for s in grid if 0.0 < s <= 100.0]
+    assert alternatives._covered(intervals, 0.0, 100.0) is covered
+    assert (alternatives._outside(shifts, intervals) == []) is covered
+
+
+def test_layer_inside_a_prohibited_zone_is_skipped_without_a_full_check(box, plan, intent, t0, monkeypatch):
+    """The nearest other layer lies in a prohibited zone: skipped on the zone alone, the next one is taken."""
+    blocked_band = Geofence("P", Restriction.PROHIBITED, (box(50.0, z_m=(60.0, 90.0)).volume,))
+    blocker = intent(box(50.0, z_m=(90.0, 120.0), end_min=180), priority=100)
+    live = _live(blocker, geofences=[blocked_band], grid=_grid())
+    checks = _counting(monkeypatch, "check_plan")
+    (layer,) = _alternatives(live, plan(box(z_m=(95.0, 115.0))), t0)
+    assert layer.kind == "altitude_layer" and "d60-90" not in layer.description
+    assert len(checks) == 1
+    assert _accepted(live, plan(box()), layer.volumes, t0)
