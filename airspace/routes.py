@@ -64,6 +64,10 @@ class RouteGraph:
         clone._layers = {}
         return clone
 
+    def avoids(self, geofence: Geofence) -> bool:
+        """Whether routes already keep out of this very zone (it is one of the graph's PROHIBITED zones)."""
+        return any(g == geofence for g, _ in self._zones if g.identifier == geofence.identifier)
+
     def plan(
         self,
         origin_xy_m: tuple[float, float],

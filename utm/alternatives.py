@@ -241,9 +241,7 @@ def _reroute(
     buffer_s = min(30.0, duration_s / 4.0)
     speed_mps = length_m / (duration_s - 2.0 * buffer_s)
     lateral_m = min(50.0, routes.grid.cell_size_m / 2.0)
-    avoided = {g.identifier: g for g in routes.geofences if g.restriction == Restriction.PROHIBITED}
-    fences = {g.identifier: g for g in live.geofences if avoided.get(g.identifier) != g}  # the graph lacks
-    known = _blockers(live, fences, refused) if refused is not None else {}
+    known = _blockers(live, routes, refused) if refused is not None else {}
     seeded = routes.with_geofences(list(known.values())) if known else routes
     for layer in _layers_by_distance(routes.grid, volumes)[:REROUTE_LAYERS]:
         extra, graph = dict(known), seeded
@@ -269,7 +267,7 @@ def _reroute(
                     "traffic and zones",
                     route.points,
                 )
-            new = _blockers(live, fences, refused)
+            new = _blockers(live, routes, refused)
             if not isinstance(refused, PlanRejected) or new.keys() <= extra.keys():
                 break
             added = {k: g for k, g in new.items() if k not in extra}
@@ -279,13 +277,14 @@ def _reroute(
 
 
 def _blockers(
-    live: LiveAirspace, fences: dict[str, Geofence], refused: PlanRejected | InvalidRequest
+    live: LiveAirspace, routes: RouteGraph, refused: PlanRejected | InvalidRequest
 ) -> dict[str, Geofence]:
-    """Temporary PROHIBITED zones for what refused a corridor: each blocking intent volume, each zone."""
+    """Temporary PROHIBITED zones for what refused a corridor: each blocking intent volume, each zone the
+    route graph does not already keep out of."""
     out: dict[str, Geofence] = {}
     for c in getattr(refused, "conflicts", ()):
-        if c.kind == "geofence" and c.ref in fences:
-            out[c.ref] = replace(fences[c.ref], restriction=Restriction.PROHIBITED)
+        if c.kind == "geofence" and (g := live.geofence(c.ref)) is not None and not routes.avoids(g):
+            out[c.ref] = replace(g, restriction=Restriction.PROHIBITED)
         elif c.kind == "intent" and (other := live.intents.get(UUID(c.ref))) is not None:
             for n, b in enumerate(other.all_volumes):
                 key = f"intent {c.ref} #{n}"

@@ -214,6 +214,10 @@ class LiveAirspace:
         """Live geofences sorted by identifier."""
         return tuple(self._fences[k] for k in sorted(self._fences))
 
+    def geofence(self, identifier: str) -> Geofence | None:
+        """The live geofence ``identifier``, or None."""
+        return self._fences.get(identifier)
+
     def put_geofence(self, geofence: Geofence) -> None:
         """Insert or replace a geofence, indexed over the hull of its applicability windows."""
         if geofence.identifier in self._fences:

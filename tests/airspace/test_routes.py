@@ -353,6 +353,19 @@ def test_with_geofences_avoids_the_extra_zones_and_leaves_the_original_alone():
     straight = plan(graph, origin, destination)
     assert route_length_m(straight, T0) == pytest.approx(math.dist(origin, destination))
     assert detour.geofences == (wall,) and graph.geofences == ()
+    assert detour.avoids(wall) and not graph.avoids(wall)
+
+
+def test_avoids_names_only_the_very_prohibited_zones_of_the_graph():
+    """An equal copy counts (zones read back from a store are new objects); a changed zone, a zone that is
+    not PROHIBITED and an unknown one do not."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10, cell_size_m=200.0)
+    closed = zone("P", box(900.0, 0.0, 1100.0, 1700.0))
+    asked = zone("A", box(0.0, 0.0, 100.0, 100.0), Restriction.REQ_AUTHORISATION)
+    graph = RouteGraph(grid, [closed, asked])
+    assert graph.avoids(closed) and graph.avoids(zone("P", box(900.0, 0.0, 1100.0, 1700.0)))
+    assert not graph.avoids(zone("P", box(900.0, 0.0, 1100.0, 1600.0)))
+    assert not graph.avoids(asked) and not graph.avoids(zone("X", box(0.0, 0.0, 1.0, 1.0)))
 
 
 @pytest.mark.parametrize(("z_lower_m", "z_upper_m"), [(60.0, 60.0), (90.0, 60.0), (math.nan, 60.0)])

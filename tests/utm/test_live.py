@@ -99,10 +99,12 @@ def test_geofences_put_replace_remove_and_meet_only_while_active(box, t0):
     assert [g.identifier for g in live.geofences] == ["A", "B"]
     assert [g.identifier for g in live.geofences_meeting(box(600.0))] == ["B"]  # A starts at 40 min
     assert [g.identifier for g in live.geofences_meeting(box(600.0, start_min=30, end_min=40))] == ["A", "B"]
-    live.put_geofence(_fence("B", Restriction.PROHIBITED, box, t0, 90, 120))  # replaced: new window
+    later = _fence("B", Restriction.PROHIBITED, box, t0, 90, 120)
+    live.put_geofence(later)  # replaced: new window
     assert live.geofences_meeting(box(600.0)) == []
+    assert live.geofence("B") is later
     live.remove_geofence("B")
-    assert [g.identifier for g in live.geofences] == ["A"]
+    assert [g.identifier for g in live.geofences] == ["A"] and live.geofence("B") is None
     with pytest.raises(NotFound, match="'B'"):
         live.remove_geofence("B")
 
