@@ -592,8 +592,12 @@ class Simulation:
         real = (~found.false_alarm).nonzero()[0]
         target[real] = flight.take(found.target.take(real))
         self.log.messages("detection", target, now, found.t_delivery_s, found.pos_m, value=found.snr_db)
-        noncoop = flight.compress(~gather(fleet.cooperative, sel))
-        self.tally.sensing(now, noncoop, np.unique(target[target >= 0]), int(found.false_alarm.sum()))
+        coop = gather(fleet.cooperative, sel)
+        hit = np.zeros(len(rows), bool)  # the airborne rows detected (a few thousand detections: no sort)
+        hit[found.target.take(real)] = True
+        noncoop = flight.compress(~coop)
+        detected = np.sort(flight.compress(hit & ~coop))  # only the non-cooperative ones are counted
+        self.tally.sensing(now, noncoop, detected, int(found.false_alarm.sum()))
         self._scans.append(sensed)
 
     def _ingest_scans(self, now: float) -> None:

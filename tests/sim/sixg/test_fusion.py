@@ -497,21 +497,13 @@ def run_dense(scan, seed: int = 4) -> Tracks:
     return tracks
 
 
-@pytest.mark.parametrize("fast", ["all", "no spare", "no enumeration", "no label spreading"])
-def test_scan_equals_a_brute_force_scan(fast, monkeypatch):
-    """The scan's shortcuts (one sweep, candidates kept across rounds, in-place updates of most columns,
-    enumerated small clusters, label spreading) give the tracks of the brute-force scan, each shortcut also
-    switched off: ``no spare`` sweeps every track a round moves again."""
-    if fast == "no spare":
-        monkeypatch.setattr(fusion, "_SPARE", 0.0)
-        monkeypatch.setattr(fusion, "_SPARE_M", 0.0)
-        monkeypatch.setattr(fusion, "_WIDEN", 1.0 + fusion._SLACK)
-    elif fast == "no enumeration":
-        monkeypatch.setattr(fusion, "_ENUMERATED", ())
-    elif fast == "no label spreading":
-        monkeypatch.setattr(fusion, "_HOPS", 0)
-    fast_tracks = run_dense(lambda tracks, *scan: tracks.update_sensing(*scan[:3], sensor=scan[3]))
-    slow_tracks = run_dense(lambda tracks, *scan: reference_scan(tracks, *scan))
+@pytest.mark.parametrize("seed", [4, 5, 6, 7])
+def test_scan_equals_a_brute_force_scan(seed):
+    """The scan's shortcuts (cell lists once per scan, only the columns a round moved gated again, clusters
+    of one track or one detection by their cheapest pair, the others by the augmenting-path assignment)
+    give the tracks of the brute-force scan, on several random dense scenes."""
+    fast_tracks = run_dense(lambda tracks, *scan: tracks.update_sensing(*scan[:3], sensor=scan[3]), seed)
+    slow_tracks = run_dense(lambda tracks, *scan: reference_scan(tracks, *scan), seed)
     assert len(fast_tracks) > 40  # the clutter's tentative tracks too
     rows = fast_tracks.rows()
     assert np.array_equal(rows, slow_tracks.rows())
@@ -519,6 +511,33 @@ def test_scan_equals_a_brute_force_scan(fast, monkeypatch):
         assert np.array_equal(getattr(fast_tracks, name)[rows], getattr(slow_tracks, name)[rows]), name
     np.testing.assert_allclose(fast_tracks.state[:, rows], slow_tracks.state[:, rows], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(fast_tracks.cov[:, :, rows], slow_tracks.cov[:, :, rows], rtol=1e-9, atol=1e-9)
+
+
+def test_assignment_equals_scipy_on_random_clusters():
+    """The kernels' augmenting-path assignment against scipy's ``linear_sum_assignment`` on random
+    rectangular matrices (wide, tall, with pairs outside the gate), and the clustered GNN against one
+    assignment over all pairs (most pairs, then least cost), brute force."""
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        cost = rng.uniform(-3.0, 10.0, rng.integers(1, 8, 2))
+        cost[rng.random(cost.shape) < 0.4] = fusion._UNGATED
+        a, b = linear_sum_assignment(cost)
+        expected = np.full(len(cost), -1)
+        expected[a] = b
+        assert np.array_equal(fusion._lsap(cost), expected)
+    for _ in range(200):
+        n_t, n_d = rng.integers(1, 30, 2)
+        ti, dj = (rng.random((n_t, n_d)) < 0.08).nonzero()
+        order = rng.permutation(len(ti))
+        ti, dj, cost = ti[order] * 3 + 1, dj[order], rng.uniform(-3.0, 10.0, len(ti))
+        got = fusion._gnn(ti, dj, cost)
+        full = np.full((3 * n_t + 1, n_d), fusion._UNGATED)
+        full[ti, dj] = cost
+        a, b = linear_sum_assignment(full)
+        keep = full[a, b] < fusion._UNGATED
+        assert sorted(zip(ti[got].tolist(), dj[got].tolist(), strict=True)) == sorted(
+            zip(a[keep].tolist(), b[keep].tolist(), strict=True)
+        )
 
 
 def test_sweep_finds_every_pair_within_the_radii():
