@@ -9,12 +9,11 @@ Distances and heights in metres (UE height above ground), carrier in GHz, losses
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import ndtr
 
 from sim.errors import ScenarioError
 
@@ -42,217 +41,165 @@ _FSPL_1M_GHZ_DB = 20.0 * math.log10(4.0 * math.pi * 1e9 / _C_MPS)
 _RMA_BLDG_M, _RMA_STREET_M = 5.0, 20.0  # TR 38.901 RMa defaults: building height h, street width W
 
 
+_UMA, _UMI, _RMA = 0, 1, 2  # scenario codes of the numba formulas
+_AERIAL_ABOVE_M = (22.5, 22.5, 10.0)  # by code: h above it takes TR 36.777 aerial formulas, else TR 38.901
+_RMA_HB172 = _RMA_BLDG_M**1.72
+_RMA_PL1_SLOPE = min(0.03 * _RMA_HB172, 10.0)
+_RMA_PL1_OFFSET_DB = min(0.044 * _RMA_HB172, 14.77)
+_RMA_PL1_PER_M = 0.002 * math.log10(_RMA_BLDG_M)
+_RMA_NLOS_DB = 161.04 - 7.1 * math.log10(_RMA_STREET_M) + 7.5 * math.log10(_RMA_BLDG_M)
+
+
 @dataclass(frozen=True, slots=True)
 class _Scenario:
-    """Constants of one scenario and its formulas below and above the aerial band (SIXG-MODEL.md §2)."""
+    """Constants of one scenario (SIXG-MODEL.md §2); ``code`` selects its branch of the numba formulas."""
 
-    aerial_above_m: float  # h above this: TR 36.777 aerial formulas; at or below: TR 38.901 terrestrial
+    code: int
     max_d2d_m: float  # SIXG-MODEL.md §2.5 validity limit
     sf_corr_m: tuple[float, float]  # (LOS, NLOS) SF decorrelation distance, TR 38.901 Table 7.5-6
     los_corr_m: float  # LOS-state correlation distance, TR 38.901 Table 7.6.3.1-2 [R]
-    p_los: tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]  # (terrestrial, aerial)
-    path_loss: tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]
-    sigma: tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]
+
+    @property
+    def aerial_above_m(self) -> float:
+        return _AERIAL_ABOVE_M[self.code]
 
 
-def _by_band(h: np.ndarray, edge_m: float, formulas: tuple, *args) -> np.ndarray:
-    """``formulas[0](*args)`` where ``h <= edge_m``, ``formulas[1](*args)`` above, in the broadcast shape.
-
-    A band no element falls in is not computed: a fleet at cruise height skips the terrestrial formulas.
-    """
-    low = h <= edge_m
-    if low.all():
-        out = formulas[0](*args)
-    elif not low.any():
-        out = formulas[1](*args)
-    else:
-        out = np.where(low, formulas[0](*args), formulas[1](*args))
-    shape = np.broadcast(*(a for a in args if a is not None)).shape
-    return out if np.shape(out) == shape else np.broadcast_to(out, shape).copy()
+# The formulas, one scalar function each, compiled with numba: the public functions below apply them as
+# ufuncs, LargeScale's kernel per link. Heights come clamped into [1.5, 300] m and d_3D raised to 1 m.
 
 
-def _two_term(d2d: np.ndarray, d1: ArrayLike, p1: ArrayLike) -> np.ndarray:
+@numba.njit(cache=True)
+def _two_term(d2d: float, d1: float, p1: float) -> float:
     """``d1/d + exp(-d/p1)(1 - d1/d)`` for ``d > d1``, else 1 (TR 36.777 Table B-1 and 38.901 UMi/UMa).
 
     Writing ``r = d1 / max(d, d1)`` gives exactly 1 at ``d <= d1`` with no branch and no division by 0.
     """
-    r = d1 / np.maximum(d2d, d1)
-    return r + np.exp(-d2d / p1) * (1.0 - r)
+    r = d1 / max(d2d, d1)
+    return r + math.exp(-d2d / p1) * (1.0 - r)
 
 
-# LOS probability: (d2d, h) -> P_LOS. Heights are clipped into each formula's band so that evaluating a
-# band's formula on heights outside it (before np.where picks) stays finite.
+def _p_los_one(code: int, d2d: float, h: float) -> float:
+    """LOS probability: TR 38.901 Table 7.4.2-1 at or below the aerial band, TR 36.777 Table B-1 above."""
+    aerial = h > _AERIAL_ABOVE_M[code]
+    if code == _UMA:
+        if not aerial:
+            c = (max(h - 13.0, 0.0) / 10.0) ** 1.5  # C'(h_UT), 0 at or below 13 m
+            x = d2d / 100.0
+            p = _two_term(d2d, 18.0, 63.0) * (1.0 + c * 1.25 * (x * x * x) * math.exp(-d2d / 150.0))
+            return 1.0 if d2d <= 18.0 else p
+        if h > 100.0:
+            return 1.0
+        lh = math.log10(h)
+        return _two_term(d2d, max(460.0 * lh - 700.0, 18.0), 4300.0 * lh - 3800.0)
+    if code == _UMI:
+        if not aerial:
+            return _two_term(d2d, 18.0, 36.0)
+        lh = math.log10(h)
+        return _two_term(d2d, max(294.05 * lh - 432.94, 18.0), 233.98 * lh - 0.95)  # never clamped to 1
+    if not aerial:
+        return math.exp(-max(d2d - 10.0, 0.0) / 1000.0)
+    if h > 40.0:
+        return 1.0
+    lh = math.log10(h)
+    return _two_term(d2d, max(1350.8 * lh - 1602.0, 18.0), max(15021.0 * lh - 16053.0, 1000.0))
 
 
-def _p_los_uma_terrestrial(d2d, h):
-    c = (np.maximum(np.minimum(h, 22.5) - 13.0, 0.0) / 10.0) ** 1.5  # C'(h_UT), 0 at or below 13 m
-    x = d2d / 100.0
-    p = _two_term(d2d, 18.0, 63.0) * (1.0 + c * 1.25 * (x * x * x) * np.exp(-d2d / 150.0))
-    return np.where(d2d <= 18.0, 1.0, p)
-
-
-def _p_los_uma_aerial(d2d, h):
-    lh = np.log10(np.clip(h, 22.5, 100.0))
-    p = _two_term(d2d, np.maximum(460.0 * lh - 700.0, 18.0), 4300.0 * lh - 3800.0)
-    return np.where(h <= 100.0, p, 1.0)
-
-
-def _p_los_umi_terrestrial(d2d, h):
-    return _two_term(d2d, 18.0, 36.0)
-
-
-def _p_los_umi_aerial(d2d, h):
-    lh = np.log10(np.maximum(h, 22.5))
-    return _two_term(d2d, np.maximum(294.05 * lh - 432.94, 18.0), 233.98 * lh - 0.95)  # never clamped to 1
-
-
-def _p_los_rma_terrestrial(d2d, h):
-    return np.exp(-np.maximum(d2d - 10.0, 0.0) / 1000.0)
-
-
-def _p_los_rma_aerial(d2d, h):
-    lh = np.log10(np.clip(h, 10.0, 40.0))
-    d1 = np.maximum(1350.8 * lh - 1602.0, 18.0)
-    p = _two_term(d2d, d1, np.maximum(15021.0 * lh - 16053.0, 1000.0))
-    return np.where(h <= 40.0, p, 1.0)
-
-
-# Path loss: (los, d2d, d3d, h, fc, h_bs) -> dB.
-
-
-def _pl_uma_terrestrial(los, d2d, d3d, h, fc, h_bs):
-    ld, lfc = np.log10(d3d), 20.0 * np.log10(fc)
-    ht = np.minimum(h, 22.5)
-    d_bp = 4.0 * (h_bs - 1.0) * (ht - 1.0) * fc * 1e9 / _C_BP_MPS  # h_E fixed at 1 m (SIXG-MODEL.md §2.3)
-    pl1 = 28.0 + 22.0 * ld + lfc
-    pl2 = 28.0 + 40.0 * ld + lfc - 9.0 * np.log10(d_bp**2 + (h_bs - ht) ** 2)
-    pl_los = np.where(d2d <= d_bp, pl1, pl2)
-    return np.where(los, pl_los, np.maximum(pl_los, 13.54 + 39.08 * ld + lfc - 0.6 * (ht - 1.5)))
-
-
-def _pl_uma_aerial(los, d2d, d3d, h, fc, h_bs):
-    ld = np.log10(d3d)
-    pl_los = 28.0 + 22.0 * ld + 20.0 * np.log10(fc)  # Table B-2 Note 1: no breakpoint observed
-    lh = np.log10(np.maximum(h, 22.5))
-    pl_nlos = -17.5 + (46.0 - 7.0 * lh) * ld + 20.0 * np.log10(40.0 * np.pi * fc / 3.0)  # no max() in B-2
-    return np.where(los, pl_los, pl_nlos)
-
-
-def _pl_umi_terrestrial(los, d2d, d3d, h, fc, h_bs):
-    ld, lfc = np.log10(d3d), 20.0 * np.log10(fc)
-    ht = np.minimum(h, 22.5)
-    d_bp = 4.0 * (h_bs - 1.0) * (ht - 1.0) * fc * 1e9 / _C_BP_MPS
-    pl1 = 32.4 + 21.0 * ld + lfc
-    pl2 = 32.4 + 40.0 * ld + lfc - 9.5 * np.log10(d_bp**2 + (h_bs - ht) ** 2)
-    pl_los = np.where(d2d <= d_bp, pl1, pl2)
-    pl_nlos = 35.3 * ld + 22.4 + 21.3 * np.log10(fc) - 0.3 * (ht - 1.5)
-    return np.where(los, pl_los, np.maximum(pl_los, pl_nlos))
-
-
-def _pl_umi_aerial(los, d2d, d3d, h, fc, h_bs):
-    ld, lfc = np.log10(d3d), 20.0 * np.log10(fc)
-    lh = np.log10(np.maximum(h, 22.5))
-    fspl = _FSPL_1M_GHZ_DB + lfc + 20.0 * ld
-    pl_los = np.maximum(fspl, 30.9 + (22.25 - 0.5 * lh) * ld + lfc)
-    return np.where(los, pl_los, np.maximum(pl_los, 32.4 + (43.2 - 7.6 * lh) * ld + lfc))
-
-
-def _rma_pl1(d3d: np.ndarray, fc: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def _rma_pl1(d3d: float, fc: float) -> float:
     """TR 38.901 RMa LOS PL1 with the default building height h = 5 m."""
-    hb172 = _RMA_BLDG_M**1.72
     return (
-        20.0 * np.log10(40.0 * np.pi * d3d * fc / 3.0)
-        + min(0.03 * hb172, 10.0) * np.log10(d3d)
-        - min(0.044 * hb172, 14.77)
-        + 0.002 * math.log10(_RMA_BLDG_M) * d3d
+        20.0 * math.log10(40.0 * math.pi * d3d * fc / 3.0)
+        + _RMA_PL1_SLOPE * math.log10(d3d)
+        - _RMA_PL1_OFFSET_DB
+        + _RMA_PL1_PER_M * d3d
     )
 
 
-def _rma_d_bp(h, fc, h_bs):
-    return 2.0 * np.pi * h_bs * np.minimum(h, 10.0) * fc * 1e9 / _C_BP_MPS
+@numba.njit(cache=True)
+def _rma_d_bp(h: float, fc: float, h_bs: float) -> float:
+    """TR 38.901 RMa breakpoint distance ``2 pi h_BS h_UT f_c / c``."""
+    return 2.0 * math.pi * h_bs * min(h, 10.0) * fc * 1e9 / _C_BP_MPS
 
 
-def _pl_rma_terrestrial(los, d2d, d3d, h, fc, h_bs):
-    ht = np.minimum(h, 10.0)
+def _path_loss_one(code: int, los: bool, d2d: float, d3d: float, h: float, fc: float, h_bs: float) -> float:
+    """Path loss: TR 38.901 Table 7.4.1-1 at or below the aerial band (h_E = 1 m), TR 36.777 B-2 above."""
+    ld, lfc = math.log10(d3d), 20.0 * math.log10(fc)
+    aerial = h > _AERIAL_ABOVE_M[code]
+    if code == _UMA:
+        if aerial:
+            if los:
+                return 28.0 + 22.0 * ld + lfc  # Table B-2 Note 1: no breakpoint observed
+            l1m = 20.0 * math.log10(40.0 * math.pi * fc / 3.0)
+            return -17.5 + (46.0 - 7.0 * math.log10(h)) * ld + l1m  # no max() in B-2
+        d_bp = 4.0 * (h_bs - 1.0) * (h - 1.0) * fc * 1e9 / _C_BP_MPS
+        if d2d <= d_bp:
+            pl_los = 28.0 + 22.0 * ld + lfc
+        else:
+            pl_los = 28.0 + 40.0 * ld + lfc - 9.0 * math.log10(d_bp**2 + (h_bs - h) ** 2)
+        return pl_los if los else max(pl_los, 13.54 + 39.08 * ld + lfc - 0.6 * (h - 1.5))
+    if code == _UMI:
+        if aerial:
+            lh = math.log10(h)
+            fspl = _FSPL_1M_GHZ_DB + lfc + 20.0 * ld
+            pl_los = max(fspl, 30.9 + (22.25 - 0.5 * lh) * ld + lfc)
+            return pl_los if los else max(pl_los, 32.4 + (43.2 - 7.6 * lh) * ld + lfc)
+        d_bp = 4.0 * (h_bs - 1.0) * (h - 1.0) * fc * 1e9 / _C_BP_MPS
+        if d2d <= d_bp:
+            pl_los = 32.4 + 21.0 * ld + lfc
+        else:
+            pl_los = 32.4 + 40.0 * ld + lfc - 9.5 * math.log10(d_bp**2 + (h_bs - h) ** 2)
+        pl_nlos = 35.3 * ld + 22.4 + 21.3 * math.log10(fc) - 0.3 * (h - 1.5)
+        return pl_los if los else max(pl_los, pl_nlos)
+    if aerial:
+        lh = math.log10(h)
+        l1m = 20.0 * math.log10(40.0 * math.pi * fc / 3.0)  # free-space loss at 1 m (40 pi, not 4 pi)
+        pl_los = max(23.9 - 1.8 * lh, 20.0) * ld + l1m
+        return pl_los if los else max(pl_los, -12.0 + (35.0 - 5.3 * lh) * ld + l1m)
     d_bp = _rma_d_bp(h, fc, h_bs)
-    pl_los = np.where(d2d <= d_bp, _rma_pl1(d3d, fc), _rma_pl1(d_bp, fc) + 40.0 * np.log10(d3d / d_bp))
-    hb, w = _RMA_BLDG_M, _RMA_STREET_M
+    pl_los = _rma_pl1(d3d, fc) if d2d <= d_bp else _rma_pl1(d_bp, fc) + 40.0 * math.log10(d3d / d_bp)
+    if los:
+        return pl_los
+    lbs = math.log10(h_bs)
     pl_nlos = (
-        161.04
-        - 7.1 * math.log10(w)
-        + 7.5 * math.log10(hb)
-        - (24.37 - 3.7 * (hb / h_bs) ** 2) * np.log10(h_bs)
-        + (43.42 - 3.1 * np.log10(h_bs)) * (np.log10(d3d) - 3.0)
-        + 20.0 * np.log10(fc)
-        - (3.2 * np.log10(11.75 * ht) ** 2 - 4.97)
+        _RMA_NLOS_DB
+        - (24.37 - 3.7 * (_RMA_BLDG_M / h_bs) ** 2) * lbs
+        + (43.42 - 3.1 * lbs) * (ld - 3.0)
+        + 20.0 * math.log10(fc)
+        - (3.2 * math.log10(11.75 * h) ** 2 - 4.97)
     )
-    return np.where(los, pl_los, np.maximum(pl_los, pl_nlos))
+    return max(pl_los, pl_nlos)
 
 
-def _pl_rma_aerial(los, d2d, d3d, h, fc, h_bs):
-    ld = np.log10(d3d)
-    lh = np.log10(np.maximum(h, 10.0))
-    l1m = 20.0 * np.log10(40.0 * np.pi * fc / 3.0)  # free-space loss at 1 m (40 pi, not 4 pi)
-    pl_los = np.maximum(23.9 - 1.8 * lh, 20.0) * ld + l1m
-    return np.where(los, pl_los, np.maximum(pl_los, -12.0 + (35.0 - 5.3 * lh) * ld + l1m))
+def _sigma_sf_one(code: int, los: bool, h: float, d2d: float, fc: float, h_bs: float) -> float:
+    """Shadow-fading sigma: TR 38.901 Table 7.4.1-1 at or below the aerial band, TR 36.777 Table B-3 above;
+    only RMa LOS below it reads ``d2d`` (4 dB before the breakpoint, 6 dB after)."""
+    aerial = h > _AERIAL_ABOVE_M[code]
+    if code == _UMA:
+        if aerial:
+            return 4.64 * math.exp(-0.0066 * h) if los else 6.0
+        return 4.0 if los else 6.0
+    if code == _UMI:
+        if aerial:
+            return max(5.0 * math.exp(-0.01 * h), 2.0) if los else 8.0
+        return 4.0 if los else 7.82
+    if aerial:
+        return 4.2 * math.exp(-0.0046 * h) if los else 6.0
+    if not los:
+        return 8.0
+    return 4.0 if d2d <= _rma_d_bp(h, fc, h_bs) else 6.0
 
 
-# Shadow-fading sigma: (los, h, d2d, fc, h_bs) -> dB; d2d and fc may be None (only RMa uses them).
-
-
-def _sigma_uma_terrestrial(los, h, d2d, fc, h_bs):
-    return np.where(los, 4.0, 6.0)
-
-
-def _sigma_uma_aerial(los, h, d2d, fc, h_bs):
-    return np.where(los, 4.64 * np.exp(-0.0066 * h), 6.0)
-
-
-def _sigma_umi_terrestrial(los, h, d2d, fc, h_bs):
-    return np.where(los, 4.0, 7.82)
-
-
-def _sigma_umi_aerial(los, h, d2d, fc, h_bs):
-    return np.where(los, np.maximum(5.0 * np.exp(-0.01 * h), 2.0), 8.0)
-
-
-def _sigma_rma_terrestrial(los, h, d2d, fc, h_bs):
-    sigma_los = 4.0 if d2d is None else np.where(d2d <= _rma_d_bp(h, fc, h_bs), 4.0, 6.0)
-    return np.where(los, sigma_los, 8.0)
-
-
-def _sigma_rma_aerial(los, h, d2d, fc, h_bs):
-    return np.where(los, 4.2 * np.exp(-0.0046 * h), 6.0)
-
+_p_los_ufunc = numba.vectorize(cache=True)(_p_los_one)
+_path_loss_ufunc = numba.vectorize(cache=True)(_path_loss_one)
+_sigma_sf_ufunc = numba.vectorize(cache=True)(_sigma_sf_one)
+_p_los_one, _path_loss_one, _sigma_sf_one = (
+    numba.njit(cache=True)(f) for f in (_p_los_one, _path_loss_one, _sigma_sf_one)
+)
 
 _SCENARIO: dict[str, _Scenario] = {
-    "UMa-AV": _Scenario(
-        22.5,
-        4000.0,
-        (37.0, 50.0),
-        50.0,
-        (_p_los_uma_terrestrial, _p_los_uma_aerial),
-        (_pl_uma_terrestrial, _pl_uma_aerial),
-        (_sigma_uma_terrestrial, _sigma_uma_aerial),
-    ),
-    "UMi-AV": _Scenario(
-        22.5,
-        4000.0,
-        (10.0, 13.0),
-        50.0,
-        (_p_los_umi_terrestrial, _p_los_umi_aerial),
-        (_pl_umi_terrestrial, _pl_umi_aerial),
-        (_sigma_umi_terrestrial, _sigma_umi_aerial),
-    ),
-    "RMa-AV": _Scenario(
-        10.0,
-        10000.0,
-        (37.0, 120.0),
-        60.0,
-        (_p_los_rma_terrestrial, _p_los_rma_aerial),
-        (_pl_rma_terrestrial, _pl_rma_aerial),
-        (_sigma_rma_terrestrial, _sigma_rma_aerial),
-    ),
+    "UMa-AV": _Scenario(_UMA, 4000.0, (37.0, 50.0), 50.0),
+    "UMi-AV": _Scenario(_UMI, 4000.0, (10.0, 13.0), 50.0),
+    "RMa-AV": _Scenario(_RMA, 10000.0, (37.0, 120.0), 60.0),
 }
 
 
@@ -287,9 +234,7 @@ def p_los(scenario: str, d2d_m: ArrayLike, h_m: ArrayLike) -> np.ndarray:
     >>> p_los("UMi-AV", 1000.0, 300.0).round(6)
     np.float64(0.420591)
     """
-    scn = _scenario(scenario)
-    h = _height(h_m)
-    return _by_band(h, scn.aerial_above_m, scn.p_los, np.asarray(d2d_m, dtype=float), h)
+    return _p_los_ufunc(_scenario(scenario).code, np.asarray(d2d_m, dtype=float), _height(h_m))
 
 
 def path_loss_db(
@@ -323,12 +268,11 @@ def path_loss_db(
     >>> path_loss_db("UMi-AV", [True, False], 300.0, 302.0, 60.0, 2.0).round(2)
     array([ 89.9 , 112.04])
     """
-    scn = _scenario(scenario)
+    code = _scenario(scenario).code
     h_bs = BS_HEIGHT_M[scenario] if h_bs_m is None else float(h_bs_m)
     d3d = np.maximum(np.asarray(d3d_m, dtype=float), D3D_MIN_M)
     los_b, d2d, fc = np.asarray(los, dtype=bool), np.asarray(d2d_m, dtype=float), np.asarray(fc_ghz, float)
-    h = _height(h_m)
-    return _by_band(h, scn.aerial_above_m, scn.path_loss, los_b, d2d, d3d, h, fc, h_bs)
+    return _path_loss_ufunc(code, los_b, d2d, d3d, _height(h_m), fc, h_bs)
 
 
 def sigma_sf_db(
@@ -349,13 +293,12 @@ def sigma_sf_db(
     >>> sigma_sf_db("UMi-AV", [True, True, False], [10.0, 200.0, 200.0])
     array([4., 2., 8.])
     """
-    scn = _scenario(scenario)
+    code = _scenario(scenario).code
     h_bs = BS_HEIGHT_M[scenario] if h_bs_m is None else float(h_bs_m)
-    d2d = fc = None
+    d2d, fc = 0.0, 1.0  # at 0 m every link is before the breakpoint
     if d2d_m is not None and fc_ghz is not None:
         d2d, fc = np.asarray(d2d_m, dtype=float), np.asarray(fc_ghz, dtype=float)
-    h = _height(h_m)
-    return _by_band(h, scn.aerial_above_m, scn.sigma, np.asarray(los, dtype=bool), h, d2d, fc, h_bs)
+    return _sigma_sf_ufunc(code, np.asarray(los, dtype=bool), _height(h_m), d2d, fc, h_bs)
 
 
 def extrapolated(scenario: str, d2d_m: ArrayLike, h_m: ArrayLike) -> np.ndarray:
@@ -437,6 +380,7 @@ class LargeScale:
         self._rng = rng
         self._sx, self._sy = xy[:, 0].copy(), xy[:, 1].copy()
         self._corr_m = np.array([scn.los_corr_m, *scn.sf_corr_m])
+        self._code, self._h_bs_m = scn.code, BS_HEIGHT_M[scenario]
         self._links = int(links_per_vehicle)
         self._slot_of = np.full(0, -1, dtype=np.int64)  # by vehicle id: its slot, -1 = none
         self._free = np.empty(0, dtype=np.int64)  # released slots, sorted
@@ -463,43 +407,17 @@ class LargeScale:
         if n == 0:
             return np.zeros((0, k), dtype=bool), np.zeros((0, k))
         # Work in ascending site order per row: the nearest-first order changes far more often than the set.
-        back = (np.argsort(asked, axis=1, kind="stable") + k * np.arange(n)[:, None]).ravel()
-        sites = asked.ravel()[back].reshape(n, k)
-        if (sites[:, 1:] == sites[:, :-1]).any():
+        sites, col, distinct = _sorted_rows(asked)
+        if not distinct:
             raise ScenarioError("site", "indices must be distinct within each row")
         slot = self._slots_for(vid)
-        changed = np.flatnonzero(~(self._site[slot, :k] == sites).all(axis=1))
-        if changed.size:
-            slots = slot.take(changed)
-            self._arrange(slots, sites[changed], self._site[slots], pos[changed])
+        new_row, new_col = _arrange_links(self._site, self._state, slot, sites)
+        init = self._rng.standard_normal((new_row.size, 3))
         eps = self._rng.standard_normal((3, n, k))  # drawn even when no latent moves: the stream stays put
-        los, sf_db = self._evaluate(slot, sites, pos, eps)
-        los_out, sf_out = np.empty((n, k), dtype=bool), np.empty((n, k))
-        los_out.ravel()[back], sf_out.ravel()[back] = los.ravel(), sf_db.ravel()
-        return los_out, sf_out
-
-    def _evaluate(
-        self, slot: np.ndarray, sites: np.ndarray, pos: np.ndarray, eps: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Move the latents of the links ``(slot, sites)`` to ``pos`` and evaluate them: (n, K) LOS and SF."""
-        k = sites.shape[1]
-        state = self._state[slot, :, :k]  # (n, F, K)
-        px_m, py_m, pz_m = pos[:, 0:1], pos[:, 1:2], pos[:, 2:3]
-        dist_m = np.sqrt((px_m - state[:, 0]) ** 2 + (py_m - state[:, 1]) ** 2 + (pz_m - state[:, 2]) ** 2)
-        moved = dist_m >= self.step_m
-        if moved.any():  # else rho = 1 everywhere: the latents stay
-            step_m = np.where(moved, dist_m, 0.0)
-            for i, corr_m in enumerate(self._corr_m):  # the three latents, each over the whole batch
-                rho = np.exp(-step_m / corr_m)
-                state[:, 3 + i] = rho * state[:, 3 + i] + np.sqrt(1.0 - rho * rho) * eps[i]
-            for j, p_m in enumerate((px_m, py_m, pz_m)):
-                np.copyto(state[:, j], p_m, where=moved)
-            self._state[slot, :, :k] = state
-        d2d_m = np.sqrt((px_m - self._sx[sites]) ** 2 + (py_m - self._sy[sites]) ** 2)
-        p = p_los(self.scenario, d2d_m, pz_m)
-        los = (ndtr(state[:, 3].astype(float)) < p) | (p >= 1.0)
-        sigma = sigma_sf_db(self.scenario, los, pz_m, d2d_m=d2d_m, fc_ghz=self.fc_ghz)
-        return los, sigma * np.where(los, state[:, 4], state[:, 5])
+        return _move_links(
+            self._state, slot, sites, col, pos, new_row, new_col, init, eps, self._corr_m, self.step_m,
+            self._sx, self._sy, self._code, self.fc_ghz, self._h_bs_m,
+        )  # fmt: skip
 
     def forget(self, vehicle_id: ArrayLike) -> None:
         """Drop every link of these vehicles (e.g. landed); ids with no links are ignored."""
@@ -560,24 +478,124 @@ class LargeScale:
             self._state = np.concatenate([self._state, np.zeros((grow, self._F, self._links), np.float32)])
         return np.concatenate([reused, fresh])
 
-    def _arrange(self, slots: np.ndarray, sites: np.ndarray, blk: np.ndarray, pos: np.ndarray) -> None:
-        """Reorder these vehicles' blocks so the asked (sorted) sites come first, in order; draw new links.
 
-        Kept links follow, most recent first; a new link takes the place of the oldest ones (or an empty).
-        """
-        n, k = sites.shape
-        eq = sites[:, :, None] == blk[:, None, :]  # (n, K, L)
-        hit, col, taken = eq.any(axis=2), eq.argmax(axis=2), eq.any(axis=1)  # taken: (n, L) columns asked
-        free_first = np.argsort(taken, axis=1, kind="stable")  # untaken columns in recency order, then taken
-        new = ~hit
-        rank = np.maximum(np.cumsum(new, axis=1) - 1, 0)  # new links take the untaken columns not kept
-        row0 = (np.arange(n) * self._links)[:, None]  # (n, L) arrays gathered through their flat index
-        victim = free_first.ravel()[row0 + (self._links - k) + rank]
-        perm = np.concatenate([np.where(hit, col, victim), free_first[:, : self._links - k]], axis=1)
-        self._site[slots] = blk.ravel()[row0 + perm]
-        flat = (row0 * self._F + perm)[:, None, :] + (np.arange(self._F) * self._links)[:, None]
-        self._state[slots] = self._state[slots].ravel()[flat]
-        ri, ji = np.nonzero(new)
-        self._site[slots[ri], ji] = sites[ri, ji]
-        init = np.concatenate([pos[ri], self._rng.standard_normal((ri.size, 3))], axis=1)
-        self._state[slots[ri], :, ji] = init
+@numba.njit(cache=True)
+def _sorted_rows(asked: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each row of ``asked`` (n, K) in ascending order, the column each entry came from, and whether no row
+    repeats an entry (insertion sort: K is a handful)."""
+    n, k = asked.shape
+    sites, col = np.empty((n, k), np.int32), np.empty((n, k), np.int64)
+    distinct = True
+    for i in range(n):
+        for j in range(k):
+            s, m = asked[i, j], j
+            while m > 0 and sites[i, m - 1] > s:
+                sites[i, m], col[i, m] = sites[i, m - 1], col[i, m - 1]
+                m -= 1
+            sites[i, m], col[i, m] = s, j
+            distinct &= m == 0 or sites[i, m - 1] != s
+    return sites, col, distinct
+
+
+@numba.njit(cache=True)
+def _same_prefix(blk: np.ndarray, sites: np.ndarray) -> bool:
+    """Whether the block starts with exactly these sites (a loop: a numba array compare allocates)."""
+    j = 0
+    while j < sites.size and blk[j] == sites[j]:
+        j += 1
+    return j == sites.size
+
+
+@numba.njit(cache=True)
+def _arrange_links(
+    site_of: np.ndarray, state: np.ndarray, slot: np.ndarray, sites: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder each vehicle's block so its asked (sorted) sites come first, in order; the new links' (row,
+    column), row by row, for the caller to draw.
+
+    Kept links follow, most recent first; a new link takes the place of the oldest ones (or an empty).
+    """
+    n, k = sites.shape
+    links = site_of.shape[1]
+    new_row, new_col = np.empty(n * k, np.int64), np.empty(n * k, np.int64)
+    count = 0
+    perm, order = np.empty(links, np.int64), np.empty(links, np.int64)
+    taken = np.empty(links, np.bool_)
+    for i in range(n):
+        blk, blk_state = site_of[slot[i]], state[slot[i]]
+        if _same_prefix(blk, sites[i]):
+            continue
+        taken[:] = False
+        for j in range(k):
+            perm[j] = -1
+            for c in range(links):
+                if blk[c] == sites[i, j]:
+                    perm[j], taken[c] = c, True
+                    break
+        m = 0  # the untaken columns in recency order, then the taken ones
+        for flag in (False, True):
+            for c in range(links):
+                if taken[c] == flag:
+                    order[m] = c
+                    m += 1
+        victim = links - k  # new links take the untaken columns not kept, oldest last
+        for j in range(k):
+            if perm[j] < 0:
+                perm[j] = order[victim]
+                victim += 1
+                new_row[count], new_col[count] = i, j
+                count += 1
+        perm[k:] = order[: links - k]
+        blk[:] = blk[perm]
+        blk_state[:] = blk_state[:, perm]
+        blk[:k] = sites[i]
+    return new_row[:count], new_col[:count]
+
+
+@numba.njit(cache=True)
+def _move_links(
+    state: np.ndarray,
+    slot: np.ndarray,
+    sites: np.ndarray,
+    col: np.ndarray,
+    pos: np.ndarray,
+    new_row: np.ndarray,
+    new_col: np.ndarray,
+    init: np.ndarray,
+    eps: np.ndarray,
+    corr_m: np.ndarray,
+    step_m: float,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    code: int,
+    fc_ghz: float,
+    h_bs_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Anchor the new links at ``pos`` with latents ``init``, take one AR(1) step on the links the vehicle
+    moved ``step_m`` or more from, anchor those at ``pos``: the LOS states and shadow fadings (n, K) of
+    :meth:`LargeScale.draw`, in the caller's column order ``col``."""
+    for m in range(new_row.size):
+        link = state[slot[new_row[m]], :, new_col[m]]
+        link[:3], link[3:] = pos[new_row[m]], init[m]
+    n, k = sites.shape
+    los, sf_db = np.empty((n, k), np.bool_), np.empty((n, k))
+    for i in range(n):
+        px, py, pz = pos[i, 0], pos[i, 1], pos[i, 2]
+        h_m = min(max(pz, H_MIN_M), H_MAX_M)
+        for j in range(k):
+            link = state[slot[i], :, j]
+            dx, dy, dz = px - np.float64(link[0]), py - np.float64(link[1]), pz - np.float64(link[2])
+            dist_m = math.sqrt(dx * dx + dy * dy + dz * dz)
+            if dist_m >= step_m:
+                for f in range(3):
+                    rho = math.exp(-dist_m / corr_m[f])
+                    link[3 + f] = rho * np.float64(link[3 + f]) + math.sqrt(1.0 - rho * rho) * eps[f, i, j]
+                link[0], link[1], link[2] = px, py, pz
+            c, s = col[i, j], sites[i, j]
+            ex, ey = px - sx[s], py - sy[s]
+            d2d_m = math.sqrt(ex * ex + ey * ey)
+            p = _p_los_one(code, d2d_m, h_m)
+            is_los = 0.5 * math.erfc(-np.float64(link[3]) / math.sqrt(2.0)) < p or p >= 1.0  # Phi(z) < P_LOS
+            sigma_db = _sigma_sf_one(code, is_los, h_m, d2d_m, fc_ghz, h_bs_m)
+            los[i, c], sf_db[i, c] = is_los, sigma_db * np.float64(link[4] if is_los else link[5])
+    return los, sf_db

@@ -7,10 +7,10 @@ Antenna element: TR 38.901 Table 7.3-1. Scenario defaults: SIXG-MODEL.md §2.6. 
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
@@ -201,8 +201,6 @@ class NearestSites:
     [[0, 1]]
     """
 
-    _GAP2 = (1.0 + 1e-9) ** 2  # squared, 1 + the relative gap between distances whose order is clear
-
     def __init__(self, sites: Sites, k: int, *, spare: int = 4) -> None:
         if not (1 <= k <= sites.n_sites):
             raise ScenarioError("k", f"must be in 1..{sites.n_sites}, the number of sites ({k})")
@@ -220,19 +218,7 @@ class NearestSites:
         if vid.size and vid.max() >= len(self._reach):
             self._grow(int(vid.max()) + 1)
         k = self.k
-        cand = self._cand.take(vid, axis=0)
-        x, y = xy[:, 0:1], xy[:, 1:2]
-        d2 = (x - self._sx.take(cand)) ** 2 + (y - self._sy.take(cand)) ** 2  # as the KD-tree, squared
-        at = self._at.take(vid, axis=0)
-        shift_m = np.sqrt((xy[:, 0] - at[:, 0]) ** 2 + (xy[:, 1] - at[:, 1]) ** 2)  # NaN: never searched
-        bound_m = self._reach.take(vid) - shift_m  # no site but the candidates is nearer
-        ok = self._holds(d2, bound_m)
-        if not ok.all():  # the others' candidates re-sorted: the set may still hold, in a new order
-            redo = (~ok).nonzero()[0]
-            order = np.argsort(d2[redo], axis=1, kind="stable")
-            cand[redo] = np.take_along_axis(cand[redo], order, axis=1)
-            self._cand[vid.take(redo)] = cand[redo]
-            ok[redo] = self._holds(np.take_along_axis(d2[redo], order, axis=1), bound_m.take(redo))
+        cand, ok = _kept_nearest(self._cand, self._at, self._reach, self._sx, self._sy, vid, xy, k)
         if ok.all():
             return cand[:, :k]
         redo = (~ok).nonzero()[0]
@@ -242,29 +228,10 @@ class NearestSites:
         self._cand[vid.take(redo)] = found
         self._reach[vid.take(redo)] = d_m[:, -1] if self._m < self.sites.n_sites else np.inf
         cand[redo] = found
-        tied = redo.compress(~self._clear(d_m[:, : k + 1] ** 2))  # the KD-tree's own order of a tie, as asked
+        tied = redo.compress(~_clear(d_m[:, : k + 1] ** 2))  # the KD-tree's own order of a tie, as asked
         if len(tied):
             cand[tied, :k] = nearest_sites(self.sites, xy.take(tied, axis=0), k)[0]
         return cand[:, :k]
-
-    def _holds(self, d2: np.ndarray, bound_m: np.ndarray) -> np.ndarray:
-        """Rows whose candidates, at squared distances ``d2`` (n, m), give the ``k`` nearest sites in their
-        order: a clear order up to the ``k + 1``-th, before the other candidates and within ``bound_m``."""
-        k = self.k
-        ok = self._clear(d2[:, : k + 1])
-        ok &= d2[:, k - 1] * self._GAP2 < bound_m * bound_m
-        ok &= bound_m > 0.0
-        if k + 1 < self._m:  # the least of the other candidates, column by column (as in _clear)
-            ok &= d2[:, k] * self._GAP2 < functools.reduce(np.minimum, d2[:, k + 1 :].T)
-        return ok
-
-    def _clear(self, d2: np.ndarray) -> np.ndarray:
-        """Rows of ascending squared distances ``d2`` (n, j) whose order is clear (column by column: a
-        reduction along a short axis is the slow way in numpy)."""
-        ok = d2[:, 0] * self._GAP2 < d2[:, 1]
-        for j in range(1, d2.shape[1] - 1):
-            ok &= d2[:, j] * self._GAP2 < d2[:, j + 1]
-        return ok
 
     def _grow(self, needed: int) -> None:
         size = max(needed, 2 * len(self._reach), 1024)
@@ -273,6 +240,64 @@ class NearestSites:
             new = np.full((size, *old.shape[1:]), fill, dtype=old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
+
+
+_GAP2 = (1.0 + 1e-9) ** 2  # squared, 1 + the relative gap between distances whose order is clear
+
+
+@numba.njit(cache=True)
+def _clear_row(d2: np.ndarray) -> bool:
+    """Whether ascending squared distances ``d2`` (j,) come in a clear order."""
+    j = 0
+    while j < d2.size - 1 and d2[j] * _GAP2 < d2[j + 1]:
+        j += 1
+    return j >= d2.size - 1
+
+
+@numba.njit(cache=True)
+def _clear(d2: np.ndarray) -> np.ndarray:
+    """Rows of ascending squared distances ``d2`` (n, j) whose order is clear."""
+    ok = np.empty(d2.shape[0], np.bool_)
+    for i in range(d2.shape[0]):
+        ok[i] = _clear_row(d2[i])
+    return ok
+
+
+@numba.njit(cache=True)
+def _kept_nearest(
+    cand_of: np.ndarray,
+    at: np.ndarray,
+    reach: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    vid: np.ndarray,
+    xy: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each vehicle's kept candidates (n, m), nearest first at ``xy`` (re-sorted rows are stored back), and
+    whether they give its ``k`` nearest sites in their order: a clear order up to the ``k + 1``-th, before
+    the other candidates and within ``reach - |xy - at|`` (NaN where never searched: not held)."""
+    n, m = vid.size, cand_of.shape[1]
+    cand, ok = np.empty((n, m), np.int64), np.empty(n, np.bool_)
+    d2 = np.empty(m)
+    for i in range(n):
+        v = vid[i]
+        x, y = xy[i, 0], xy[i, 1]
+        for j in range(m):  # insertion sort by squared distance, as the KD-tree measures: stable
+            c = cand_of[v, j]
+            e = (x - sx[c]) ** 2 + (y - sy[c]) ** 2
+            q = j
+            while q > 0 and d2[q - 1] > e:
+                cand[i, q], d2[q] = cand[i, q - 1], d2[q - 1]
+                q -= 1
+            cand[i, q], d2[q] = c, e
+        cand_of[v] = cand[i]
+        bound_m = reach[v] - math.sqrt((x - at[v, 0]) ** 2 + (y - at[v, 1]) ** 2)
+        held = _clear_row(d2[: k + 1]) and d2[k - 1] * _GAP2 < bound_m * bound_m and bound_m > 0.0
+        if k + 1 < m:
+            held = held and d2[k] * _GAP2 < d2[k + 1 :].min()
+        ok[i] = held
+    return cand, ok
 
 
 def link_geometry(
@@ -291,23 +316,37 @@ def link_geometry(
     dx = pos[:, None, 0] - sites.xy_m[idx, 0]
     dy = pos[:, None, 1] - sites.xy_m[idx, 1]
     dz = pos[:, None, 2] - sites.height_m[idx]
-    d2d_m = np.hypot(dx, dy)
-    return d2d_m, np.hypot(d2d_m, dz), np.arctan2(dy, dx), np.arctan2(dz, d2d_m)
+    d2d_m = np.sqrt(dx * dx + dy * dy)  # np.hypot is several times slower
+    return d2d_m, np.sqrt(d2d_m * d2d_m + dz * dz), np.arctan2(dy, dx), np.arctan2(dz, d2d_m)
 
 
-def _wrap(angle_rad: np.ndarray) -> np.ndarray:
+def _wrap_one(angle_rad: float) -> float:
     """Angle brought into [-pi, pi): ``(angle + pi) % 2 pi - pi`` to the last bit.
 
     With ``angle + pi`` less than a period outside [0, 2 pi) (every angle here), the float modulo comes down
     to one exact subtraction or to the one rounded addition it makes itself: the same bits, several times
     cheaper.
     """
-    a = np.asarray(angle_rad) + np.pi
-    out = np.where(a < 0.0, a + _TWO_PI, np.where(a >= _TWO_PI, a - _TWO_PI, a))
-    far = (a < -_TWO_PI) | (a >= 2.0 * _TWO_PI)
-    if far.any():
-        out = np.where(far, a % _TWO_PI, out)
-    return out - np.pi
+    a = angle_rad + np.pi
+    if a < -_TWO_PI or a >= 2.0 * _TWO_PI:
+        return a % _TWO_PI - np.pi
+    if a < 0.0:
+        a += _TWO_PI
+    elif a >= _TWO_PI:
+        a -= _TWO_PI
+    return a - np.pi
+
+
+def _gain_one(phi_rad: float, el_rad: float, downtilt_rad: float) -> float:
+    """TR 38.901 Table 7.3-1 element gain at azimuth ``phi_rad`` off boresight and elevation ``el_rad``."""
+    a_v = -min(12.0 * ((el_rad + downtilt_rad) / _HPBW_RAD) ** 2, _SLA_V_DB)
+    a_h = -min(12.0 * (phi_rad / _HPBW_RAD) ** 2, _A_MAX_DB)
+    return ELEMENT_GAIN_DBI - min(-(a_v + a_h), _A_MAX_DB)
+
+
+_wrap = numba.vectorize(["float64(float64)"], cache=True)(_wrap_one)
+_gain_dbi = numba.vectorize(["float64(float64, float64, float64)"], cache=True)(_gain_one)
+_wrap_one, _gain_one = numba.njit(cache=True)(_wrap_one), numba.njit(cache=True)(_gain_one)
 
 
 def antenna_gain_dbi(sites: Sites, sector: ArrayLike, az_rad: ArrayLike, el_rad: ArrayLike) -> np.ndarray:
@@ -330,14 +369,7 @@ def antenna_gain_dbi(sites: Sites, sector: ArrayLike, az_rad: ArrayLike, el_rad:
         raise ScenarioError(
             "sector", f"must be in 0..{sites.n_sectors - 1} (got {sector.min()}..{sector.max()})"
         )
-    return _gain_dbi(sites, _wrap(az - sites.boresight_rad[sector]), el)
-
-
-def _gain_dbi(sites: Sites, phi_rad: np.ndarray, el_rad: np.ndarray) -> np.ndarray:
-    """TR 38.901 Table 7.3-1 element gain at azimuth ``phi_rad`` off boresight and elevation ``el_rad``."""
-    a_v = -np.minimum(12.0 * ((el_rad + sites.downtilt_rad) / _HPBW_RAD) ** 2, _SLA_V_DB)
-    a_h = -np.minimum(12.0 * (phi_rad / _HPBW_RAD) ** 2, _A_MAX_DB)
-    return ELEMENT_GAIN_DBI - np.minimum(-(a_v + a_h), _A_MAX_DB)
+    return _gain_dbi(_wrap(az - sites.boresight_rad[sector]), el, sites.downtilt_rad)
 
 
 def best_sector(sites: Sites, az_rad: ArrayLike, el_rad: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -355,5 +387,22 @@ def best_sector(sites: Sites, az_rad: ArrayLike, el_rad: ArrayLike) -> tuple[np.
     az, el = np.broadcast_arrays(np.asarray(az_rad, dtype=float), np.asarray(el_rad, dtype=float))
     if sites.n_sectors == 0:
         return np.zeros(az.shape, dtype=np.int64), np.zeros(az.shape)
-    off = np.abs(_wrap(az - sites.boresight_rad.reshape(-1, *(1,) * az.ndim)))  # (n_sectors, ...)
-    return off.argmin(axis=0), _gain_dbi(sites, off.min(axis=0), el)  # |phi|: the gain is even in phi
+    sector, gain = _best_sector(sites.boresight_rad, sites.downtilt_rad, az.ravel(), el.ravel())
+    return sector.reshape(az.shape), gain.reshape(az.shape)
+
+
+@numba.njit(cache=True)
+def _best_sector(
+    boresight_rad: np.ndarray, downtilt_rad: float, az_rad: np.ndarray, el_rad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`best_sector` of flat directions: the nearest boresight in azimuth (the first on a tie) and the
+    gain at that azimuth off it (the gain is even in it)."""
+    sector, gain = np.zeros(az_rad.size, np.int64), np.empty(az_rad.size)
+    for i in range(az_rad.size):
+        off_min = np.inf
+        for b in range(boresight_rad.size):
+            off = abs(_wrap_one(az_rad[i] - boresight_rad[b]))
+            if off < off_min:
+                sector[i], off_min = b, off
+        gain[i] = _gain_one(off_min, el_rad[i], downtilt_rad)
+    return sector, gain

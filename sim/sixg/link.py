@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -209,13 +211,30 @@ def sinr_db(
     rx = np.asarray(rx_dbm, float)
     if rx.ndim < 1 or rx.shape[-1] == 0:
         raise ValueError(f"rx_dbm: needs a last axis of >= 1 candidate sites (shape {rx.shape})")
-    serving = np.argmax(rx, axis=-1)
-    p_mw = 10 ** (rx / 10)
-    is_serving = np.arange(rx.shape[-1]) == serving[..., None]
-    s_mw = np.take_along_axis(p_mw, serving[..., None], axis=-1)[..., 0]
-    others_mw = np.where(is_serving, 0.0, p_mw).sum(axis=-1)
-    n_mw = 10 ** ((np.asarray(noise_dbm, float) + np.asarray(iot_db, float)) / 10)
-    return serving, 10 * np.log10(s_mw / (n_mw + others_load * others_mw))
+    lead = rx.shape[:-1]
+    n_dbm = np.broadcast_to(np.asarray(noise_dbm, float) + np.asarray(iot_db, float), lead)
+    serving, sinr = _sinr_rows(rx.reshape(-1, rx.shape[-1]), n_dbm.ravel(), float(others_load))
+    return serving.reshape(lead), sinr.reshape(lead)
+
+
+@numba.njit(cache=True)
+def _sinr_rows(rx_dbm: np.ndarray, n_dbm: np.ndarray, others_load: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sinr_db` of rows ``rx_dbm`` (m, K) with noise plus IoT ``n_dbm`` (m,): serving column, SINR."""
+    m, k = rx_dbm.shape
+    serving, sinr = np.empty(m, np.int64), np.empty(m)
+    for i in range(m):
+        best = 0
+        for j in range(1, k):
+            if rx_dbm[i, j] > rx_dbm[i, best]:
+                best = j
+        others_mw = 0.0
+        for j in range(k):
+            if j != best:
+                others_mw += 10.0 ** (rx_dbm[i, j] / 10.0)
+        s_mw = 10.0 ** (rx_dbm[i, best] / 10.0)
+        serving[i] = best
+        sinr[i] = 10.0 * math.log10(s_mw / (10.0 ** (n_dbm[i] / 10.0) + others_load * others_mw))
+    return serving, sinr
 
 
 def spectral_efficiency(
@@ -226,9 +245,14 @@ def spectral_efficiency(
     >>> spectral_efficiency([-11.0, 0.0, 40.0]).tolist()
     [0.0, 0.6, 4.4]
     """
-    x = np.asarray(sinr_db, float)
-    se = np.minimum(alpha * np.log2(1 + 10 ** (x / 10)), se_max_bps_hz)
-    return np.where(x < sinr_min_db, 0.0, se)
+    return _se_ufunc(np.asarray(sinr_db, float), alpha, sinr_min_db, se_max_bps_hz)
+
+
+def _se_one(sinr_db: float, alpha: float, sinr_min_db: float, se_max_bps_hz: float) -> float:
+    """:func:`spectral_efficiency` of one SINR."""
+    if sinr_db < sinr_min_db:
+        return 0.0
+    return min(alpha * math.log2(1.0 + 10.0 ** (sinr_db / 10.0)), se_max_bps_hz)
 
 
 def bler(sinr_db: ArrayLike, sinr50_db: ArrayLike, slope_per_db: float) -> np.ndarray:
@@ -237,9 +261,17 @@ def bler(sinr_db: ArrayLike, sinr50_db: ArrayLike, slope_per_db: float) -> np.nd
     >>> np.round(bler([0.0, 3.0, np.inf], 0.0, 1.5), 4).tolist()
     [0.5, 0.011, 0.0]
     """
-    x = np.asarray(sinr_db, float) - np.asarray(sinr50_db, float)
-    with np.errstate(over="ignore"):  # exp -> inf gives BLER 0, as it should
-        return 1 / (1 + np.exp(slope_per_db * x))
+    return _bler_ufunc(np.asarray(sinr_db, float), np.asarray(sinr50_db, float), float(slope_per_db))
+
+
+def _bler_one(sinr_db: float, sinr50_db: float, slope_per_db: float) -> float:
+    """:func:`bler` of one transmission (exp -> inf gives BLER 0, as it should)."""
+    return 1.0 / (1.0 + math.exp(slope_per_db * (sinr_db - sinr50_db)))
+
+
+_se_ufunc = numba.vectorize(cache=True)(_se_one)
+_bler_ufunc = numba.vectorize(cache=True)(_bler_one)
+_se_one, _bler_one = numba.njit(cache=True)(_se_one), numba.njit(cache=True)(_bler_one)
 
 
 def link_adaptation(sinr_est_db: ArrayLike, params: LinkParams) -> tuple[np.ndarray, np.ndarray]:
@@ -253,13 +285,42 @@ def link_adaptation(sinr_est_db: ArrayLike, params: LinkParams) -> tuple[np.ndar
     >>> np.round(se, 4).tolist(), np.round(s50, 4).tolist()
     ([0.0825, 0.6], [-11.4648, -1.4648])
     """
-    p = params
-    sinr_mcs = np.clip(np.asarray(sinr_est_db, float), p.sinr_min_db, p.sinr_max_db)
-    se = spectral_efficiency(
-        sinr_mcs, alpha=p.se_alpha, sinr_min_db=p.sinr_min_db, se_max_bps_hz=p.se_max_bps_hz
-    )
-    target = p.bler_target_first_tx
-    return se, sinr_mcs - math.log((1 - target) / target) / p.bler_slope_per_db
+    est = np.asarray(sinr_est_db, float)
+    se, sinr50 = _adapt(est.ravel(), _Mcs.of(params))
+    return se.reshape(est.shape), sinr50.reshape(est.shape)
+
+
+class _Mcs(NamedTuple):
+    """The link-adaptation constants of :class:`LinkParams`, as the numba kernels take them."""
+
+    alpha: float
+    sinr_min_db: float
+    sinr_max_db: float
+    se_max_bps_hz: float
+    backoff_db: float  # SINR_est - SINR50 of the chosen MCS, ln((1 - target) / target) / s
+
+    @classmethod
+    def of(cls, p: LinkParams) -> _Mcs:
+        target = p.bler_target_first_tx
+        backoff_db = math.log((1 - target) / target) / p.bler_slope_per_db
+        return cls(p.se_alpha, p.sinr_min_db, p.sinr_max_db, p.se_max_bps_hz, backoff_db)
+
+
+@numba.njit(cache=True)
+def _adapt_one(sinr_est_db: float, mcs: _Mcs) -> tuple[float, float]:
+    """:func:`link_adaptation` of one estimate: (spectral efficiency, SINR50)."""
+    sinr_mcs = min(max(sinr_est_db, mcs.sinr_min_db), mcs.sinr_max_db)
+    se = _se_one(sinr_mcs, mcs.alpha, mcs.sinr_min_db, mcs.se_max_bps_hz)
+    return se, sinr_mcs - mcs.backoff_db
+
+
+@numba.njit(cache=True)
+def _adapt(sinr_est_db: np.ndarray, mcs: _Mcs) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`link_adaptation` of flat estimates."""
+    se, sinr50 = np.empty(sinr_est_db.size), np.empty(sinr_est_db.size)
+    for i in range(sinr_est_db.size):
+        se[i], sinr50[i] = _adapt_one(sinr_est_db[i], mcs)
+    return se, sinr50
 
 
 def harq_residuals(sinr_db: ArrayLike, sinr50_db: ArrayLike, slope_per_db: float, max_tx: int) -> np.ndarray:
@@ -272,11 +333,27 @@ def harq_residuals(sinr_db: ArrayLike, sinr50_db: ArrayLike, slope_per_db: float
     [0.1, 0.0001214]
     """
     sinr, sinr50 = np.broadcast_arrays(np.asarray(sinr_db, float), np.asarray(sinr50_db, float))
-    gain_db = 10 * np.log10(np.arange(1, max_tx + 1)).reshape((max_tx,) + (1,) * sinr.ndim)
-    residual = bler(sinr + gain_db, sinr50, slope_per_db)
-    for k in range(1, max_tx):  # np.cumprod along a leading axis is several times slower
-        residual[k] *= residual[k - 1]
-    return residual
+    residual = np.empty((max_tx, sinr.size))
+    _residuals(sinr.ravel(), sinr50.ravel(), float(slope_per_db), residual)
+    return residual.reshape((max_tx, *sinr.shape))
+
+
+@numba.njit(cache=True)
+def _residuals_one(sinr_db: float, sinr50_db: float, slope_per_db: float, out: np.ndarray) -> None:
+    """:func:`harq_residuals` of one message into ``out`` (max_tx,)."""
+    left = 1.0
+    for k in range(out.size):
+        left *= _bler_one(sinr_db + 10.0 * math.log10(k + 1), sinr50_db, slope_per_db)
+        out[k] = left
+
+
+@numba.njit(cache=True)
+def _residuals(sinr_db: np.ndarray, sinr50_db: np.ndarray, slope_per_db: float, out: np.ndarray) -> None:
+    """:func:`harq_residuals` of flat messages into ``out`` (max_tx, n)."""
+    one = np.empty(out.shape[0])
+    for i in range(sinr_db.size):
+        _residuals_one(sinr_db[i], sinr50_db[i], slope_per_db, one)
+        out[:, i] = one
 
 
 class _Frame:
@@ -294,10 +371,96 @@ class _Frame:
             first_after.append((u // n) * self.per_period + rank_of[u % n])
         self.first_after = np.array(first_after, np.int64)
 
-    def start_s(self, rank: np.ndarray) -> np.ndarray:
-        """Start time of the slot of each rank, from the frame start."""
-        period, k = np.divmod(rank, self.per_period)
-        return period * self.period_s + self.position[k] * self.slot_s
+
+@numba.njit(cache=True)
+def _deliver(
+    sinr_db: np.ndarray,
+    sinr_est_db: np.ndarray,
+    u_harq: np.ndarray,
+    phase_s: np.ndarray,
+    transport_s: np.ndarray,
+    up: np.ndarray,
+    mcs: _Mcs,
+    slope_per_db: float,
+    max_tx: int,
+    payload_bits: int,
+    kept: float,
+    prb: int,
+    first_after: np.ndarray,
+    position: np.ndarray,
+    slot_s: float,
+    grant_ranks: int,
+    rtt_ranks: int,
+    tail_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each message's outcome: (delivered, latency_s, NaN if lost) (§5.2, §5.3).
+
+    ``kept`` is the share of REs left after overhead, ``prb`` the PRBs of a message. The MCS of the
+    estimated SINR; HARQ tries until decoded, ``P(n_tx > k)`` = the residual after ``k``
+    (``u_harq`` uniform); a transport block over ``ceil(payload / bits per slot)`` slots, each try on the
+    next slots of the direction after the first one after the message's ``phase_s`` (+ ``grant_ranks``)
+    and ``rtt_ranks`` after the previous try; then ``tail_s`` (the last slot and the decode) and transport.
+    """
+    n, n_slots, per_period = sinr_db.size, first_after.size, position.size
+    period_s = n_slots * slot_s
+    delivered, latency_s = np.empty(n, np.bool_), np.empty(n)
+    residual = np.empty(max_tx)
+    for i in range(n):
+        se, sinr50 = _adapt_one(sinr_est_db[i], mcs)
+        _residuals_one(sinr_db[i], sinr50, slope_per_db, residual)
+        n_tx = 1
+        for k in range(max_tx - 1):
+            n_tx += u_harq[i] < residual[k]
+        delivered[i] = up[i] and u_harq[i] >= residual[max_tx - 1]
+        if not delivered[i]:
+            latency_s[i] = np.nan
+            continue
+        tb_slots = math.ceil(payload_bits / (se * _RE_PER_PRB_SLOT * kept * prb))  # a TB over several slots
+        slot = min(int(phase_s[i] // slot_s), n_slots - 1)
+        last = first_after[slot] + grant_ranks + (n_tx - 1) * (tb_slots - 1 + rtt_ranks) + tb_slots - 1
+        period, rank = divmod(last, per_period)
+        start_s = period * period_s + position[rank] * slot_s
+        latency_s[i] = start_s + tail_s - phase_s[i] + transport_s[i]
+    return delivered, latency_s
+
+
+@numba.njit(cache=True)
+def _monitor(
+    t_s: float,
+    ids: np.ndarray,
+    sinr_db: np.ndarray,
+    rlf_sinr_db: float,
+    t310_s: float,
+    reestablish_s: float,
+    worst_db: np.ndarray,
+    below_since_s: np.ndarray,
+    outage_until_s: np.ndarray,
+) -> np.ndarray:
+    """:meth:`Link._monitor` on the state arrays (by vehicle id): whether each message's link is up.
+
+    A vehicle twice in a batch counts its worst sample; the update is idempotent, so its repeats leave the
+    state as its first message moved it.
+    """
+    for v in ids:
+        worst_db[v] = np.inf
+    for i in range(ids.size):
+        worst_db[ids[i]] = min(worst_db[ids[i]], sinr_db[i])
+    up = np.empty(ids.size, np.bool_)
+    for i in range(ids.size):
+        v = ids[i]
+        until = outage_until_s[v]
+        if worst_db[v] < rlf_sinr_db:
+            since = min(below_since_s[v], t_s) if below_since_s[v] == below_since_s[v] else t_s
+            if until > t_s or t_s - since >= t310_s:
+                until = np.inf
+            below_since_s[v] = since
+        else:
+            if until == np.inf:
+                until = t_s + reestablish_s
+            below_since_s[v] = np.nan
+        outage_until_s[v] = until
+        up[i] = t_s >= until
+    return up
 
 
 class Link:
@@ -316,6 +479,7 @@ class Link:
     def __init__(self, params: LinkParams | None = None) -> None:
         self.params = params if params is not None else LinkParams()
         p = self.params
+        self._mcs = _Mcs.of(p)
         self._ul = _Frame(p.tdd_pattern, "U", p.slot_s)
         self._dl = _Frame(p.tdd_pattern, "D", p.slot_s)
         self._below_since_s = np.empty(0)  # by vehicle id; NaN = last sample was not below the threshold
@@ -381,20 +545,12 @@ class Link:
         lo_s, hi_s = p.transport_s
         transport_s = lo_s + (hi_s - lo_s) * rng.random(n)
 
-        se, sinr50 = link_adaptation(sinr_est, p)
-        residual = harq_residuals(sinr, sinr50, p.bler_slope_per_db, p.harq_max_tx)
-        n_tx = 1 + (u_harq < residual[:-1]).sum(axis=0)  # P(n_tx > k) = residual after k
-        decoded = u_harq >= residual[-1]
-        bits_per_slot = se * _RE_PER_PRB_SLOT * (1 - p.overhead) * p.prb_per_message
-        n_slots = np.ceil(8 * payload_bytes / bits_per_slot).astype(np.int64)  # TB over several slots
-
-        slot = np.minimum((phase_s // frame.slot_s).astype(np.int64), frame.n_slots - 1)
-        first = frame.first_after[slot] + grant_ranks
-        rtt = p.harq_rtt_periods * frame.per_period
-        last = first + (n_tx - 1) * (n_slots - 1 + rtt) + n_slots - 1
-        latency_s = frame.start_s(last) + (1 + p.decode_slots) * frame.slot_s - phase_s + transport_s
-        delivered = up & decoded
-        return delivered, np.where(delivered, latency_s, np.nan)
+        return _deliver(
+            sinr, sinr_est, u_harq, phase_s, transport_s, up, self._mcs, p.bler_slope_per_db, p.harq_max_tx,
+            8 * payload_bytes, 1 - p.overhead, p.prb_per_message,
+            frame.first_after, frame.position, frame.slot_s, grant_ranks,
+            p.harq_rtt_periods * frame.per_period, (1 + p.decode_slots) * frame.slot_s,
+        )  # fmt: skip
 
     def _checked_batch(
         self, t_s: float, vehicle_ids: ArrayLike, sinr_db: ArrayLike
@@ -424,16 +580,10 @@ class Link:
         p = self.params
         if ids.size and ids.max() >= len(self._outage_until_s):
             self._grow(int(ids.max()) + 1)
-        self._worst_db[ids] = np.inf
-        np.minimum.at(self._worst_db, ids, sinr)  # a vehicle twice in a batch: its worst sample counts
-        below = self._worst_db[ids] < p.rlf_sinr_db
-        since = np.where(below, np.fmin(self._below_since_s[ids], t_s), np.nan)
-        until = self._outage_until_s[ids]
-        until = np.where(below & ((until > t_s) | (t_s - since >= p.t310_s)), np.inf, until)
-        until = np.where(~below & np.isposinf(until), t_s + p.reestablish_s, until)
-        self._below_since_s[ids] = since
-        self._outage_until_s[ids] = until
-        return t_s >= until
+        return _monitor(
+            t_s, ids, sinr, p.rlf_sinr_db, p.t310_s, p.reestablish_s,
+            self._worst_db, self._below_since_s, self._outage_until_s,
+        )  # fmt: skip
 
     def _grow(self, needed: int) -> None:
         size = max(needed, 2 * len(self._outage_until_s), 64)

@@ -22,7 +22,7 @@ import numpy as np
 from sim.rng import rng_for
 from sim.sixg.accuracy import ALTITUDE_BINS, RANGE_BINS, DetectionCounts, quantile_bin
 from sim.sixg.channel import LargeScale, path_loss_db
-from sim.sixg.deployment import NearestSites, Sites, best_sector, link_geometry, nearest_sites
+from sim.sixg.deployment import NearestSites, Sites, best_sector, link_geometry
 from sim.sixg.link import Link
 from sim.sixg.profiles import NetworkSettings
 from sim.sixg.sensing import RCS_CLASS, Detections, scan
@@ -132,6 +132,7 @@ class Network:
         self._near = NearestSites(
             self.sites, max(ch.uplink_sites, ch.sensing_sites if settings.sensing else 0)
         )
+        self._near_down = NearestSites(self.sites, ch.downlink_sites)  # an advisory's serving + interferers
         self._large = LargeScale(
             ch.scenario, self.sites.xy_m, rng_for(seed, "sixg.channel"), fc_ghz=ch.fc_ghz
         )
@@ -160,7 +161,7 @@ class Network:
         if len(flight) == 0:
             return np.empty(0)
         ch = self.settings.channel
-        site, _ = nearest_sites(self.sites, pos_m[:, :2], ch.downlink_sites)
+        site = self._near_down.query(flight, pos_m[:, :2])
         _, sinr = self.link.downlink_sinr_db(self._coupling(self._links_to(flight, pos_m, site), ch.fc_ghz))
         ok, latency = self.link.downlink(t_s, flight, sinr, self._rng["downlink"])
         self.down.add(sinr, ok, latency)

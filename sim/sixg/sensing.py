@@ -43,6 +43,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
@@ -138,8 +139,7 @@ def crb_range_m(snr_int_db: ArrayLike, bandwidth_hz: ArrayLike) -> np.ndarray:
     >>> round(float(crb_range_m(30.0, 100e6)), 5)
     0.01848
     """
-    snr = _lin(snr_int_db)
-    return math.sqrt(6.0) * C_MPS / (4.0 * np.pi * np.asarray(bandwidth_hz, float) * np.sqrt(snr))
+    return _crb_range_ufunc(np.asarray(snr_int_db, float), np.asarray(bandwidth_hz, float))
 
 
 def crb_angle_rad(snr_int_db: ArrayLike, n_elements: ArrayLike, theta_rad: ArrayLike = 0.0) -> np.ndarray:
@@ -150,9 +150,8 @@ def crb_angle_rad(snr_int_db: ArrayLike, n_elements: ArrayLike, theta_rad: Array
     >>> round(float(crb_angle_rad(20.0, 8, np.pi / 3) / crb_angle_rad(20.0, 8)), 6)  # 60° off broadside
     2.0
     """
-    snr = _lin(snr_int_db)
-    n = np.asarray(n_elements, float)
-    return math.sqrt(6.0) / (np.pi * np.cos(theta_rad) * np.sqrt(snr * (n * n - 1.0)))
+    args = (snr_int_db, n_elements, theta_rad)
+    return _crb_angle_ufunc(*(np.asarray(v, float) for v in args))
 
 
 def crb_radial_velocity_mps(snr_int_db: ArrayLike, wavelength_m: ArrayLike, cpi_s: ArrayLike) -> np.ndarray:
@@ -161,12 +160,33 @@ def crb_radial_velocity_mps(snr_int_db: ArrayLike, wavelength_m: ArrayLike, cpi_
     >>> round(float(crb_radial_velocity_mps(20.0, C_MPS / 4e9, 0.04)), 4)
     0.0365
     """
-    snr = _lin(snr_int_db)
-    return (
-        math.sqrt(6.0)
-        * np.asarray(wavelength_m, float)
-        / (4.0 * np.pi * np.asarray(cpi_s, float) * np.sqrt(snr))
-    )
+    args = (snr_int_db, wavelength_m, cpi_s)
+    return _crb_radial_velocity_ufunc(*(np.asarray(v, float) for v in args))
+
+
+# The CRBs of one measurement (SIXG-MODEL.md §3.6), compiled with numba: the functions above apply them as
+# ufuncs, :func:`scan`'s measurement kernel per detection.
+
+
+def _crb_range_one(snr_int_db: float, bandwidth_hz: float) -> float:
+    return math.sqrt(6.0) * C_MPS / (4.0 * math.pi * bandwidth_hz * math.sqrt(math.exp(snr_int_db * _DB)))
+
+
+def _crb_angle_one(snr_int_db: float, n_elements: float, theta_rad: float) -> float:
+    snr = math.exp(snr_int_db * _DB)
+    return math.sqrt(6.0) / (math.pi * math.cos(theta_rad) * math.sqrt(snr * (n_elements * n_elements - 1.0)))
+
+
+def _crb_radial_velocity_one(snr_int_db: float, wavelength_m: float, cpi_s: float) -> float:
+    return math.sqrt(6.0) * wavelength_m / (4.0 * math.pi * cpi_s * math.sqrt(math.exp(snr_int_db * _DB)))
+
+
+_crb_range_ufunc = numba.vectorize(cache=True)(_crb_range_one)
+_crb_angle_ufunc = numba.vectorize(cache=True)(_crb_angle_one)
+_crb_radial_velocity_ufunc = numba.vectorize(cache=True)(_crb_radial_velocity_one)
+_crb_range_one, _crb_angle_one, _crb_radial_velocity_one = (
+    numba.njit(cache=True)(f) for f in (_crb_range_one, _crb_angle_one, _crb_radial_velocity_one)
+)
 
 
 def coupling_loss_db(pl_db: ArrayLike, sf_db: ArrayLike, rcs_dbsm: ArrayLike, fc_hz: float) -> np.ndarray:
@@ -221,27 +241,37 @@ def spherical_to_enu(
             for v in (r_m, az_rad, el_rad, sigma_r_m, sigma_az_rad, sigma_el_rad)
         )
     )
-    ca, sa, ce, se = np.cos(az), np.sin(az), np.cos(el), np.sin(el)
-    # J = [r_hat s_r | a_hat r ce s_az | e_hat r s_el] with a_hat = (-sa, ca, 0), e_hat = (-se ca, -se sa, ce)
+    pos, cov = _spherical_to_enu(*(v.ravel() for v in (r, az, el, s_r, s_az, s_el)))
+    return pos.reshape((*r.shape, 3)), cov.reshape((*r.shape, 3, 3))
+
+
+@numba.njit(cache=True)
+def _spherical_to_enu(
+    r: np.ndarray, az: np.ndarray, el: np.ndarray, s_r: np.ndarray, s_az: np.ndarray, s_el: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`spherical_to_enu` of flat arrays, one pass."""
+    pos, cov = np.empty((r.size, 3)), np.empty((r.size, 3, 3))
+    for i in range(r.size):
+        _spherical_to_enu_one(r[i], az[i], el[i], s_r[i], s_az[i], s_el[i], pos[i], cov[i])
+    return pos, cov
+
+
+@numba.njit(cache=True)
+def _spherical_to_enu_one(
+    r: float, az: float, el: float, s_r: float, s_az: float, s_el: float, pos: np.ndarray, c: np.ndarray
+) -> None:
+    """:func:`spherical_to_enu` of one measurement into ``pos`` (3,) and ``c`` (3, 3)."""
+    ca, sa, ce, se = math.cos(az), math.sin(az), math.cos(el), math.sin(el)
+    # J = [r_hat s_r | a_hat r ce s_az | e_hat r s_el], a_hat = (-sa, ca, 0), e_hat = (-se ca, -se sa, ce)
     var_r, var_a, var_e = s_r * s_r, (r * ce * s_az) ** 2, (r * s_el) ** 2
     cc, ss, cs = ce * ce, se * se, ce * se
+    horiz = var_r * cc + var_e * ss
     xy = ca * sa * (var_r * cc - var_a + var_e * ss)
     xz, yz = ca * cs * (var_r - var_e), sa * cs * (var_r - var_e)
-    cov = np.stack(
-        [
-            (var_r * cc + var_e * ss) * ca * ca + var_a * sa * sa,
-            xy,
-            xz,
-            xy,
-            (var_r * cc + var_e * ss) * sa * sa + var_a * ca * ca,
-            yz,
-            xz,
-            yz,
-            var_r * ss + var_e * cc,
-        ],
-        axis=-1,
-    )
-    return np.stack([ce * ca, ce * sa, se], axis=-1) * r[..., None], cov.reshape((*r.shape, 3, 3))
+    c[0, 0], c[0, 1], c[0, 2] = horiz * ca * ca + var_a * sa * sa, xy, xz
+    c[1, 0], c[1, 1], c[1, 2] = xy, horiz * sa * sa + var_a * ca * ca, yz
+    c[2, 0], c[2, 1], c[2, 2] = xz, yz, var_r * ss + var_e * cc
+    pos[0], pos[1], pos[2] = ce * ca * r, ce * sa * r, se * r
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,25 +492,23 @@ def scan(
     noise = rng.standard_normal(true.shape)
     transport_s = rng.uniform(*params.transport_s, size=len(trp_pos_m))
     fa_trp, fa = _false_alarms(params, rng, len(trp_pos_m))
-    # the targets' rows, then the false alarms', through one covariance transform
-    n, n_fa = len(rows), len(fa_trp)
-    kappa = params.crb_inflation * np.concatenate(
-        [np.where(los[rows], 1.0, params.nlos_inflation), np.ones(n_fa)]
-    )
-    snr_db = np.concatenate([snr_db, fa[3]])
-    sigma = _sigmas(params, snr_db, np.concatenate([el_rad, fa[2]]), kappa)
-    meas = true + sigma[:, :n] * noise
-    pos_m, cov_m2 = spherical_to_enu(*np.concatenate([meas[:3], fa[:3]], axis=1), *sigma[:3])
+    # the targets' rows, then the false alarms', through one kernel
+    n_fa = len(fa_trp)
     trp = np.concatenate([pair_trp[rows].astype(np.int64, copy=False), fa_trp])
+    kappa = np.where(los[rows], params.crb_inflation * 1.0, params.crb_inflation * params.nlos_inflation)
+    pos_m, cov_m2, vr_mps, sigma_vr_mps = _measure(
+        true, noise, snr_db, kappa, fa, params.crb_inflation * 1.0, trp, trp_pos_m.astype(float, copy=False),
+        params.bandwidth_hz, params.n_h, params.n_v, params.wavelength_m, params.cpi_s, params.v_max_mps,
+    )  # fmt: skip
     return Detections(
         t_s=t_s,
         trp=trp,
         target=np.concatenate([pair_target[rows].astype(np.int64, copy=False), np.full(n_fa, -1, np.int64)]),
-        pos_m=pos_m + trp_pos_m[trp],
+        pos_m=pos_m,
         cov_m2=cov_m2,
-        vr_mps=np.concatenate([_fold(meas[3], params.v_max_mps), fa[4]]),
-        sigma_vr_mps=sigma[3],
-        snr_db=snr_db,
+        vr_mps=vr_mps,
+        sigma_vr_mps=sigma_vr_mps,
+        snr_db=np.concatenate([snr_db, fa[3]]),
         los=np.concatenate([los[rows].astype(bool, copy=False), np.zeros(n_fa, bool)]),
         t_delivery_s=t_s + params.cpi_s + params.processing_s + transport_s[trp],
     )
@@ -506,25 +534,53 @@ def _false_alarms(
     return trp, np.stack([r_m, az_rad, el_rad, snr_db, vr_mps])
 
 
-def _sigmas(params: SensingParams, snr_db: np.ndarray, el_rad: np.ndarray, kappa: ArrayLike) -> np.ndarray:
-    """Measurement sigmas ``(4, n)``: range, azimuth, elevation, radial velocity; CRB x ``kappa`` (§3.6).
+@numba.njit(cache=True)
+def _measure(
+    true: np.ndarray,
+    noise: np.ndarray,
+    snr_db: np.ndarray,
+    kappa: np.ndarray,
+    fa: np.ndarray,
+    kappa_fa: float,
+    trp: np.ndarray,
+    trp_pos_m: np.ndarray,
+    bandwidth_hz: float,
+    n_h: int,
+    n_v: int,
+    wavelength_m: float,
+    cpi_s: float,
+    v_max_mps: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the sensing function reports of the ``n`` detections, then the false alarms (§3.6): ENU positions
+    ``(n + n_fa, 3)``, covariances, radial velocities (folded into ``[-v_max, v_max)``) and their sigmas.
 
-    The vertical panel faces the target in azimuth: the vertical phase progression is ``pi sin(el)``
-    (theta = el off broadside), the horizontal one ``pi cos(el) sin(d_az)``, hence the ``1 / cos(el)``.
+    A detection's measurement (integrated SNR ``snr_db``) is its ``true`` (4, n) range, azimuth, elevation
+    and radial velocity plus ``sigma * noise``; a false alarm's (``fa`` (5, n_fa), :func:`_false_alarms`) is
+    given. Sigmas are the CRBs x ``kappa``; the vertical panel faces the target in azimuth: the vertical
+    phase progression is ``pi sin(el)`` (theta = el off broadside), the horizontal one
+    ``pi cos(el) sin(d_az)``, hence the ``1 / cos(el)`` at the true elevation.
     """
-    return kappa * np.stack(
-        [
-            crb_range_m(snr_db, params.bandwidth_hz),
-            crb_angle_rad(snr_db, params.n_h) / np.cos(el_rad),
-            crb_angle_rad(snr_db, params.n_v, el_rad),
-            crb_radial_velocity_mps(snr_db, params.wavelength_m, params.cpi_s),
-        ]
-    )
-
-
-def _fold(v_mps: np.ndarray, v_max_mps: float) -> np.ndarray:
-    """Radial velocity as a Doppler processor sees it: folded into ``[-v_max, v_max)``."""
-    return np.mod(v_mps + v_max_mps, 2.0 * v_max_mps) - v_max_mps
+    n, n_fa = true.shape[1], fa.shape[1]
+    pos, cov = np.empty((n + n_fa, 3)), np.empty((n + n_fa, 3, 3))
+    vr, sigma_vr = np.empty(n + n_fa), np.empty(n + n_fa)
+    meas = np.empty(4)
+    for i in range(n + n_fa):
+        det = i < n
+        snr, el, k = (snr_db[i], true[2, i], kappa[i]) if det else (fa[3, i - n], fa[2, i - n], kappa_fa)
+        sigma = (
+            k * _crb_range_one(snr, bandwidth_hz),
+            k * (_crb_angle_one(snr, n_h, 0.0) / math.cos(el)),
+            k * _crb_angle_one(snr, n_v, el),
+            k * _crb_radial_velocity_one(snr, wavelength_m, cpi_s),
+        )
+        for f in range(4):
+            meas[f] = true[f, i] + sigma[f] * noise[f, i] if det else fa[f if f < 3 else 4, i - n]
+        _spherical_to_enu_one(meas[0], meas[1], meas[2], sigma[0], sigma[1], sigma[2], pos[i], cov[i])
+        for a in range(3):
+            pos[i, a] += trp_pos_m[trp[i], a]
+        vr[i] = (meas[3] + v_max_mps) % (2.0 * v_max_mps) - v_max_mps if det else meas[3]
+        sigma_vr[i] = sigma[3]
+    return pos, cov, vr, sigma_vr
 
 
 @dataclass(frozen=True, slots=True)
