@@ -312,9 +312,12 @@ class CellGrid:
         zone = np.repeat(np.arange(len(geofences)), [len(g.volumes) for g in geofences])
         cells, owner = self.cells_of_volumes(volumes)
         of_zone = zone[owner] if len(owner) else owner
-        rows = np.unique(np.column_stack([of_zone, cells]).astype(cells.dtype), axis=0)  # one sort for all
-        bounds = np.searchsorted(rows[:, 0], np.arange(len(geofences) + 1))
-        return [rows[a:b, 1:] for a, b in itertools.pairwise(bounds.tolist())]
+        nx, ny, nk = self.shape  # (zone, i, j, k) as one integer key: a 1-D unique sorts them all at once
+        key = np.unique(((of_zone * nx + cells[:, 0]) * ny + cells[:, 1]) * nk + cells[:, 2])
+        zone_of, cell = np.divmod(key, nx * ny * nk)
+        rows = np.column_stack(np.unravel_index(cell, (nx, ny, nk))).astype(cells.dtype).reshape(-1, 3)
+        bounds = np.searchsorted(zone_of, np.arange(len(geofences) + 1))
+        return [rows[a:b] for a, b in itertools.pairwise(bounds.tolist())]
 
     def capacity(self, i: ArrayLike, j: ArrayLike, k: ArrayLike) -> np.ndarray | int:
         """Simultaneous flights cell-layer ``(i, j, k)`` accepts; an int for scalars, else broadcast shape.
