@@ -11,7 +11,7 @@ protected zone for the picture's uncertainty and staleness (§6.2).
 Each track is a row of (capacity, 6) states and (capacity, 6, 6) covariances (``state`` and ``cov`` are
 (6, capacity) and (6, 6, capacity) views), and the filter, gating, assignment and scan rounds are numba
 kernels looping over tracks and pairs (a few passes per round of a scan instead of dozens of whole-array
-numpy passes). Layer: sim.
+numpy passes); the assignment kernels are in :mod:`sim.sixg.assignment`. Layer: sim.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.special import gammaincinv
 
 from sim.errors import ScenarioError
+from sim.sixg.assignment import _gnn, _root, _union
 
 __all__ = ["K_95_1D", "K_95_2D", "FusionConfig", "Picture", "Tracks", "inflated_zone"]
 
@@ -35,7 +36,6 @@ K_95_1D = 1.959964
 _OOSM_S = 1e-9  # a measurement older than its track's last update by more is out of sequence
 _SLACK = 1e-6  # relative slack of the broad-phase radii (rounding may add candidates, never drop one)
 _PAD_M = 1e-3  # added to every broad-phase radius, the same: rounding in positions never drops a pair
-_UNGATED = 1e9  # assignment cost of a pair outside the gate (an assignment using it is discarded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -842,161 +842,6 @@ def _grown(a: np.ndarray, need: int) -> np.ndarray:
     b = np.empty(max(need, 2 * len(a)), a.dtype)
     b[: len(a)] = a
     return b
-
-
-# -- assignment
-
-
-@numba.njit(cache=True)
-def _root(parent: np.ndarray, a: int) -> int:
-    """The root of ``a`` in a union-find forest, halving the path on the way."""
-    while parent[a] != a:
-        parent[a] = parent[parent[a]]
-        a = parent[a]
-    return a
-
-
-@numba.njit(cache=True)
-def _union(parent: np.ndarray, a: int, b: int) -> None:
-    """Join the sets of ``a`` and ``b`` (the lesser root becomes the root)."""
-    ra, rb = _root(parent, a), _root(parent, b)
-    parent[max(ra, rb)] = min(ra, rb)
-
-
-@numba.njit(cache=True)
-def _gnn(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Pairs (indices) of a one-to-one assignment with the most pairs, then the least cost, per cluster.
-
-    Clusters are the connected components of the pairs (track ``ti``, detection ``dj``). One with a single
-    track or a single detection (nearly all: most are one pair) takes its cheapest pair (ties: the least
-    detection, or track); any other is solved by :func:`_lsap` (tracks and detections ascending).
-    """
-    n = len(ti)
-    if n == 0:
-        return np.empty(0, np.int64)
-    nt, nd = ti.max() + 1, dj.max() + 1
-    parent = np.arange(nt + nd)
-    for k in range(n):
-        _union(parent, ti[k], nt + dj[k])
-    start = np.zeros(nt + 1, np.int64)  # pairs by cluster (labelled by its least track), each in order
-    label = np.empty(n, np.int64)
-    for k in range(n):
-        label[k] = _root(parent, ti[k])
-        start[label[k] + 1] += 1
-    start = np.cumsum(start)
-    order, fill = np.empty(n, np.int64), start[:-1].copy()
-    for k in range(n):
-        order[fill[label[k]]] = k
-        fill[label[k]] += 1
-    seen_t, seen_d = np.full(nt, -1), np.full(nd, -1)  # the last cluster that counted each
-    chosen = np.empty(n, np.int64)
-    got = 0
-    for root in range(nt):
-        s, e = start[root], start[root + 1]
-        tracks = dets = 0
-        for c in order[s:e]:
-            tracks += seen_t[ti[c]] != root
-            dets += seen_d[dj[c]] != root
-            seen_t[ti[c]], seen_d[dj[c]] = root, root
-        if s == e:
-            continue
-        if tracks == 1 or dets == 1:
-            other = dj if tracks == 1 else ti
-            best = order[s]
-            for c in order[s + 1 : e]:
-                if cost[c] < cost[best] or (cost[c] == cost[best] and other[c] < other[best]):
-                    best = c
-            chosen[got] = best
-            got += 1
-        else:
-            got = _assign(ti, dj, cost, order[s:e], chosen, got)
-    return chosen[:got]
-
-
-@numba.njit(cache=True)
-def _assign(
-    ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, k: np.ndarray, chosen: np.ndarray, got: int
-) -> int:
-    """Append to ``chosen`` (``got`` used) the pairs of the :func:`_lsap` assignment of cluster ``k`` (tracks
-    and detections ascending); the new count."""
-    tracks, dets = np.unique(ti[k]), np.unique(dj[k])
-    matrix = np.full((len(tracks), len(dets)), _UNGATED)
-    pair = np.full((len(tracks), len(dets)), -1)
-    for c in k:
-        a, b = np.searchsorted(tracks, ti[c]), np.searchsorted(dets, dj[c])
-        matrix[a, b], pair[a, b] = cost[c], c
-    col = _lsap(matrix)
-    for a in range(len(tracks)):
-        if col[a] >= 0 and pair[a, col[a]] >= 0:
-            chosen[got] = pair[a, col[a]]
-            got += 1
-    return got
-
-
-@numba.njit(cache=True)
-def _lsap(cost: np.ndarray) -> np.ndarray:
-    """The column of each row (-1: none) of a least-cost assignment of ``cost`` (finite, n x m).
-
-    Shortest augmenting paths (Crouse, "On implementing 2D rectangular assignment algorithms", IEEE TAES
-    52(4), 2016, pp. 1685-1686), as scipy's ``linear_sum_assignment``; a matrix with more rows than columns
-    is solved transposed."""
-    if cost.shape[0] > cost.shape[1]:
-        row = _lsap(cost.T.copy())
-        col = np.full(cost.shape[0], -1)
-        for j in range(cost.shape[1]):
-            col[row[j]] = j
-        return col
-    nr, nc = cost.shape
-    c = cost - cost.min()
-    u, v = np.zeros(nr), np.zeros(nc)
-    shortest = np.empty(nc)
-    path = np.full(nc, -1)
-    col4row, row4col = np.full(nr, -1), np.full(nc, -1)
-    seen_r, seen_c = np.zeros(nr, np.bool_), np.zeros(nc, np.bool_)
-    remaining = np.empty(nc, np.int64)
-    for cur in range(nr):
-        min_val = 0.0
-        left = nc
-        for it in range(nc):
-            remaining[it] = nc - it - 1
-        seen_r[:] = False
-        seen_c[:] = False
-        shortest[:] = np.inf
-        sink, i = -1, cur
-        while sink == -1:
-            index, lowest = -1, np.inf
-            seen_r[i] = True
-            for it in range(left):
-                j = remaining[it]
-                reduced = min_val + c[i, j] - u[i] - v[j]
-                if reduced < shortest[j]:
-                    path[j], shortest[j] = i, reduced
-                if shortest[j] < lowest or (shortest[j] == lowest and row4col[j] == -1):
-                    lowest, index = shortest[j], it
-            min_val = lowest
-            j = remaining[index]
-            if row4col[j] == -1:
-                sink = j
-            else:
-                i = row4col[j]
-            seen_c[j] = True
-            left -= 1
-            remaining[index] = remaining[left]
-        u[cur] += min_val
-        for i in range(nr):
-            if seen_r[i] and i != cur:
-                u[i] += min_val - shortest[col4row[i]]
-        for j in range(nc):
-            if seen_c[j]:
-                v[j] -= min_val - shortest[j]
-        j = sink
-        while True:
-            i = path[j]
-            row4col[j] = i
-            col4row[i], j = j, col4row[i]
-            if i == cur:
-                break
-    return col4row
 
 
 # -- the sensing scan

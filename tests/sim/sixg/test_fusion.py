@@ -513,33 +513,6 @@ def test_scan_equals_a_brute_force_scan(seed):
     np.testing.assert_allclose(fast_tracks.cov[:, :, rows], slow_tracks.cov[:, :, rows], rtol=1e-9, atol=1e-9)
 
 
-def test_assignment_equals_scipy_on_random_clusters():
-    """The kernels' augmenting-path assignment against scipy's ``linear_sum_assignment`` on random
-    rectangular matrices (wide, tall, with pairs outside the gate), and the clustered GNN against one
-    assignment over all pairs (most pairs, then least cost), brute force."""
-    rng = np.random.default_rng(3)
-    for _ in range(300):
-        cost = rng.uniform(-3.0, 10.0, rng.integers(1, 8, 2))
-        cost[rng.random(cost.shape) < 0.4] = fusion._UNGATED
-        a, b = linear_sum_assignment(cost)
-        expected = np.full(len(cost), -1)
-        expected[a] = b
-        assert np.array_equal(fusion._lsap(cost), expected)
-    for _ in range(200):
-        n_t, n_d = rng.integers(1, 30, 2)
-        ti, dj = (rng.random((n_t, n_d)) < 0.08).nonzero()
-        order = rng.permutation(len(ti))
-        ti, dj, cost = ti[order] * 3 + 1, dj[order], rng.uniform(-3.0, 10.0, len(ti))
-        got = fusion._gnn(ti, dj, cost)
-        full = np.full((3 * n_t + 1, n_d), fusion._UNGATED)
-        full[ti, dj] = cost
-        a, b = linear_sum_assignment(full)
-        keep = full[a, b] < fusion._UNGATED
-        assert sorted(zip(ti[got].tolist(), dj[got].tolist(), strict=True)) == sorted(
-            zip(a[keep].tolist(), b[keep].tolist(), strict=True)
-        )
-
-
 def test_sweep_finds_every_pair_within_the_radii():
     """The broad phase against all pairs: radii from 1 cm to 300 m (one wide point does not widen the search
     of the others), all pairs within the radii and none beyond them plus the pad, each once; with a split,
