@@ -78,6 +78,9 @@ class SimUSS:
             grid=region.grid,
             routes=self.routes,
             geofences=region.geofences,
+            # nobody polls the simulated operators' notifications (the event log is the record): keep one
+            # minute of them, not a dense city's hundreds of thousands of overlap notices
+            notification_retention=timedelta(minutes=1),
         )
         self._ids = rng_for(spec.seed, "intent_ids")
         self._intents: dict[int, OperationalIntent] = {}

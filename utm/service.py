@@ -13,7 +13,7 @@ import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,7 +30,7 @@ from utm.deconfliction import Policy, check_plan, validate_area, validate_reques
 from utm.errors import InvalidRequest, NotFound, NotManager, PlanRejected, StaleOvn
 from utm.intents import IntentRequest, OperationalIntent, State, check_transition, make_ovn
 from utm.live import LiveAirspace
-from utm.store import Store
+from utm.store import Store, StoreTx
 from utm.telemetry import TelemetryBatch, TelemetryReport, TimerState
 
 __all__ = ["UTMService"]
@@ -42,6 +42,10 @@ MONITOR = "conformance-monitor"
 
 
 _FREEZE_FROM = 10_000  # intents: a picture this big is ~1M objects for every full collection to walk
+NOTIFICATION_RETENTION = timedelta(days=1)
+"""User notifications older than this are deleted: operators poll them (InterUSS user_notifications) within
+minutes; a day keeps the table bounded in a busy service (an overlap notifies both operators)."""
+_PRUNE_EVERY = timedelta(minutes=1)  # of the service's clock: one indexed DELETE per minute at most
 
 
 @contextmanager
@@ -73,7 +77,13 @@ class UTMService:
         routes: RouteGraph | None = None,
         geofences: Iterable[Geofence] = (),
         monitor: ConformanceMonitor | None = None,
+        notification_retention: timedelta | None = NOTIFICATION_RETENTION,
     ) -> None:
+        """``notification_retention``: how long user notifications are kept (None: for ever)."""
+        if notification_retention is not None and notification_retention <= timedelta(0):
+            raise ValueError(f"notification_retention must be positive ({notification_retention})")
+        self._retention = notification_retention
+        self._pruned_at: datetime | None = None
         self._store = store
         self._clock = clock
         self._policy = policy or Policy()
@@ -264,10 +274,18 @@ class UTMService:
             tx.record(DecisionRecord(now, actor, action, str(intent.id), "accepted", reason, refs))
             for note in self._notifications(intent, advisories, now):
                 tx.notify(note)
+            self._prune(tx, now)
             if timers is not None:
                 tx.put_timers(timers)
         self._live.put(intent)
         self._announce("intent", intent)
+
+    def _prune(self, tx: StoreTx, now: datetime) -> None:
+        """Delete notifications past the retention, at most once per ``_PRUNE_EVERY`` of the clock."""
+        if self._retention is None or (self._pruned_at is not None and now - self._pruned_at < _PRUNE_EVERY):
+            return
+        tx.prune_notifications(now - self._retention)
+        self._pruned_at = now
 
     def _notifications(
         self, intent: OperationalIntent, advisories: Iterable[Advisory], now: datetime

@@ -251,6 +251,11 @@ class StoreTx:
         n = notification
         self._db().execute(_NOTIFY, (time_to_json(n.time), n.manager, n.intent_id, n.kind, n.message))
 
+    def prune_notifications(self, before: datetime) -> int:
+        """Delete the notifications older than ``before`` (by the time index); how many went."""
+        old = self._db().execute("DELETE FROM notifications WHERE time < ?", (time_to_json(before),))
+        return old.rowcount
+
 
 class Store:
     """SQLite store of live intents, their history, geofences, the audit trail and notifications.

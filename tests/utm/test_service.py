@@ -113,6 +113,29 @@ def test_higher_priority_over_lower_notifies_the_lower_manager(service, box, pla
     assert str(high.id) in notes[0].message
 
 
+def test_notifications_past_the_retention_are_deleted_at_a_later_commit(db, frame, clock, box, plan):
+    """Retention 2 min: overlap notifications made 3 min ago go at the next commit; newer ones stay."""
+    store = Store(db, frame)
+    service = UTMService(store, clock=clock, notification_retention=timedelta(minutes=2))
+    service.create(uuid4(), plan(box(), priority=0), manager="uss-low")
+    service.create(uuid4(), plan(box(x_m=50.0), priority=100), manager="uss-high")
+    first = service.notifications(manager="uss-low")
+    assert len(first) == 1
+    clock.advance(180.0)
+    service.create(uuid4(), plan(box(x_m=-60.0), priority=100), manager="uss-high")  # meets only the low one
+    notes = service.notifications(manager="uss-low")
+    assert len(notes) == 1 and notes[0].time == clock.now and first[0] not in notes
+    store.close()
+
+
+@pytest.mark.parametrize("retention", [timedelta(0), timedelta(seconds=-1)])
+def test_a_retention_that_is_not_positive_is_refused(db, frame, clock, retention):
+    store = Store(db, frame)
+    with pytest.raises(ValueError, match="notification_retention must be positive"):
+        UTMService(store, clock=clock, notification_retention=retention)
+    store.close()
+
+
 def test_the_live_picture_is_rebuilt_from_the_store_after_a_restart(db, frame, clock, box, plan):
     store = Store(db, frame)
     first = UTMService(store, clock=clock)
