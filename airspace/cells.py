@@ -291,26 +291,47 @@ class CellGrid:
         ]
         return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
+    def restacked(self, cells: np.ndarray, z_lower_m: float, z_upper_m: float) -> np.ndarray:
+        """:meth:`cells_of_volume` of a volume with the outline of the one whose cells ``cells`` are (at least
+        one), between new heights: the same columns on the layers the new heights meet, with no geometry test.
+
+        >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=3, ny=3)
+        >>> grid.restacked(np.array([[0, 0, 0], [0, 0, 1], [1, 0, 0], [1, 0, 1]]), 95.0, 115.0).tolist()
+        [[0, 0, 2], [1, 0, 2]]
+        """
+        layers = self._layers_meeting(z_lower_m, z_upper_m)
+        columns = dict.fromkeys(map(tuple, cells[:, :2].tolist()))  # cells are sorted: columns in order
+        return np.array([(i, j, k) for i, j in columns for k in layers], dtype=np.int64).reshape(-1, 3)
+
+    def _layers_meeting(self, z_lower_m: float, z_upper_m: float) -> range:
+        """The layers whose closed bands meet the closed heights ``[z_lower_m, z_upper_m]``."""
+        _, _, z_lower, z_upper = self._edge_lists
+        k_lo = bisect.bisect_left(z_upper, z_lower_m)
+        return range(k_lo, max(k_lo, bisect.bisect_right(z_lower, z_upper_m)))
+
     def _ranges(self, volume: Volume3D) -> tuple[int, int, int, int, int, int]:
         """``(k_lo, nk, i_lo, ni, j_lo, nj)``: the layers (closed height overlap), then the columns and rows
         whose closed cells meet the volume's bounding box (none without a layer)."""
-        x, y, z_lower, z_upper = self._edge_lists
-        k_lo = bisect.bisect_left(z_upper, volume.z_lower_m)
-        nk = bisect.bisect_right(z_lower, volume.z_upper_m) - k_lo
+        x, y, _, _ = self._edge_lists
+        layers = self._layers_meeting(volume.z_lower_m, volume.z_upper_m)
         xmin, ymin, xmax, ymax = volume.bounds_xy_m
         i_lo, ni = _span(xmin, xmax, x)
         j_lo, nj = _span(ymin, ymax, y)
-        return k_lo, nk, i_lo, ni if nk > 0 else 0, j_lo, nj
+        return layers.start, len(layers), i_lo, ni if layers else 0, j_lo, nj
 
     def cells_of_geofence(self, geofence: Geofence) -> np.ndarray:
         """``(n, 3)`` sorted unique cell-layers touched by any of the geofence's volumes."""
         return self.cells_of_geofences([geofence])[0]
 
     def cells_of_geofences(self, geofences: Sequence[Geofence]) -> list[np.ndarray]:
-        """:meth:`cells_of_geofence` of each zone, with one :meth:`cells_of_volumes` pass over them all."""
+        """:meth:`cells_of_geofence` of each zone, with one :meth:`cells_of_volumes` pass over them all (when
+        each zone has one volume, as an intent's volumes made zones do, its cells are that volume's as is)."""
         volumes = [v for g in geofences for v in g.volumes]
-        zone = np.repeat(np.arange(len(geofences)), [len(g.volumes) for g in geofences])
         cells, owner = self.cells_of_volumes(volumes)
+        if all(len(g.volumes) == 1 for g in geofences):
+            bounds = np.searchsorted(owner, np.arange(len(geofences) + 1))
+            return [cells[a:b] for a, b in itertools.pairwise(bounds.tolist())]
+        zone = np.repeat(np.arange(len(geofences)), [len(g.volumes) for g in geofences])
         of_zone = zone[owner] if len(owner) else owner
         nx, ny, nk = self.shape  # (zone, i, j, k) as one integer key: a 1-D unique sorts them all at once
         key = np.unique(((of_zone * nx + cells[:, 0]) * ny + cells[:, 1]) * nk + cells[:, 2])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import networkx as nx
@@ -66,7 +66,8 @@ class RouteGraph:
 
     def avoids(self, geofence: Geofence) -> bool:
         """Whether routes already keep out of this very zone (it is one of the graph's PROHIBITED zones)."""
-        return any(g == geofence for g, _ in self._zones if g.identifier == geofence.identifier)
+        same_id = (z.geofence for z in self._zones if z.geofence.identifier == geofence.identifier)
+        return any(g == geofence for g in same_id)
 
     def plan(
         self,
@@ -140,7 +141,9 @@ class RouteGraph:
                 t0 - timedelta(seconds=time_buffer_s),
                 t0 + timedelta(seconds=length_m / speed_mps + time_buffer_s),
             )
-            layer = self._blocked(k, window)
+            active = tuple(n for n, z in enumerate(self._zones) if z.geofence.active_during(*window))
+            self._check_ends(start, goal, k, active, window)
+            layer = self._blocked(k, active)
             centres = [self._center(c) for c in self._search(start, goal, layer, k, window)]
             points = self._pulled(_polyline(origin, centres, destination), layer, lateral_buffer_m)
             route_m = sum(math.dist(p, q) for p, q in itertools.pairwise(points))
@@ -195,17 +198,33 @@ class RouteGraph:
         x_m, y_m = self.grid.cell_center(*cell)
         return float(x_m), float(y_m)
 
-    def _blocked(self, k: int, window: tuple[datetime, datetime]) -> _Blocked:
-        """Layer ``k`` with the prohibited zones active in ``window``; built once per set of active zones (a
-        busy service plans thousands of routes under the same few zones)."""
-        active = tuple(n for n, (g, _) in enumerate(self._zones) if g.active_during(*window))
+    def _check_ends(
+        self, start: Cell, goal: Cell, k: int, active: tuple[int, ...], window: tuple[datetime, datetime]
+    ) -> None:
+        """NoRoute naming the end and its zones when the origin or destination cell is blocked on layer ``k``
+        by the ``active`` zones (checked before the layer is built: a blocked end needs no layer)."""
+        ny = self.grid.ny
+        for end, cell in (("origin", start), ("destination", goal)):
+            at = cell[0] * ny + cell[1]
+            hits = [z.geofence for z in map(self._zones.__getitem__, active) if at in z.columns(k, ny)[0]]
+            if hits:
+                raise NoRoute(
+                    end,
+                    f"cell {cell} on layer {self.grid.layers[k].name} lies in the active prohibited zone(s) "
+                    f"{_ids(hits)} {_when(window)}",
+                )
+
+    def _blocked(self, k: int, active: tuple[int, ...]) -> _Blocked:
+        """Layer ``k`` with the ``active`` prohibited zones (positions in ``_zones``); built once per set of
+        active zones (a busy service plans thousands of routes under the same few zones)."""
         layer = self._layers.get((k, active))
         if layer is None:
-            zones = [(g, cells[cells[:, 2] == k, :2]) for g, cells in map(self._zones.__getitem__, active)]
-            blocked = np.zeros((self.grid.nx, self.grid.ny), dtype=bool)
-            for _, cells in zones:
-                blocked[tuple(cells.T)] = True
-            layer = _Blocked(self.grid, zones, blocked, (~blocked).tolist())
+            zones = [self._zones[n] for n in active]
+            blocked = np.zeros(self.grid.nx * self.grid.ny, dtype=bool)
+            for z in zones:
+                blocked[z.columns(k, self.grid.ny)[1]] = True
+            blocked = blocked.reshape(self.grid.nx, self.grid.ny)
+            layer = _Blocked(self.grid, [z.geofence for z in zones], blocked, (~blocked).tolist())
             if len(self._layers) >= _LAYER_MEMO:
                 self._layers.clear()
             self._layers[(k, active)] = layer
@@ -214,18 +233,8 @@ class RouteGraph:
     def _search(
         self, start: Cell, goal: Cell, layer: _Blocked, k: int, window: tuple[datetime, datetime]
     ) -> list[Cell]:
-        """A* over the free cells; NoRoute naming the end and the zones when blocked or cut off."""
-        blocked, zones, free = layer.blocked, layer.zones, layer.free
-        name = self.grid.layers[k].name
-        when = f"between {format_time(window[0])} and {format_time(window[1])}"
-        for field, cell in (("origin", start), ("destination", goal)):
-            if blocked[cell]:
-                ids = _ids(
-                    g for g, cells in zones if ((cells[:, 0] == cell[0]) & (cells[:, 1] == cell[1])).any()
-                )
-                raise NoRoute(
-                    field, f"cell {cell} on layer {name} lies in the active prohibited zone(s) {ids} {when}"
-                )
+        """A* over the free cells between free ends; NoRoute naming the zones when they cut the ends off."""
+        free = layer.free
 
         def length_m(u: Cell, v: Cell, edge: dict) -> float | None:
             """Edge cost; None hides edges into blocked cells and diagonals that cut a blocked corner."""
@@ -245,8 +254,8 @@ class RouteGraph:
         except nx.NetworkXNoPath:
             raise NoRoute(
                 "destination",
-                f"no corridor on layer {name} avoids the active prohibited zones "
-                f"{_ids(g for g, _ in zones)} {when}",
+                f"no corridor on layer {self.grid.layers[k].name} avoids the active prohibited zones "
+                f"{_ids(layer.zones)} {_when(window)}",
             ) from None
 
     @staticmethod
@@ -255,16 +264,23 @@ class RouteGraph:
 
         A leg is clear when its buffered outline meets no blocked cell's interior (touching a blocked
         cell's edge is fine: that edge belongs to a free cell too, or the leg would already cross). The
-        buffer (inside the true round one) is built only when a blocked cell lies within its width.
+        buffer (inside the true round one) is built only when a blocked cell lies within its width. Only
+        the blocked cells around the leg's bounding box are tested (prepared, as a tree query would).
         """
-        boxes, tree = layer.squares()
 
         def clear(p: Point, q: Point) -> bool:
+            boxes = layer.squares_near(p, q, lateral_buffer_m)
+            if not len(boxes):
+                return True
             line = shapely.LineString([p, q])
-            if not len(tree.query(line, predicate="dwithin", distance=lateral_buffer_m)):
+            shapely.prepare(line)
+            if not shapely.dwithin(line, boxes, lateral_buffer_m).any():
                 return True
             leg = line.buffer(lateral_buffer_m)
-            return bool(shapely.touches(leg, boxes[tree.query(leg, predicate="intersects")]).all())
+            shapely.prepare(leg)
+            meets = boxes[shapely.intersects(leg, boxes)]
+            shapely.destroy_prepared(leg)  # touches as a tree's answer is tested: unprepared
+            return bool(shapely.touches(leg, meets).all())
 
         kept, a = [points[0]], 0
         while a < len(points) - 1:
@@ -284,7 +300,7 @@ class RouteGraph:
         the first / last segment is such a leg (origin to its cell centre, that centre to the destination).
         """
         for n, volume in enumerate(corridor):
-            hits = [g for g, _ in self._zones if g.intersects(volume)]
+            hits = [z.geofence for z in self._zones if z.geofence.intersects(volume)]
             if not hits:
                 continue
             if n == 0 and end_legs[0]:
@@ -303,24 +319,51 @@ _LAYER_MEMO = 64
 """Layers-with-active-zones a :class:`RouteGraph` keeps built (there are a few per region and day)."""
 
 
+@dataclass(slots=True, eq=False)
+class _Zone:
+    """A PROHIBITED zone, the cell-layers it touches and, per layer once asked, its columns as flat indices
+    ``i * ny + j`` (a set for the end test, an array for the mask); ``with_geofences`` graphs share it."""
+
+    geofence: Geofence
+    cells: np.ndarray
+    _columns: dict[int, tuple[frozenset[int], np.ndarray]] = field(default_factory=dict)
+
+    def columns(self, k: int, ny: int) -> tuple[frozenset[int], np.ndarray]:
+        """The flat indices of the zone's columns on layer ``k``, as a set and as an array."""
+        if k not in self._columns:
+            on_k = self.cells[self.cells[:, 2] == k]
+            flat = on_k[:, 0] * ny + on_k[:, 1]
+            self._columns[k] = frozenset(flat.tolist()), flat
+        return self._columns[k]
+
+
 @dataclass(slots=True)
 class _Blocked:
-    """A layer under a set of active prohibited zones: each zone's cells there, the blocked mask, the free
-    mask as nested lists (A*'s edge cost reads it per edge) and, once string pulling asks, the blocked cells'
-    squares with their tree (a search that fails at a blocked end never builds them)."""
+    """A layer under a set of active prohibited zones: those zones, the blocked mask and the free mask as
+    nested lists (A*'s edge cost reads it per edge)."""
 
     grid: CellGrid
-    zones: list[tuple[Geofence, np.ndarray]]
+    zones: list[Geofence]
     blocked: np.ndarray
     free: list[list[bool]]
-    _squares: tuple[np.ndarray, shapely.STRtree] | None = None
 
-    def squares(self) -> tuple[np.ndarray, shapely.STRtree]:
-        """The blocked cells' squares and their STRtree, built on first use."""
-        if self._squares is None:
-            boxes = self.grid.cell_box(*np.nonzero(self.blocked))
-            self._squares = boxes, shapely.STRtree(boxes)
-        return self._squares
+    def squares_near(self, p: Point, q: Point, margin_m: float) -> np.ndarray:
+        """The squares of the blocked cells in the columns and rows that the segment's bounding box, widened
+        by ``margin_m`` and then by one cell against rounding, reaches: every blocked cell within
+        ``margin_m`` of the segment, and a few more (no tree is built: a grid is its own index)."""
+        x0_m, y0_m, _, _ = self.grid.bounds_xy_m
+        size_m = self.grid.cell_size_m
+        i_lo, i_hi = (
+            math.floor((min(p[0], q[0]) - margin_m - x0_m) / size_m) - 1,
+            math.floor((max(p[0], q[0]) + margin_m - x0_m) / size_m) + 2,
+        )
+        j_lo, j_hi = (
+            math.floor((min(p[1], q[1]) - margin_m - y0_m) / size_m) - 1,
+            math.floor((max(p[1], q[1]) + margin_m - y0_m) / size_m) + 2,
+        )
+        i_lo, j_lo = max(i_lo, 0), max(j_lo, 0)
+        i, j = np.nonzero(self.blocked[i_lo:i_hi, j_lo:j_hi])
+        return self.grid.cell_box(i + i_lo, j + j_lo)
 
 
 def corridor(
@@ -414,12 +457,17 @@ def _xy(field: str, xy_m: Sequence[float]) -> Point:
     return float(xy_m[0]), float(xy_m[1])
 
 
+def _when(window: tuple[datetime, datetime]) -> str:
+    """The flight window as NoRoute messages name it."""
+    return f"between {format_time(window[0])} and {format_time(window[1])}"
+
+
 def _ids(geofences: Iterable[Geofence]) -> str:
     """Sorted, comma-separated identifiers."""
     return ", ".join(sorted({g.identifier for g in geofences}))
 
 
-def _prohibited_cells(grid: CellGrid, geofences: Sequence[Geofence]) -> list[tuple[Geofence, np.ndarray]]:
+def _prohibited_cells(grid: CellGrid, geofences: Sequence[Geofence]) -> list[_Zone]:
     """Each PROHIBITED zone with the cell-layers it touches (computed once; only activity varies per plan)."""
     zones = [g for g in geofences if g.restriction == Restriction.PROHIBITED]
-    return list(zip(zones, grid.cells_of_geofences(zones), strict=True))
+    return [_Zone(g, cells) for g, cells in zip(zones, grid.cells_of_geofences(zones), strict=True)]

@@ -20,11 +20,12 @@ from uuid import UUID
 
 import numpy as np
 import shapely
+from shapely import Polygon
 
 from airspace.cells import CellGrid
 from airspace.geofences import Geofence
 from airspace.index import Box, SpaceTimeIndex
-from airspace.volumes import Volume3D, Volume4D
+from airspace.volumes import Circle, Volume3D, Volume4D
 from utm.errors import NotFound
 from utm.intents import OperationalIntent
 
@@ -53,6 +54,7 @@ class LiveAirspace:
         "_intents",
         "_longest_s",
         "_occupancy",
+        "_outlines",
         "_recent",
         "grid",
     )
@@ -75,6 +77,7 @@ class LiveAirspace:
         self._fences: dict[str, Geofence] = {}
         self._fence_index: SpaceTimeIndex[str] = SpaceTimeIndex()
         self._recent: OrderedDict[int, tuple[Volume3D, np.ndarray]] = OrderedDict()
+        self._outlines: OrderedDict[int, tuple[Polygon | Circle, np.ndarray]] = OrderedDict()
         for fence in geofences:
             self.put_geofence(fence)
         if grid is not None:
@@ -159,6 +162,8 @@ class LiveAirspace:
 
         The last few volumes asked about are remembered: a plan's cells, computed while it is checked, serve
         again when it is put. Keyed by identity; the entry holds the volume, so its id cannot be reused.
+        So are their outlines (those that touch a cell): a volume with a remembered outline object but new
+        heights (an altitude alternative) gets its cells from :meth:`CellGrid.restacked`, no geometry test.
         """
         if self.grid is None:
             return []
@@ -178,12 +183,23 @@ class LiveAirspace:
 
     def _recall(self, volume: Volume3D) -> np.ndarray | None:
         hit = self._recent.get(id(volume))
-        return hit[1] if hit is not None and hit[0] is volume else None
+        if hit is not None and hit[0] is volume:
+            return hit[1]
+        same = self._outlines.get(id(volume.outline))
+        if same is None or same[0] is not volume.outline or self.grid is None:
+            return None
+        cells = self.grid.restacked(same[1], volume.z_lower_m, volume.z_upper_m)
+        self._remember(volume, cells)
+        return cells
 
     def _remember(self, volume: Volume3D, cells: np.ndarray) -> None:
         self._recent[id(volume)] = (volume, cells)
         if len(self._recent) > _RECENT_VOLUMES:
             self._recent.popitem(last=False)
+        if len(cells):
+            self._outlines[id(volume.outline)] = (volume.outline, cells)
+            if len(self._outlines) > _RECENT_VOLUMES:
+                self._outlines.popitem(last=False)
 
     def _rows_of(self, intent: OperationalIntent) -> list[tuple[Cell, Span]]:
         """``(cell, span)`` for each cell-layer a nominal volume of ``intent`` touches (none without grid)."""

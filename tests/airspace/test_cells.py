@@ -414,3 +414,42 @@ def test_scaled_capacity_refuses_a_factor_that_is_not_finite_and_positive(factor
     grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=2)
     with pytest.raises(InvalidRegion, match=r"^capacity_scale: must be finite and > 0"):
         grid.scaled(factor)
+
+
+def test_restacked_cells_equal_the_cells_of_the_same_outline_at_new_heights():
+    """Oracle: cells_of_volume of the re-heighted volume (and the brute force), bands, gaps and none."""
+    grid = CellGrid(x_min_m=-1000.0, y_min_m=-500.0, nx=8, ny=6, cell_size_m=250.0)
+    rng = np.random.default_rng(5)
+    heights = [(30.5, 59.5), (60.0, 90.0), (125.0, 145.0), (0.0, 500.0), (2000.0, 2100.0), (95.0, 100.0)]
+    for n in range(40):
+        cx, cy = rng.uniform(-1200.0, 1200.0), rng.uniform(-700.0, 1200.0)
+        if n % 2:
+            first = Volume3D.circle(cx, cy, rng.uniform(1.0, 400.0), z_lower_m=0.0, z_upper_m=40.0)
+        else:
+            hull = shapely.MultiPoint(rng.normal([cx, cy], 250.0, (6, 2))).convex_hull
+            first = Volume3D.polygon(np.asarray(hull.exterior.coords)[:-1], z_lower_m=0.0, z_upper_m=40.0)
+        cells = grid.cells_of_volume(first)
+        if not len(cells):
+            continue
+        for lo, hi in heights:
+            moved = Volume3D(first.outline, lo, hi)
+            got = grid.restacked(cells, lo, hi)
+            assert got.dtype == np.int64 and got.shape[1] == 3
+            assert got.tolist() == grid.cells_of_volume(moved).tolist()
+            assert {tuple(c) for c in got.tolist()} == brute_cells_of_volume(grid, moved)
+
+
+def test_cells_of_geofences_of_one_volume_each_are_each_volumes_cells():
+    """Oracle: the sorted unique cells_of_volume of each zone's only volume (empty ones too)."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=6, ny=6)
+    square = Volume3D.polygon([(0, 0), (900, 0), (900, 700), (0, 700)], z_lower_m=0.0, z_upper_m=40.0)
+    disc = Volume3D.circle(2500.0, 2500.0, 600.0, z_lower_m=50.0, z_upper_m=200.0)
+    high = Volume3D.circle(3000.0, 3000.0, 100.0, z_lower_m=2000.0, z_upper_m=2100.0)  # above every layer
+    zones = [
+        Geofence(name, Restriction.PROHIBITED, (v,))
+        for name, v in zip("abcd", (square, high, disc, square), strict=True)
+    ]
+    got = grid.cells_of_geofences(zones)
+    for zone, cells in zip(zones, got, strict=True):
+        assert cells.tolist() == np.unique(grid.cells_of_volume(zone.volumes[0]), axis=0).tolist()
+    assert got[1].shape == (0, 3)

@@ -1,6 +1,7 @@
 """SpaceTimeIndex: the dynamic R-tree broad phase plus exact test equals brute-force pairwise intersection."""
 
 import math
+import random
 from datetime import timedelta
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtree import index as rtree_index
 
+import airspace.index as index_module
 from airspace.errors import InvalidVolume
 from airspace.index import BOX_LIMIT, SpaceTimeIndex
 from airspace.volumes import Volume3D, Volume4D
@@ -265,3 +267,35 @@ def test_index_answers_exactly_what_brute_force_pairwise_intersection_answers(op
         assert sorted((k, id(v)) for k, v in idx.entries(probe.box)) == sorted(
             (k, id(v)) for k, v in stored if boxes_meet(probe.box, v.box)
         )
+
+
+@pytest.mark.parametrize("scan_max", [0, 10_000])
+def test_box_queries_by_tree_and_by_scan_answer_like_brute_force(monkeypatch, scan_max):
+    """Oracle: the closed box test and Volume4D.intersects over every stored volume, with the R-tree asked
+    (``_SCAN_MAX`` 0) and with every box scanned; touching boxes and unbounded times included."""
+    monkeypatch.setattr(index_module, "_SCAN_MAX", scan_max)
+    rng = random.Random(4)
+
+    def volume() -> Volume4D:
+        x, y, z = rng.randint(0, 8), rng.randint(0, 8), rng.choice([0.0, 1.0, 2.0])
+        start = rng.choice([None, 0, 2, 4])
+        end = rng.choice([None, 3, 5, 7]) if start is None or start < 3 else None
+        return Volume4D(
+            box(x, y, x + rng.randint(1, 3), y + rng.randint(1, 3), z, z + 1.0),
+            None if start is None else T0 + timedelta(minutes=start),
+            None if end is None else T0 + timedelta(minutes=end),
+        )
+
+    stored = [(n % 40, volume()) for n in range(120)]
+    idx: SpaceTimeIndex[int] = SpaceTimeIndex()
+    for key, v in stored:
+        idx.insert(key, v)
+    for key in range(0, 40, 7):
+        idx.remove(key)
+    stored = [(k, v) for k, v in stored if k % 7]
+    for probe in (volume() for _ in range(60)):
+        assert idx.candidates(probe.box) == sorted({k for k, v in stored if boxes_meet(probe.box, v.box)})
+        assert idx.entries(probe.box) == [(k, v) for k, v in stored if boxes_meet(probe.box, v.box)]
+        assert idx.meeting(probe) == [(k, v) for k, v in stored if probe.intersects(v)]
+        assert idx.query(probe) == sorted({k for k, v in stored if probe.intersects(v)})
+        assert set(idx.query(probe)) <= set(idx.near(probe))

@@ -382,3 +382,57 @@ def test_corridor_refuses_a_height_band_that_is_not_lower_below_upper(z_lower_m,
             time_buffer_s=10.0,
         )
     assert err.value.field == "z_lower_m"
+
+
+def test_squares_near_a_segment_hold_every_blocked_square_within_the_margin():
+    """Oracle: the exact distance from the segment to every blocked cell's square of the layer."""
+    rng = np.random.default_rng(3)
+    grid = CellGrid(x_min_m=-1000.0, y_min_m=500.0, nx=9, ny=7, cell_size_m=300.0)
+    zones = [
+        zone(
+            f"Z{n}",
+            Volume3D.circle(*rng.uniform([-1200, 300], [1900, 2800]), 150.0, z_lower_m=0.0, z_upper_m=500.0),
+        )
+        for n in range(8)
+    ]
+    graph = RouteGraph(grid, zones)
+    layer = graph._blocked(1, tuple(range(len(zones))))
+    squares = grid.cell_box(*np.nonzero(layer.blocked))
+    for _ in range(200):
+        p, q = (tuple(rng.uniform([-1300, 200], [2000, 3000])) for _ in range(2))
+        margin_m = rng.uniform(0.0, 150.0)
+        near = {s.wkb for s in layer.squares_near(p, q, margin_m)}
+        within = squares[shapely.distance(shapely.LineString([p, q]), squares) <= margin_m]
+        assert {s.wkb for s in within} <= near
+        assert near <= {s.wkb for s in squares}
+
+
+def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square():
+    """Oracle: a leg is clear when its buffer meets each blocked square (all of them) only on the boundary."""
+    rng = np.random.default_rng(8)
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10)
+    for _ in range(10):
+        zones = [
+            zone(f"Z{n}", box(*(c := rng.uniform(0, 4500, 2)), *(c + rng.uniform(100, 900, 2))))
+            for n in range(5)
+        ]
+        graph = RouteGraph(grid, zones)
+        layer = graph._blocked(1, tuple(range(len(zones))))
+        squares = grid.cell_box(*np.nonzero(layer.blocked))
+        free = [
+            (float(x), float(y)) for x, y in zip(*grid.cell_center(*np.nonzero(~layer.blocked)), strict=True)
+        ]
+        points = [free[n] for n in rng.choice(len(free), 6, replace=False)]
+
+        def clear(p, q, squares=squares):
+            leg = shapely.LineString([p, q]).buffer(50.0)
+            return all(shapely.touches(leg, s) or not shapely.intersects(leg, s) for s in squares)
+
+        kept, a = [points[0]], 0
+        while a < len(points) - 1:
+            b = a + 1
+            while b + 1 < len(points) and clear(points[a], points[b + 1]):
+                b += 1
+            kept.append(points[b])
+            a = b
+        assert RouteGraph._pulled(points, layer, 50.0) == kept

@@ -253,3 +253,23 @@ def test_a_state_change_keeps_the_index_and_new_volumes_replace_it(box, intent):
     live.put(moved)
     assert live.overlapping([box(50.0)]) == []
     assert live.overlapping([box(1_050.0)]) == [moved]
+
+
+def test_cells_of_a_remembered_outline_at_new_heights_equal_the_grid(box):
+    """An altitude alternative keeps the outline object: its cells come restacked, the grid's all the same."""
+    grid = CellGrid(x_min_m=-1000.0, y_min_m=-1000.0, nx=4, ny=4)
+    live = LiveAirspace(grid=grid)
+    volume = box(x_m=-120.0, y_m=-80.0, size_m=300.0).volume
+    live.cells_of_volume(volume)
+    for lo_m, hi_m in [(60.5, 89.5), (0.0, 500.0), (2000.0, 2100.0), (90.0, 90.0)]:
+        moved = Volume3D(volume.outline, lo_m, hi_m)
+        got = live.cells_of_volume(moved)
+        np.testing.assert_array_equal(got, grid.cells_of_volume(moved))
+        assert live.cells_of_volume(moved) is got
+    high = Volume3D(volume.outline, 2000.0, 2100.0)  # touches no cell: its outline alone teaches nothing
+    fresh = LiveAirspace(grid=grid)
+    assert fresh.cells_of_volume(high).shape == (0, 3)
+    np.testing.assert_array_equal(fresh.cells_of_volume(volume), grid.cells_of_volume(volume))
+    for n in range(100):  # the outline memo stays bounded too
+        live.cells_of_volume(box(x_m=float(n)).volume)
+    assert len(live._outlines) <= 64
