@@ -24,7 +24,9 @@ Choices (documented here, tested in tests/utm/test_alternatives.py):
 * Reroute: origin is the centroid of the earliest-starting volume, destination the centroid of the
   latest-ending one (skipped when they are less than a metre apart, or without a route graph). The
   corridor keeps the plan's start and, for a straight route, its end; the speed follows from that.
-  Blocking intents and zones found on a try are added as temporary prohibited zones for the next try.
+  The first try already avoids the intents and zones that refused the plan itself; blocking intents and
+  zones found on a try are added as temporary prohibited zones for the next (zones the route graph keeps
+  out of already are not added again).
 """
 
 from __future__ import annotations
@@ -258,8 +260,8 @@ def _reroute(
                 )
             except AirspaceInputError:
                 break
-            refused = verdict(route.corridor)
-            if refused is None:
+            why = verdict(route.corridor)
+            if why is None:
                 return Alternative(
                     "reroute",
                     route.corridor,
@@ -267,8 +269,8 @@ def _reroute(
                     "traffic and zones",
                     route.points,
                 )
-            new = _blockers(live, routes, refused)
-            if not isinstance(refused, PlanRejected) or new.keys() <= extra.keys():
+            new = _blockers(live, routes, why)
+            if not isinstance(why, PlanRejected) or new.keys() <= extra.keys():
                 break
             added = {k: g for k, g in new.items() if k not in extra}
             graph = graph.with_geofences(list(added.values()))  # each zone's cells computed once

@@ -241,7 +241,7 @@ class LiveAirspace:
         self._fences[geofence.identifier] = geofence
         start, end = _hull(geofence)
         for volume in geofence.volumes:
-            if isinstance(volume.outline, shapely.Polygon):
+            if isinstance(volume.outline, Polygon):
                 shapely.prepare(volume.outline)  # tested against every plan near it: index its edges
             self._fence_index.insert(geofence.identifier, Volume4D(volume, start, end))
 
