@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "extrapolated",
     "p_los",
     "path_loss_db",
+    "path_loss_rows_db",
     "sigma_sf_db",
 ]
 
@@ -78,8 +80,9 @@ def _two_term(d2d: float, d1: float, p1: float) -> float:
     return r + math.exp(-d2d / p1) * (1.0 - r)
 
 
-def _p_los_one(code: int, d2d: float, h: float) -> float:
-    """LOS probability: TR 38.901 Table 7.4.2-1 at or below the aerial band, TR 36.777 Table B-1 above."""
+@numba.njit(cache=True)
+def _p_los_at(code: int, d2d: float, h: float, lh: float) -> float:
+    """:func:`_p_los_one` given ``lh = log10(h)``, computed once per vehicle by callers with many links."""
     aerial = h > _AERIAL_ABOVE_M[code]
     if code == _UMA:
         if not aerial:
@@ -89,19 +92,21 @@ def _p_los_one(code: int, d2d: float, h: float) -> float:
             return 1.0 if d2d <= 18.0 else p
         if h > 100.0:
             return 1.0
-        lh = math.log10(h)
         return _two_term(d2d, max(460.0 * lh - 700.0, 18.0), 4300.0 * lh - 3800.0)
     if code == _UMI:
         if not aerial:
             return _two_term(d2d, 18.0, 36.0)
-        lh = math.log10(h)
         return _two_term(d2d, max(294.05 * lh - 432.94, 18.0), 233.98 * lh - 0.95)  # never clamped to 1
     if not aerial:
         return math.exp(-max(d2d - 10.0, 0.0) / 1000.0)
     if h > 40.0:
         return 1.0
-    lh = math.log10(h)
     return _two_term(d2d, max(1350.8 * lh - 1602.0, 18.0), max(15021.0 * lh - 16053.0, 1000.0))
+
+
+def _p_los_one(code: int, d2d: float, h: float) -> float:
+    """LOS probability: TR 38.901 Table 7.4.2-1 at or below the aerial band, TR 36.777 Table B-1 above."""
+    return _p_los_at(code, d2d, h, math.log10(h))
 
 
 @numba.njit(cache=True)
@@ -121,16 +126,27 @@ def _rma_d_bp(h: float, fc: float, h_bs: float) -> float:
     return 2.0 * math.pi * h_bs * min(h, 10.0) * fc * 1e9 / _C_BP_MPS
 
 
-def _path_loss_one(code: int, los: bool, d2d: float, d3d: float, h: float, fc: float, h_bs: float) -> float:
-    """Path loss: TR 38.901 Table 7.4.1-1 at or below the aerial band (h_E = 1 m), TR 36.777 B-2 above."""
-    ld, lfc = math.log10(d3d), 20.0 * math.log10(fc)
+@numba.njit(cache=True)
+def _path_loss_at(
+    code: int,
+    los: bool,
+    d2d: float,
+    d3d: float,
+    h: float,
+    fc: float,
+    h_bs: float,
+    logs: tuple[float, float, float],
+) -> float:
+    """:func:`_path_loss_one` given ``logs``, :func:`_carrier_logs` and ``log10(h)``, which a caller with many
+    links works out once per carrier and vehicle."""
+    lf, l1m, lh = logs
+    ld, lfc = math.log10(d3d), 20.0 * lf
     aerial = h > _AERIAL_ABOVE_M[code]
     if code == _UMA:
         if aerial:
             if los:
                 return 28.0 + 22.0 * ld + lfc  # Table B-2 Note 1: no breakpoint observed
-            l1m = 20.0 * math.log10(40.0 * math.pi * fc / 3.0)
-            return -17.5 + (46.0 - 7.0 * math.log10(h)) * ld + l1m  # no max() in B-2
+            return -17.5 + (46.0 - 7.0 * lh) * ld + l1m  # no max() in B-2
         d_bp = 4.0 * (h_bs - 1.0) * (h - 1.0) * fc * 1e9 / _C_BP_MPS
         if d2d <= d_bp:
             pl_los = 28.0 + 22.0 * ld + lfc
@@ -139,7 +155,6 @@ def _path_loss_one(code: int, los: bool, d2d: float, d3d: float, h: float, fc: f
         return pl_los if los else max(pl_los, 13.54 + 39.08 * ld + lfc - 0.6 * (h - 1.5))
     if code == _UMI:
         if aerial:
-            lh = math.log10(h)
             fspl = _FSPL_1M_GHZ_DB + lfc + 20.0 * ld
             pl_los = max(fspl, 30.9 + (22.25 - 0.5 * lh) * ld + lfc)
             return pl_los if los else max(pl_los, 32.4 + (43.2 - 7.6 * lh) * ld + lfc)
@@ -148,11 +163,9 @@ def _path_loss_one(code: int, los: bool, d2d: float, d3d: float, h: float, fc: f
             pl_los = 32.4 + 21.0 * ld + lfc
         else:
             pl_los = 32.4 + 40.0 * ld + lfc - 9.5 * math.log10(d_bp**2 + (h_bs - h) ** 2)
-        pl_nlos = 35.3 * ld + 22.4 + 21.3 * math.log10(fc) - 0.3 * (h - 1.5)
+        pl_nlos = 35.3 * ld + 22.4 + 21.3 * lf - 0.3 * (h - 1.5)
         return pl_los if los else max(pl_los, pl_nlos)
     if aerial:
-        lh = math.log10(h)
-        l1m = 20.0 * math.log10(40.0 * math.pi * fc / 3.0)  # free-space loss at 1 m (40 pi, not 4 pi)
         pl_los = max(23.9 - 1.8 * lh, 20.0) * ld + l1m
         return pl_los if los else max(pl_los, -12.0 + (35.0 - 5.3 * lh) * ld + l1m)
     d_bp = _rma_d_bp(h, fc, h_bs)
@@ -164,29 +177,54 @@ def _path_loss_one(code: int, los: bool, d2d: float, d3d: float, h: float, fc: f
         _RMA_NLOS_DB
         - (24.37 - 3.7 * (_RMA_BLDG_M / h_bs) ** 2) * lbs
         + (43.42 - 3.1 * lbs) * (ld - 3.0)
-        + 20.0 * math.log10(fc)
+        + 20.0 * lf
         - (3.2 * math.log10(11.75 * h) ** 2 - 4.97)
     )
     return max(pl_los, pl_nlos)
 
 
+@numba.njit(cache=True)
+def _carrier_logs(fc: float) -> tuple[float, float]:
+    """``log10(f_c)`` and the free-space loss at 1 m, ``20 log10(40 pi f_c / 3)`` (B-2 and RMa-AV's form)."""
+    return math.log10(fc), 20.0 * math.log10(40.0 * math.pi * fc / 3.0)
+
+
+def _path_loss_one(code: int, los: bool, d2d: float, d3d: float, h: float, fc: float, h_bs: float) -> float:
+    """Path loss: TR 38.901 Table 7.4.1-1 at or below the aerial band (h_E = 1 m), TR 36.777 B-2 above."""
+    lf, l1m = _carrier_logs(fc)
+    return _path_loss_at(code, los, d2d, d3d, h, fc, h_bs, (lf, l1m, math.log10(h)))
+
+
+@numba.njit(cache=True)
+def _sigma_sf_of_height(code: int, h: float, fc: float, h_bs: float) -> tuple[float, float, float, float]:
+    """Shadow-fading sigmas at height ``h``: LOS up to the breakpoint, LOS beyond it, NLOS, and the breakpoint
+    distance (inf but for RMa below the aerial band, the only sigma that reads ``d2d``)."""
+    aerial = h > _AERIAL_ABOVE_M[code]
+    if code == _UMA:
+        los = (4.64 * math.exp(-0.0066 * h)) if aerial else 4.0
+        return los, los, 6.0, math.inf
+    if code == _UMI:
+        los = max(5.0 * math.exp(-0.01 * h), 2.0) if aerial else 4.0
+        return los, los, 8.0 if aerial else 7.82, math.inf
+    if aerial:
+        los = 4.2 * math.exp(-0.0046 * h)
+        return los, los, 6.0, math.inf
+    return 4.0, 6.0, 8.0, _rma_d_bp(h, fc, h_bs)
+
+
+@numba.njit(cache=True)
+def _sigma_sf_at(sigmas: tuple[float, float, float, float], los: bool, d2d: float) -> float:
+    """The sigma of a link in state ``los`` at ``d2d`` from :func:`_sigma_sf_of_height`'s ``sigmas``."""
+    near, far, nlos, d_bp = sigmas
+    if not los:
+        return nlos
+    return near if d2d <= d_bp else far
+
+
 def _sigma_sf_one(code: int, los: bool, h: float, d2d: float, fc: float, h_bs: float) -> float:
     """Shadow-fading sigma: TR 38.901 Table 7.4.1-1 at or below the aerial band, TR 36.777 Table B-3 above;
     only RMa LOS below it reads ``d2d`` (4 dB before the breakpoint, 6 dB after)."""
-    aerial = h > _AERIAL_ABOVE_M[code]
-    if code == _UMA:
-        if aerial:
-            return 4.64 * math.exp(-0.0066 * h) if los else 6.0
-        return 4.0 if los else 6.0
-    if code == _UMI:
-        if aerial:
-            return max(5.0 * math.exp(-0.01 * h), 2.0) if los else 8.0
-        return 4.0 if los else 7.82
-    if aerial:
-        return 4.2 * math.exp(-0.0046 * h) if los else 6.0
-    if not los:
-        return 8.0
-    return 4.0 if d2d <= _rma_d_bp(h, fc, h_bs) else 6.0
+    return _sigma_sf_at(_sigma_sf_of_height(code, h, fc, h_bs), los, d2d)
 
 
 _p_los_ufunc = numba.vectorize(cache=True)(_p_los_one)
@@ -195,6 +233,23 @@ _sigma_sf_ufunc = numba.vectorize(cache=True)(_sigma_sf_one)
 _p_los_one, _path_loss_one, _sigma_sf_one = (
     numba.njit(cache=True)(f) for f in (_p_los_one, _path_loss_one, _sigma_sf_one)
 )
+
+
+class _Corr(NamedTuple):
+    """The latents' correlation distances ``m`` as :func:`_move_links` takes them: ``first[f]`` is the first
+    latent with distance ``m[f]`` (its rho serves all of them), ``rho`` and ``gain`` (``sqrt(1 - rho^2)``)
+    scratch, by latent."""
+
+    m: np.ndarray
+    first: np.ndarray
+    rho: np.ndarray
+    gain: np.ndarray
+
+    @classmethod
+    def of(cls, corr_m: list[float]) -> _Corr:
+        first = np.array([corr_m.index(c) for c in corr_m], np.int64)
+        return cls(np.array(corr_m, float), first, np.zeros(len(corr_m)), np.zeros(len(corr_m)))
+
 
 _SCENARIO: dict[str, _Scenario] = {
     "UMa-AV": _Scenario(_UMA, 4000.0, (37.0, 50.0), 50.0),
@@ -273,6 +328,43 @@ def path_loss_db(
     d3d = np.maximum(np.asarray(d3d_m, dtype=float), D3D_MIN_M)
     los_b, d2d, fc = np.asarray(los, dtype=bool), np.asarray(d2d_m, dtype=float), np.asarray(fc_ghz, float)
     return _path_loss_ufunc(code, los_b, d2d, d3d, _height(h_m), fc, h_bs)
+
+
+def path_loss_rows_db(
+    scenario: str,
+    los: np.ndarray,
+    d2d_m: np.ndarray,
+    d3d_m: np.ndarray,
+    h_m: np.ndarray,
+    fc_ghz: float,
+    h_bs_m: float,
+) -> np.ndarray:
+    """:func:`path_loss_db` of the (n, K) links of n vehicles at heights ``h_m`` (n,), the same numbers: the
+    terms of the carrier and of each vehicle's height are worked out once, not per link.
+
+    >>> los, d2d, d3d = np.array([[True, False]]), np.array([[300.0, 500.0]]), np.array([[302.0, 501.0]])
+    >>> want = path_loss_db("UMa-AV", los, d2d, d3d, 60.0, 4.0, h_bs_m=25.0)
+    >>> bool((path_loss_rows_db("UMa-AV", los, d2d, d3d, np.array([60.0]), 4.0, 25.0) == want).all())
+    True
+    """
+    return _path_loss_rows(_scenario(scenario).code, los, d2d_m, d3d_m, h_m, float(fc_ghz), float(h_bs_m))
+
+
+@numba.njit(cache=True)
+def _path_loss_rows(
+    code: int, los: np.ndarray, d2d: np.ndarray, d3d: np.ndarray, h_m: np.ndarray, fc: float, h_bs: float
+) -> np.ndarray:
+    """:func:`path_loss_rows_db`, with :func:`path_loss_db`'s clamps of the height and of d_3D."""
+    lf, l1m = _carrier_logs(fc)
+    out = np.empty(d2d.shape)
+    for i in range(d2d.shape[0]):
+        h = min(max(h_m[i], H_MIN_M), H_MAX_M)
+        logs = (lf, l1m, math.log10(h))
+        for j in range(d2d.shape[1]):
+            out[i, j] = _path_loss_at(
+                code, los[i, j], d2d[i, j], max(d3d[i, j], D3D_MIN_M), h, fc, h_bs, logs
+            )
+    return out
 
 
 def sigma_sf_db(
@@ -379,7 +471,8 @@ class LargeScale:
         self.step_m = float(step_m)
         self._rng = rng
         self._sx, self._sy = xy[:, 0].copy(), xy[:, 1].copy()
-        self._corr_m = np.array([scn.los_corr_m, *scn.sf_corr_m])
+        self._col_of = np.full(len(xy), -1, np.int64)  # scratch of _arrange_links, by site
+        self._corr = _Corr.of([scn.los_corr_m, *scn.sf_corr_m])
         self._code, self._h_bs_m = scn.code, BS_HEIGHT_M[scenario]
         self._links = int(links_per_vehicle)
         self._slot_of = np.full(0, -1, dtype=np.int64)  # by vehicle id: its slot, -1 = none
@@ -411,11 +504,11 @@ class LargeScale:
         if not distinct:
             raise ScenarioError("site", "indices must be distinct within each row")
         slot = self._slots_for(vid)
-        new_row, new_col = _arrange_links(self._site, self._state, slot, sites)
+        new_row, new_col = _arrange_links(self._site, self._state, slot, sites, self._col_of)
         init = self._rng.standard_normal((new_row.size, 3))
         eps = self._rng.standard_normal((3, n, k))  # drawn even when no latent moves: the stream stays put
         return _move_links(
-            self._state, slot, sites, col, pos, new_row, new_col, init, eps, self._corr_m, self.step_m,
+            self._state, slot, sites, col, pos, new_row, new_col, init, eps, self._corr, self.step_m,
             self._sx, self._sy, self._code, self.fc_ghz, self._h_bs_m,
         )  # fmt: skip
 
@@ -432,16 +525,21 @@ class LargeScale:
     def _checked(
         self, vehicle_id: ArrayLike, pos_m: ArrayLike, site: ArrayLike
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The batch as (int64 ids, float positions, int32 sites), or a ScenarioError naming the field."""
+        """The batch as (int64 ids, float positions, integer sites), or a ScenarioError naming the field."""
         vid, pos, sites = np.asarray(vehicle_id), np.asarray(pos_m, dtype=float), np.asarray(site)
-        if vid.ndim != 1 or not (vid.dtype.kind in "iu" or vid.size == 0) or (vid < 0).any():
+        if vid.ndim != 1 or not (vid.dtype.kind in "iu" or vid.size == 0):
             raise ScenarioError("vehicle_id", f"must be a 1-D array of non-negative integers ({vid.dtype})")
         n = vid.size
-        if pos.shape != (n, 3) or not np.isfinite(pos).all():
+        if pos.shape != (n, 3):
             raise ScenarioError("pos_m", f"must be finite with shape ({n}, 3) (shape {pos.shape})")
         if sites.ndim != 2 or len(sites) != n or not (sites.dtype.kind in "iu" or sites.size == 0):
             raise ScenarioError("site", f"must be an integer array of shape ({n}, K) (shape {sites.shape})")
-        if sites.size and (sites.min() < 0 or sites.max() >= self._sx.size):
+        vid_ok, pos_ok, sites_ok = _batch_ok(vid, pos, sites, self._sx.size)
+        if not vid_ok:
+            raise ScenarioError("vehicle_id", f"must be a 1-D array of non-negative integers ({vid.dtype})")
+        if not pos_ok:
+            raise ScenarioError("pos_m", f"must be finite with shape ({n}, 3) (shape {pos.shape})")
+        if not sites_ok:
             raise ScenarioError(
                 "site", f"indices must be in [0, {self._sx.size}) (got {sites.min()}..{sites.max()})"
             )
@@ -449,7 +547,7 @@ class LargeScale:
             raise ScenarioError(
                 "site", f"K = {sites.shape[1]} sites per vehicle exceeds links_per_vehicle = {self._links}"
             )
-        return vid.astype(np.int64), pos, sites.astype(np.int32)
+        return vid.astype(np.int64, copy=False), pos, sites
 
     def _slots_for(self, vid: np.ndarray) -> np.ndarray:
         """Slot of each vehicle id; unknown ids get a slot (a released one first). Refuses repeated ids."""
@@ -457,10 +555,8 @@ class LargeScale:
             grown = np.full(max(int(vid.max()) + 1, 2 * self._slot_of.size, 1024), -1, dtype=np.int64)
             grown[: self._slot_of.size] = self._slot_of
             self._slot_of = grown
-        slot = self._slot_of.take(vid)
-        new = (slot < 0).nonzero()[0]
-        known = slot if not new.size else np.delete(slot, new)
-        if (new.size and np.unique(vid.take(new)).size < new.size) or np.bincount(known).max(initial=0) > 1:
+        slot, new, distinct = _slots_of(self._slot_of, vid)
+        if not distinct:
             _, first, repeats = np.unique(vid, return_index=True, return_counts=True)
             raise ScenarioError("vehicle_id", f"ids must be distinct ({vid[first[repeats > 1][0]]} repeats)")
         if new.size:
@@ -477,6 +573,35 @@ class LargeScale:
             self._site = np.concatenate([self._site, np.full((grow, self._links), -1, dtype=np.int32)])
             self._state = np.concatenate([self._state, np.zeros((grow, self._F, self._links), np.float32)])
         return np.concatenate([reused, fresh])
+
+
+@numba.njit(cache=True)
+def _batch_ok(vid: np.ndarray, pos: np.ndarray, sites: np.ndarray, n_sites: int) -> tuple[bool, bool, bool]:
+    """Whether the ids are non-negative, the positions finite and the sites in ``[0, n_sites)``, one pass."""
+    vid_ok, pos_ok, sites_ok = True, True, True
+    for i in range(vid.size):
+        vid_ok &= vid[i] >= 0
+        for a in range(3):
+            pos_ok &= math.isfinite(pos[i, a])
+        for j in range(sites.shape[1]):
+            sites_ok &= 0 <= sites[i, j] < n_sites
+    return vid_ok, pos_ok, sites_ok
+
+
+@numba.njit(cache=True)
+def _slots_of(slot_of: np.ndarray, vid: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The slot of each id (-1: none yet), the rows of those with none, and whether no id repeats."""
+    seen = np.zeros(slot_of.size, np.bool_)
+    slot, new = np.empty(vid.size, np.int64), np.empty(vid.size, np.int64)
+    count, distinct = 0, True
+    for i in range(vid.size):
+        distinct &= not seen[vid[i]]
+        seen[vid[i]] = True
+        slot[i] = slot_of[vid[i]]
+        if slot[i] < 0:
+            new[count] = i
+            count += 1
+    return slot, new[:count], distinct
 
 
 @numba.njit(cache=True)
@@ -497,7 +622,7 @@ def _sorted_rows(asked: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     return sites, col, distinct
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _same_prefix(blk: np.ndarray, sites: np.ndarray) -> bool:
     """Whether the block starts with exactly these sites (a loop: a numba array compare allocates)."""
     j = 0
@@ -508,10 +633,10 @@ def _same_prefix(blk: np.ndarray, sites: np.ndarray) -> bool:
 
 @numba.njit(cache=True)
 def _arrange_links(
-    site_of: np.ndarray, state: np.ndarray, slot: np.ndarray, sites: np.ndarray
+    site_of: np.ndarray, state: np.ndarray, slot: np.ndarray, sites: np.ndarray, col_of: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reorder each vehicle's block so its asked (sorted) sites come first, in order; the new links' (row,
-    column), row by row, for the caller to draw.
+    column), row by row, for the caller to draw. ``col_of`` (S,) is scratch, all -1 between calls.
 
     Kept links follow, most recent first; a new link takes the place of the oldest ones (or an empty).
     """
@@ -521,17 +646,22 @@ def _arrange_links(
     count = 0
     perm, order = np.empty(links, np.int64), np.empty(links, np.int64)
     taken = np.empty(links, np.bool_)
+    blk_was, state_was = np.empty(links, site_of.dtype), np.empty(state.shape[1:], state.dtype)
     for i in range(n):
         blk, blk_state = site_of[slot[i]], state[slot[i]]
         if _same_prefix(blk, sites[i]):
             continue
         taken[:] = False
+        for c in range(links - 1, -1, -1):  # the first column of each site, by a lookup over the sites
+            if blk[c] >= 0:
+                col_of[blk[c]] = c
         for j in range(k):
-            perm[j] = -1
-            for c in range(links):
-                if blk[c] == sites[i, j]:
-                    perm[j], taken[c] = c, True
-                    break
+            perm[j] = col_of[sites[i, j]]
+            if perm[j] >= 0:
+                taken[perm[j]] = True
+        for c in range(links):
+            if blk[c] >= 0:
+                col_of[blk[c]] = -1
         m = 0  # the untaken columns in recency order, then the taken ones
         for flag in (False, True):
             for c in range(links):
@@ -546,8 +676,11 @@ def _arrange_links(
                 new_row[count], new_col[count] = i, j
                 count += 1
         perm[k:] = order[: links - k]
-        blk[:] = blk[perm]
-        blk_state[:] = blk_state[:, perm]
+        blk_was[:], state_was[:] = blk, blk_state  # permuted through copies: no allocation per row
+        for c in range(links):
+            blk[c] = blk_was[perm[c]]
+            for f in range(state_was.shape[0]):
+                blk_state[f, c] = state_was[f, perm[c]]
         blk[:k] = sites[i]
     return new_row[:count], new_col[:count]
 
@@ -563,7 +696,7 @@ def _move_links(
     new_col: np.ndarray,
     init: np.ndarray,
     eps: np.ndarray,
-    corr_m: np.ndarray,
+    corr: _Corr,
     step_m: float,
     sx: np.ndarray,
     sy: np.ndarray,
@@ -573,29 +706,49 @@ def _move_links(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Anchor the new links at ``pos`` with latents ``init``, take one AR(1) step on the links the vehicle
     moved ``step_m`` or more from, anchor those at ``pos``: the LOS states and shadow fadings (n, K) of
-    :meth:`LargeScale.draw`, in the caller's column order ``col``."""
+    :meth:`LargeScale.draw`, in the caller's column order ``col``. The height terms are worked out once per
+    vehicle."""
     for m in range(new_row.size):
         link = state[slot[new_row[m]], :, new_col[m]]
         link[:3], link[3:] = pos[new_row[m]], init[m]
     n, k = sites.shape
     los, sf_db = np.empty((n, k), np.bool_), np.empty((n, k))
     for i in range(n):
-        px, py, pz = pos[i, 0], pos[i, 1], pos[i, 2]
-        h_m = min(max(pz, H_MIN_M), H_MAX_M)
+        h_m = min(max(pos[i, 2], H_MIN_M), H_MAX_M)
+        lh, sigmas = math.log10(h_m), _sigma_sf_of_height(code, h_m, fc_ghz, h_bs_m)
+        blk = state[slot[i]]
         for j in range(k):
-            link = state[slot[i], :, j]
-            dx, dy, dz = px - np.float64(link[0]), py - np.float64(link[1]), pz - np.float64(link[2])
-            dist_m = math.sqrt(dx * dx + dy * dy + dz * dz)
-            if dist_m >= step_m:
-                for f in range(3):
-                    rho = math.exp(-dist_m / corr_m[f])
-                    link[3 + f] = rho * np.float64(link[3 + f]) + math.sqrt(1.0 - rho * rho) * eps[f, i, j]
-                link[0], link[1], link[2] = px, py, pz
+            _step_latents(blk, j, pos[i], eps[:, i, j], corr, step_m)
             c, s = col[i, j], sites[i, j]
-            ex, ey = px - sx[s], py - sy[s]
+            ex, ey = pos[i, 0] - sx[s], pos[i, 1] - sy[s]
             d2d_m = math.sqrt(ex * ex + ey * ey)
-            p = _p_los_one(code, d2d_m, h_m)
-            is_los = 0.5 * math.erfc(-np.float64(link[3]) / math.sqrt(2.0)) < p or p >= 1.0  # Phi(z) < P_LOS
-            sigma_db = _sigma_sf_one(code, is_los, h_m, d2d_m, fc_ghz, h_bs_m)
-            los[i, c], sf_db[i, c] = is_los, sigma_db * np.float64(link[4] if is_los else link[5])
+            p = _p_los_at(code, d2d_m, h_m, lh)
+            is_los = (
+                p >= 1.0 or 0.5 * math.erfc(-np.float64(blk[3, j]) / math.sqrt(2.0)) < p
+            )  # Phi(z) < P_LOS
+            z_sf = np.float64(blk[4, j] if is_los else blk[5, j])
+            los[i, c], sf_db[i, c] = is_los, _sigma_sf_at(sigmas, is_los, d2d_m) * z_sf
     return los, sf_db
+
+
+@numba.njit(cache=True, inline="always")
+def _step_latents(
+    blk: np.ndarray, j: int, pos: np.ndarray, eps: np.ndarray, corr: _Corr, step_m: float
+) -> None:
+    """One AR(1) step of link ``j``'s latents in ``blk`` (F, L), and its anchor moved to ``pos``, if that is
+    ``step_m`` or more from the anchor."""
+    dx, dy, dz = (
+        pos[0] - np.float64(blk[0, j]),
+        pos[1] - np.float64(blk[1, j]),
+        pos[2] - np.float64(blk[2, j]),
+    )
+    dist_m = math.sqrt(dx * dx + dy * dy + dz * dz)
+    if not dist_m >= step_m:
+        return
+    for f in range(3):
+        if corr.first[f] == f:  # else an earlier latent's rho, the same number
+            corr.rho[f] = math.exp(-dist_m / corr.m[f])
+            corr.gain[f] = math.sqrt(1.0 - corr.rho[f] * corr.rho[f])
+        g = corr.first[f]
+        blk[3 + f, j] = corr.rho[g] * np.float64(blk[3 + f, j]) + corr.gain[g] * eps[f]
+    blk[0, j], blk[1, j], blk[2, j] = pos[0], pos[1], pos[2]

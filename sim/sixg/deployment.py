@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -189,9 +190,11 @@ class NearestSites:
     Each vehicle keeps the ``k + spare`` nearest sites of the point where it was last searched, ``p0``. At
     ``p`` they still hold its ``k`` nearest, in order, when their ``k + 1`` nearest at ``p`` come in a clear
     order before the others and the ``k``-th is nearer than ``d_(k+spare)(p0) - |p - p0|``, which no site
-    outside them can be (triangle inequality). Rows where that fails are searched again; "clear" leaves a
-    relative gap of 1e-9, so that an order the KD-tree's rounding could decide otherwise is searched too.
-    Kept by vehicle id, and only a hint that is checked: nothing needs forgetting.
+    outside them can be (triangle inequality). Rows where that fails are searched again, in a grid of cells
+    over the sites (one compiled pass, where a KD-tree query costs more to call than to run on a few rows);
+    "clear" leaves a relative gap of 1e-9, and a row whose order is not clear takes the KD-tree's order, as
+    :func:`nearest_sites` gives it. Kept by vehicle id, and only a hint that is checked: nothing needs
+    forgetting.
 
     >>> sites = Sites.from_arrays([[0.0, 0.0], [500.0, 0.0], [0.0, 900.0], [900.0, 900.0]], 25.0)
     >>> near = NearestSites(sites, 2, spare=1)
@@ -210,6 +213,7 @@ class NearestSites:
         self._at = np.full((0, 2), np.nan)  # by vehicle id: where it was last searched
         self._cand = np.zeros((0, self._m), np.int64)  # its m nearest sites there, nearest first
         self._reach = np.zeros(0)  # the distance of the m-th of them (inf: they are all the sites)
+        self._grid = _Grid.of(sites.xy_m)
 
     def query(self, vehicle_id: ArrayLike, xy_m: ArrayLike) -> np.ndarray:
         """``(n, k)`` int64: the nearest sites of each vehicle at ``xy_m`` (n, 2), nearest first."""
@@ -218,18 +222,8 @@ class NearestSites:
         if vid.size and vid.max() >= len(self._reach):
             self._grow(int(vid.max()) + 1)
         k = self.k
-        cand, ok = _kept_nearest(self._cand, self._at, self._reach, self._sx, self._sy, vid, xy, k)
-        if ok.all():
-            return cand[:, :k]
-        redo = (~ok).nonzero()[0]
-        d_m, found = self.sites.tree.query(xy.take(redo, axis=0), k=self._m)
-        d_m, found = d_m.reshape(-1, self._m), np.asarray(found, np.int64).reshape(-1, self._m)
-        self._at[vid.take(redo)] = xy.take(redo, axis=0)
-        self._cand[vid.take(redo)] = found
-        self._reach[vid.take(redo)] = d_m[:, -1] if self._m < self.sites.n_sites else np.inf
-        cand[redo] = found
-        tied = redo.compress(~_clear(d_m[:, : k + 1] ** 2))  # the KD-tree's own order of a tie, as asked
-        if len(tied):
+        cand, tied = _nearest(self._cand, self._at, self._reach, self._sx, self._sy, self._grid, vid, xy, k)
+        if len(tied):  # the KD-tree's own order of a tie, as asked
             cand[tied, :k] = nearest_sites(self.sites, xy.take(tied, axis=0), k)[0]
         return cand[:, :k]
 
@@ -245,22 +239,13 @@ class NearestSites:
 _GAP2 = (1.0 + 1e-9) ** 2  # squared, 1 + the relative gap between distances whose order is clear
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _clear_row(d2: np.ndarray) -> bool:
     """Whether ascending squared distances ``d2`` (j,) come in a clear order."""
     j = 0
     while j < d2.size - 1 and d2[j] * _GAP2 < d2[j + 1]:
         j += 1
     return j >= d2.size - 1
-
-
-@numba.njit(cache=True)
-def _clear(d2: np.ndarray) -> np.ndarray:
-    """Rows of ascending squared distances ``d2`` (n, j) whose order is clear."""
-    ok = np.empty(d2.shape[0], np.bool_)
-    for i in range(d2.shape[0]):
-        ok[i] = _clear_row(d2[i])
-    return ok
 
 
 @numba.njit(cache=True)
@@ -300,6 +285,110 @@ def _kept_nearest(
     return cand, ok
 
 
+class _Grid(NamedTuple):
+    """Sites bucketed in square cells of ``cell_m`` from ``(x0, y0)``, ``nx`` by ``ny``: ``order`` lists the
+    sites cell by cell, row-major, cell ``c``'s from ``start[c]`` to ``start[c + 1]``."""
+
+    x0: float
+    y0: float
+    cell_m: float
+    nx: int
+    ny: int
+    start: np.ndarray
+    order: np.ndarray
+
+    @classmethod
+    def of(cls, xy_m: np.ndarray) -> _Grid:
+        """About one site per cell."""
+        lo, span = xy_m.min(axis=0), np.ptp(xy_m, axis=0)
+        cell_m = max(math.sqrt(span[0] * span[1] / len(xy_m)), span.max() / len(xy_m), 1.0)
+        nx, ny = (int(v // cell_m) + 1 for v in span)
+        ix, iy = ((xy_m[:, a] - lo[a]) // cell_m for a in (0, 1))
+        cell = np.minimum(iy, ny - 1).astype(np.int64) * nx + np.minimum(ix, nx - 1).astype(np.int64)
+        start = np.searchsorted(np.sort(cell), np.arange(nx * ny + 1))
+        return cls(float(lo[0]), float(lo[1]), cell_m, nx, ny, start, np.argsort(cell, kind="stable"))
+
+
+@numba.njit(cache=True)
+def _grid_nearest(
+    grid: _Grid, sx: np.ndarray, sy: np.ndarray, x: float, y: float, site: np.ndarray, d2: np.ndarray
+) -> None:
+    """The ``m = site.size`` sites nearest to ``(x, y)`` into ``site``, their squared distances into ``d2``,
+    nearest first: rings of cells around the point's, until the m-th is clearly nearer than any cell left."""
+    m, count = site.size, 0
+    cx, cy = math.floor((x - grid.x0) / grid.cell_m), math.floor((y - grid.y0) / grid.cell_m)
+    r = 0
+    while True:
+        for iy in range(max(cy - r, 0), min(cy + r, grid.ny - 1) + 1):
+            edge = iy == cy - r or iy == cy + r
+            for ix in range(max(cx - r, 0), min(cx + r, grid.nx - 1) + 1):
+                if not edge and ix != cx - r and ix != cx + r:
+                    continue  # inside the ring: seen
+                c = iy * grid.nx + ix
+                for p in range(grid.start[c], grid.start[c + 1]):
+                    s = grid.order[p]
+                    count = _insert(site, d2, count, s, (x - sx[s]) ** 2 + (y - sy[s]) ** 2)
+        if cx - r <= 0 and cy - r <= 0 and cx + r >= grid.nx - 1 and cy + r >= grid.ny - 1:
+            return  # every cell seen
+        lo_x, lo_y = grid.x0 + (cx - r) * grid.cell_m, grid.y0 + (cy - r) * grid.cell_m
+        step = (2 * r + 1) * grid.cell_m
+        bound = min(x - lo_x, lo_x + step - x, y - lo_y, lo_y + step - y)  # to the cells not seen
+        if count == m and bound > 0.0 and d2[m - 1] * _GAP2 < bound * bound:
+            return
+        r += 1
+
+
+@numba.njit(cache=True, inline="always")
+def _insert(site: np.ndarray, d2: np.ndarray, count: int, s: int, e: float) -> int:
+    """Put site ``s`` at squared distance ``e`` into the ascending ``d2`` of the ``count`` kept so far (after
+    equal ones), the last falling off when all ``site.size`` are taken; the new count."""
+    m = site.size
+    if count == m and e >= d2[m - 1]:
+        return count
+    q = min(count, m - 1)
+    while q > 0 and d2[q - 1] > e:
+        site[q], d2[q] = site[q - 1], d2[q - 1]
+        q -= 1
+    site[q], d2[q] = s, e
+    return min(count + 1, m)
+
+
+@numba.njit(cache=True)
+def _nearest(
+    cand_of: np.ndarray,
+    at: np.ndarray,
+    reach: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    grid: _Grid,
+    vid: np.ndarray,
+    xy: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`NearestSites.query`: each vehicle's candidates (n, m), nearest first, its ``k`` nearest sites
+    in front; the kept ones where they hold (:func:`_kept_nearest`), else searched in the grid and kept
+    (where, the sites, the m-th one's distance, as the KD-tree measures it). Also the rows whose ``k + 1``
+    nearest come in no clear order."""
+    cand, ok = _kept_nearest(cand_of, at, reach, sx, sy, vid, xy, k)
+    m = cand.shape[1]
+    d2, d = np.empty(m), np.empty(k + 1)
+    tied = np.empty(vid.size, np.int64)
+    n_tied = 0
+    for i in range(vid.size):
+        if ok[i]:
+            continue
+        v = vid[i]
+        _grid_nearest(grid, sx, sy, xy[i, 0], xy[i, 1], cand[i], d2)
+        cand_of[v], at[v] = cand[i], xy[i]
+        reach[v] = math.sqrt(d2[m - 1]) if m < sx.size else np.inf
+        for j in range(min(k + 1, m)):
+            d[j] = math.sqrt(d2[j]) ** 2  # as the KD-tree's distances squared
+        if not _clear_row(d[: min(k + 1, m)]):
+            tied[n_tied] = i
+            n_tied += 1
+    return cand, tied[:n_tied]
+
+
 def link_geometry(
     sites: Sites, site: ArrayLike, pos_m: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -313,11 +402,26 @@ def link_geometry(
     """
     idx = np.asarray(site, dtype=np.int64)
     pos = np.asarray(pos_m, dtype=float)
-    dx = pos[:, None, 0] - sites.xy_m[idx, 0]
-    dy = pos[:, None, 1] - sites.xy_m[idx, 1]
-    dz = pos[:, None, 2] - sites.height_m[idx]
-    d2d_m = np.sqrt(dx * dx + dy * dy)  # np.hypot is several times slower
-    return d2d_m, np.sqrt(d2d_m * d2d_m + dz * dz), np.arctan2(dy, dx), np.arctan2(dz, d2d_m)
+    d2d_m, d3d_m, dx, dy, dz = _offsets(sites.xy_m, sites.height_m, idx, pos)
+    return d2d_m, d3d_m, np.arctan2(dy, dx), np.arctan2(dz, d2d_m)  # numpy's arctan2, not libm's: its bits
+
+
+@numba.njit(cache=True)
+def _offsets(
+    xy_m: np.ndarray, height_m: np.ndarray, site: np.ndarray, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`link_geometry`'s ``(d2d, d3d, dx, dy, dz)`` of each (vehicle, site) link, one pass."""
+    n, k = site.shape
+    d2d, d3d = np.empty((n, k)), np.empty((n, k))
+    dx, dy, dz = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
+    for i in range(n):
+        for j in range(k):
+            s = site[i, j]
+            x, y, z = pos[i, 0] - xy_m[s, 0], pos[i, 1] - xy_m[s, 1], pos[i, 2] - height_m[s]
+            d2d[i, j] = math.sqrt(x * x + y * y)
+            d3d[i, j] = math.sqrt(d2d[i, j] * d2d[i, j] + z * z)
+            dx[i, j], dy[i, j], dz[i, j] = x, y, z
+    return d2d, d3d, dx, dy, dz
 
 
 def _wrap_one(angle_rad: float) -> float:

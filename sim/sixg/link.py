@@ -222,7 +222,10 @@ def _sinr_rows(rx_dbm: np.ndarray, n_dbm: np.ndarray, others_load: float) -> tup
     """:func:`sinr_db` of rows ``rx_dbm`` (m, K) with noise plus IoT ``n_dbm`` (m,): serving column, SINR."""
     m, k = rx_dbm.shape
     serving, sinr = np.empty(m, np.int64), np.empty(m)
+    last_dbm, n_mw = np.nan, np.nan  # the noise of the row before: mostly the same, converted once
     for i in range(m):
+        if n_dbm[i] != last_dbm:
+            last_dbm, n_mw = n_dbm[i], 10.0 ** (n_dbm[i] / 10.0)
         best = 0
         for j in range(1, k):
             if rx_dbm[i, j] > rx_dbm[i, best]:
@@ -233,7 +236,7 @@ def _sinr_rows(rx_dbm: np.ndarray, n_dbm: np.ndarray, others_load: float) -> tup
                 others_mw += 10.0 ** (rx_dbm[i, j] / 10.0)
         s_mw = 10.0 ** (rx_dbm[i, best] / 10.0)
         serving[i] = best
-        sinr[i] = 10.0 * math.log10(s_mw / (10.0 ** (n_dbm[i] / 10.0) + others_load * others_mw))
+        sinr[i] = 10.0 * math.log10(s_mw / (n_mw + others_load * others_mw))
     return serving, sinr
 
 
@@ -339,20 +342,40 @@ def harq_residuals(sinr_db: ArrayLike, sinr50_db: ArrayLike, slope_per_db: float
 
 
 @numba.njit(cache=True)
-def _residuals_one(sinr_db: float, sinr50_db: float, slope_per_db: float, out: np.ndarray) -> None:
-    """:func:`harq_residuals` of one message into ``out`` (max_tx,)."""
+def _combining_db(max_tx: int) -> np.ndarray:
+    """The chase-combining gain ``10 log10(k)`` of the k-th transmission, k = 1..max_tx."""
+    gain_db = np.empty(max_tx)
+    for k in range(max_tx):
+        gain_db[k] = 10.0 * math.log10(k + 1)
+    return gain_db
+
+
+@numba.njit(cache=True)
+def _residuals_one(
+    sinr_db: float,
+    sinr50_db: float,
+    slope_per_db: float,
+    combining_db: np.ndarray,
+    out: np.ndarray,
+    stop: float,
+) -> int:
+    """:func:`harq_residuals` of one message into ``out`` (max_tx,), with :func:`_combining_db`'s gains, up to
+    the first at or below ``stop`` (they only fall: each try's BLER is at most 1); how many it wrote."""
     left = 1.0
     for k in range(out.size):
-        left *= _bler_one(sinr_db + 10.0 * math.log10(k + 1), sinr50_db, slope_per_db)
+        left *= _bler_one(sinr_db + combining_db[k], sinr50_db, slope_per_db)
         out[k] = left
+        if left <= stop:
+            return k + 1
+    return out.size
 
 
 @numba.njit(cache=True)
 def _residuals(sinr_db: np.ndarray, sinr50_db: np.ndarray, slope_per_db: float, out: np.ndarray) -> None:
     """:func:`harq_residuals` of flat messages into ``out`` (max_tx, n)."""
-    one = np.empty(out.shape[0])
+    one, combining_db = np.empty(out.shape[0]), _combining_db(out.shape[0])
     for i in range(sinr_db.size):
-        _residuals_one(sinr_db[i], sinr50_db[i], slope_per_db, one)
+        _residuals_one(sinr_db[i], sinr50_db[i], slope_per_db, combining_db, one, -1.0)
         out[:, i] = one
 
 
@@ -404,14 +427,12 @@ def _deliver(
     n, n_slots, per_period = sinr_db.size, first_after.size, position.size
     period_s = n_slots * slot_s
     delivered, latency_s = np.empty(n, np.bool_), np.empty(n)
-    residual = np.empty(max_tx)
+    residual, combining_db = np.empty(max_tx), _combining_db(max_tx)
     for i in range(n):
         se, sinr50 = _adapt_one(sinr_est_db[i], mcs)
-        _residuals_one(sinr_db[i], sinr50, slope_per_db, residual)
-        n_tx = 1
-        for k in range(max_tx - 1):
-            n_tx += u_harq[i] < residual[k]
-        delivered[i] = up[i] and u_harq[i] >= residual[max_tx - 1]
+        # the try that decodes is the first whose residual is at or below the draw: none after it is needed
+        n_tx = _residuals_one(sinr_db[i], sinr50, slope_per_db, combining_db, residual, u_harq[i])
+        delivered[i] = up[i] and u_harq[i] >= residual[n_tx - 1]
         if not delivered[i]:
             latency_s[i] = np.nan
             continue
@@ -461,6 +482,16 @@ def _monitor(
         outage_until_s[v] = until
         up[i] = t_s >= until
     return up
+
+
+@numba.njit(cache=True)
+def _batch_ok(ids: np.ndarray, sinr_db: np.ndarray) -> tuple[bool, bool]:
+    """Whether every id is in ``[0, 2**31)`` and whether no SINR is NaN, one pass."""
+    ids_ok, sinr_ok = True, True
+    for i in range(ids.size):
+        ids_ok &= 0 <= ids[i] <= _MAX_VEHICLE_ID
+        sinr_ok &= sinr_db[i] == sinr_db[i]
+    return ids_ok, sinr_ok
 
 
 class Link:
@@ -561,16 +592,17 @@ class Link:
             )
         ids = np.asarray(vehicle_ids)
         sinr = np.asarray(sinr_db, float)
-        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
             raise ValueError(
                 f"vehicle_ids: must be a 1-D integer array (dtype {ids.dtype}, shape {ids.shape})"
             )
         if sinr.shape != ids.shape:
             raise ValueError(f"sinr_db: shape {sinr.shape} differs from vehicle_ids {ids.shape}")
-        ids = ids.astype(np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() > _MAX_VEHICLE_ID):
+        ids = ids.astype(np.int64, copy=False)
+        ids_ok, sinr_ok = _batch_ok(ids, sinr)
+        if not ids_ok:
             raise ValueError(f"vehicle_ids: must be in [0, 2**31) (got {ids.min()}..{ids.max()})")
-        if np.isnan(sinr).any():
+        if not sinr_ok:
             raise ValueError("sinr_db: NaN (use -inf for no signal)")
         self._t_last_s = t_s
         return ids, sinr

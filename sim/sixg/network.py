@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from sim.rng import rng_for
 from sim.sixg.accuracy import ALTITUDE_BINS, RANGE_BINS, DetectionCounts, quantile_bin
-from sim.sixg.channel import LargeScale, path_loss_db
+from sim.sixg.channel import LargeScale, path_loss_rows_db
 from sim.sixg.deployment import NearestSites, Sites, best_sector, link_geometry
 from sim.sixg.link import Link
 from sim.sixg.profiles import NetworkSettings
@@ -48,8 +49,7 @@ class Histogram:
         return int(self.counts.sum())
 
     def add(self, values: np.ndarray) -> None:
-        k = ((values - self.lo) * (self.bins / (self.hi - self.lo))).astype(np.int64)
-        np.add.at(self.counts, np.clip(k, 0, self.bins - 1), 1)  # not a bincount of all the bins per batch
+        _count_into(self.counts, np.asarray(values, float).ravel(), self.lo, self.bins / (self.hi - self.lo))
 
     def quantile(self, q: float) -> float | None:
         """The lower edge of the bin holding the ``q`` quantile (None when empty)."""
@@ -58,6 +58,30 @@ class Histogram:
 
     def edges(self) -> np.ndarray:
         return np.linspace(self.lo, self.hi, self.bins + 1)
+
+
+@numba.njit(cache=True)
+def _count_into(counts: np.ndarray, values: np.ndarray, lo: float, per_unit: float) -> None:
+    """Add each value to its bin of ``counts`` (``int((v - lo) * per_unit)`` clipped into the bins): one pass,
+    not a bincount of all the bins per batch."""
+    last = counts.size - 1
+    for v in values:
+        counts[min(max(np.int64((v - lo) * per_unit), 0), last)] += 1
+
+
+@numba.njit(cache=True)
+def _pair_values(value: np.ndarray, site: np.ndarray, target: np.ndarray, trp: np.ndarray) -> np.ndarray:
+    """``value`` (n, K) of each pair (``target``, ``trp``): at the first column of ``trp`` in its target's
+    row of ``site`` (n, K)."""
+    out = np.empty(target.size)
+    for m in range(target.size):
+        col = 0
+        for j in range(site.shape[1]):
+            if site[target[m], j] == trp[m]:
+                col = j
+                break
+        out[m] = value[target[m], col]
+    return out
 
 
 @dataclass(slots=True)
@@ -217,9 +241,8 @@ class Network:
         """Detection-vs-range and vs-altitude statistics: every (target, TRP) pair tried (``d3d`` and
         ``site`` (n, K)), and those detected (a detection's TRP is one of its target's row of sites)."""
         real = ~found.false_alarm
-        target, trp = found.target.compress(real), found.trp.compress(real)
-        seen_m = d3d[target, (site.take(target, axis=0) == trp[:, None]).argmax(axis=1)]
-        self.detect_by_range.add(d3d.ravel(), seen_m)
+        target = found.target.compress(real)
+        self.detect_by_range.add(d3d.ravel(), _pair_values(d3d, site, target, found.trp.compress(real)))
         height_m = pos_m[:, 2]
         self.detect_by_altitude.add(np.repeat(height_m, d3d.shape[1]), height_m.take(target))
 
@@ -249,9 +272,9 @@ class Network:
         pl_db = links.path_loss_db.get(fc_ghz)
         if pl_db is None:
             ch = self.settings.channel
-            h_m = links.pos_m[:, 2:3]
-            pl_db = path_loss_db(
-                ch.scenario, links.los, links.d2d, links.d3d, h_m, fc_ghz, h_bs_m=ch.bs_height_m
+            h_m = links.pos_m[:, 2]
+            pl_db = path_loss_rows_db(
+                ch.scenario, links.los, links.d2d, links.d3d, h_m, fc_ghz, ch.bs_height_m
             )
             links.path_loss_db[fc_ghz] = pl_db
         return pl_db

@@ -199,13 +199,8 @@ def coupling_loss_db(pl_db: ArrayLike, sf_db: ArrayLike, rcs_dbsm: ArrayLike, fc
     >>> round(float(53 + 24 + 24 - coupling_loss_db(fspl, 0.0, -12.81, 4e9) - 3), 4)  # SIXG-MODEL.md S2
     -69.3759
     """
-    wl_m = C_MPS / fc_hz
-    return (
-        2.0 * np.asarray(pl_db, float)
-        + 2.0 * np.asarray(sf_db, float)
-        + 10.0 * np.log10(wl_m * wl_m / (4.0 * np.pi))
-        - np.asarray(rcs_dbsm, float)
-    )
+    args = (np.asarray(v, float) for v in (pl_db, sf_db, rcs_dbsm))
+    return _coupling_ufunc(*args, _aperture_db(fc_hz))
 
 
 def element_gain_db(el_rad: ArrayLike, g_max_dbi: float = 8.0) -> np.ndarray:
@@ -214,8 +209,57 @@ def element_gain_db(el_rad: ArrayLike, g_max_dbi: float = 8.0) -> np.ndarray:
     >>> element_gain_db(np.radians([0.0, 65.0, 90.0])).round(2)
     array([  8.  ,  -4.  , -15.01])
     """
-    ratio = np.asarray(el_rad, float) / np.radians(65.0)
-    return g_max_dbi - np.minimum(12.0 * ratio * ratio, 30.0)
+    return _element_gain_ufunc(np.asarray(el_rad, float), float(g_max_dbi))
+
+
+def _aperture_db(fc_hz: float) -> float:
+    """``10 log(c^2 / (4 pi f^2))``, the coupling loss's term of the carrier."""
+    wl_m = C_MPS / fc_hz
+    return float(10.0 * np.log10(wl_m * wl_m / (4.0 * np.pi)))
+
+
+# The link budget of one pair, compiled with numba: the functions above apply it as ufuncs,
+# SensingParams.snr_int_db in a loop.
+
+_HPBW_V_RAD = float(np.radians(65.0))  # the element's vertical 3 dB beamwidth
+
+
+def _coupling_one(pl_db: float, sf_db: float, rcs_dbsm: float, aperture_db: float) -> float:
+    """:func:`coupling_loss_db` of one pair, given the carrier's :func:`_aperture_db`."""
+    return 2.0 * pl_db + 2.0 * sf_db + aperture_db - rcs_dbsm
+
+
+def _element_gain_one(el_rad: float, g_max_dbi: float) -> float:
+    """:func:`element_gain_db` at one elevation."""
+    ratio = el_rad / _HPBW_V_RAD
+    return g_max_dbi - min(12.0 * ratio * ratio, 30.0)  # NaN stays NaN, as in np.minimum
+
+
+_coupling_ufunc = numba.vectorize(cache=True)(_coupling_one)
+_element_gain_ufunc = numba.vectorize(cache=True)(_element_gain_one)
+_coupling_one, _element_gain_one = (
+    numba.njit(cache=True)(_coupling_one),
+    numba.njit(cache=True)(_element_gain_one),
+)
+
+
+@numba.njit(cache=True)
+def _snr_int(
+    pl_db: np.ndarray,
+    sf_db: np.ndarray,
+    rcs_dbsm: np.ndarray,
+    el_rad: np.ndarray,
+    budget_db: float,
+    g_max_dbi: float,
+    array_db: float,
+    aperture_db: float,
+) -> np.ndarray:
+    """:meth:`SensingParams.snr_int_db` of flat pairs (a loop, not a ufunc: no dispatch cost at first use)."""
+    out = np.empty(pl_db.size)
+    for i in range(pl_db.size):
+        gain_db = _element_gain_one(el_rad[i], g_max_dbi) + array_db
+        out[i] = budget_db + 2.0 * gain_db - _coupling_one(pl_db[i], sf_db[i], rcs_dbsm[i], aperture_db)
+    return out
 
 
 def spherical_to_enu(
@@ -256,7 +300,7 @@ def _spherical_to_enu(
     return pos, cov
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _spherical_to_enu_one(
     r: float, az: float, el: float, s_r: float, s_az: float, s_el: float, pos: np.ndarray, c: np.ndarray
 ) -> None:
@@ -380,9 +424,12 @@ class SensingParams:
 
         ``G_t = G_r`` = element gain at ``el_rad`` + ``10 log(n_h n_v)`` (panel facing the target in azimuth).
         """
-        gain_db = element_gain_db(el_rad, self.element_gain_dbi) + 10.0 * math.log10(self.n_h * self.n_v)
+        array_db = 10.0 * math.log10(self.n_h * self.n_v)
         budget_db = self.tx_dbm - self.noise_dbm + self.processing_gain_db - self.impl_loss_db
-        return budget_db + 2.0 * gain_db - coupling_loss_db(pl_db, sf_db, rcs_dbsm, self.fc_hz)
+        args = np.broadcast_arrays(*(np.asarray(v, float) for v in (pl_db, sf_db, rcs_dbsm, el_rad)))
+        flat = (a.ravel() for a in args)
+        snr_db = _snr_int(*flat, budget_db, self.element_gain_dbi, array_db, _aperture_db(self.fc_hz))
+        return snr_db.reshape(args[0].shape)[()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,11 +501,8 @@ def scan(
     >>> d.t_delivery_s[0] > 10.0 + p.cpi_s + p.processing_s
     np.True_
     """
-    offset = target_pos_m.take(pair_target, axis=0) - trp_pos_m.take(pair_trp, axis=0)
-    dx, dy, dz = offset.T
-    horiz_m = np.sqrt(dx * dx + dy * dy)  # np.hypot is several times slower
-    r_m = np.sqrt(horiz_m * horiz_m + dz * dz)
-    el_rad = np.arctan2(dz, horiz_m)
+    offset, horiz_m, r_m = _pair_offsets(target_pos_m, trp_pos_m, pair_target, pair_trp)
+    el_rad = np.arctan2(offset[:, 2], horiz_m)  # numpy's arctan2, as everywhere the angles are taken
     covered = (
         (r_m >= params.min_range_m)
         & (r_m <= params.max_range_m)
@@ -485,10 +529,9 @@ def scan(
         hit = rng.random(len(live)) < pd_swerling1(snr_db[live], params.pfa_cell)
     rows = live[hit]
 
-    off, r_m, el_rad, snr_db = offset.take(rows, axis=0), r_m[rows], el_rad[rows], snr_db[rows]
-    vel = target_vel_mps.take(pair_target[rows], axis=0)
-    vr_mps = (vel[:, 0] * off[:, 0] + vel[:, 1] * off[:, 1] + vel[:, 2] * off[:, 2]) / r_m
-    true = np.stack([r_m, np.arctan2(off[:, 1], off[:, 0]), el_rad, vr_mps])
+    snr_db = snr_db[rows]
+    true, off_xy = _true_measurements(rows, offset, r_m, el_rad, target_vel_mps, pair_target)
+    np.arctan2(off_xy[1], off_xy[0], out=true[1])
     noise = rng.standard_normal(true.shape)
     transport_s = rng.uniform(*params.transport_s, size=len(trp_pos_m))
     fa_trp, fa = _false_alarms(params, rng, len(trp_pos_m))
@@ -512,6 +555,42 @@ def scan(
         los=np.concatenate([los[rows].astype(bool, copy=False), np.zeros(n_fa, bool)]),
         t_delivery_s=t_s + params.cpi_s + params.processing_s + transport_s[trp],
     )
+
+
+@numba.njit(cache=True)
+def _pair_offsets(
+    target_pos_m: np.ndarray, trp_pos_m: np.ndarray, pair_target: np.ndarray, pair_trp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair's target offset from its TRP (n, 3), its horizontal and its 3D range, one pass."""
+    n = pair_target.size
+    offset, horiz_m, r_m = np.empty((n, 3)), np.empty(n), np.empty(n)
+    for i in range(n):
+        for a in range(3):
+            offset[i, a] = target_pos_m[pair_target[i], a] - trp_pos_m[pair_trp[i], a]
+        dx, dy, dz = offset[i, 0], offset[i, 1], offset[i, 2]
+        horiz_m[i] = math.sqrt(dx * dx + dy * dy)
+        r_m[i] = math.sqrt(horiz_m[i] * horiz_m[i] + dz * dz)
+    return offset, horiz_m, r_m
+
+
+@numba.njit(cache=True)
+def _true_measurements(
+    rows: np.ndarray,
+    offset: np.ndarray,
+    r_m: np.ndarray,
+    el_rad: np.ndarray,
+    target_vel_mps: np.ndarray,
+    pair_target: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The true range, (azimuth: left to the caller), elevation and radial velocity (4, n) of the detected
+    pairs ``rows``, and their horizontal offsets (2, n) for the azimuth."""
+    true, off_xy = np.empty((4, rows.size)), np.empty((2, rows.size))
+    for m in range(rows.size):
+        p, v = rows[m], target_vel_mps[pair_target[rows[m]]]
+        x, y, z = offset[p, 0], offset[p, 1], offset[p, 2]
+        true[0, m], true[2, m], true[3, m] = r_m[p], el_rad[p], (v[0] * x + v[1] * y + v[2] * z) / r_m[p]
+        off_xy[0, m], off_xy[1, m] = x, y
+    return true, off_xy
 
 
 def _false_alarms(

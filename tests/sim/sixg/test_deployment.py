@@ -150,6 +150,29 @@ def test_nearest_sites_of_moving_vehicles_are_exactly_the_searched_ones(k, spare
         assert (near.query(ids[rows], xy[rows]) == nearest_sites(sites, xy[rows], k)[0]).all(), step
 
 
+@pytest.mark.parametrize(
+    "xy_m",
+    [
+        np.random.default_rng(3).uniform(-5000.0, 5000.0, (300, 2)),  # irregular, some cells empty
+        np.column_stack([np.arange(40) * 250.0, np.zeros(40)]),  # on a line: a flat grid of cells
+        np.array([[10.0, 20.0]]),  # one site
+        np.repeat([[0.0, 0.0], [700.0, 0.0]], 3, axis=0),  # coincident sites: exact ties
+    ],
+)
+def test_nearest_sites_searched_in_the_grid_of_any_layout_are_the_kd_tree_ones(xy_m):
+    """Oracle: ``nearest_sites``, for searches from scratch (new ids every step) inside, around and far
+    outside the sites."""
+    sites = Sites.from_arrays(xy_m, 25.0)
+    k = min(4, sites.n_sites)
+    near = NearestSites(sites, k)
+    rng = np.random.default_rng(11)
+    for step in range(20):
+        xy = rng.uniform(-3.0, 3.0, (50, 2)) * np.ptp(xy_m, axis=0).max(initial=1.0) + xy_m.mean(axis=0)
+        xy[:5] = xy_m[rng.integers(0, len(xy_m), 5)]  # on sites
+        got = near.query(np.arange(50) + 50 * step, xy)
+        assert (got == nearest_sites(sites, xy, k)[0]).all(), step
+
+
 def test_wrap_is_the_float_modulo_to_the_last_bit():
     rng = np.random.default_rng(3)
     x = np.concatenate(
