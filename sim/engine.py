@@ -24,7 +24,7 @@ from sim.fleet import MODE, Fleet, Performance, gather, select
 from sim.groundtruth import log_pair_events, separations
 from sim.kinematics import plan_velocity, step
 from sim.metrics import Tally
-from sim.pairs import PairEpisodes, split_keys
+from sim.pairs import PairAlerts, PairEpisodes, pair_keys, split_keys
 from sim.picture import Inbox
 from sim.plans import FlightPlan, FlightRequest
 from sim.scenario import LoadedScenario
@@ -91,6 +91,8 @@ class Simulation:
         self.uss = SimUSS(loaded, lambda: self.env.now)
         self.reports = Inbox()
         self.advisories = Inbox()
+        cdr = loaded.spec.cdr
+        self.alerts = PairAlerts(cdr.hold_s)
         self.conflicts = PairEpisodes()
         self.los = PairEpisodes()
         self.nmac = PairEpisodes()
@@ -415,14 +417,24 @@ class Simulation:
         resolve = cdr.resolution == "mvp"
         back = self._advisories_ending(rows) if resolve else rows[:0]
         found, held = self._detect(rows, pos, vel, grow, back)
-        a, b = ids.take(found.i), ids.take(found.j)
-        self._pair_events(now, self.conflicts, self.conflicts.update(now, a, b, found.d_cpa_m), "conflict")
+        self._alert(now, ids, found)
         if resolve:
             priority = np.full(len(rows), fleet.priority.max(initial=0) + 1)  # sensing-only: can't be asked
             known = (rows >= 0).nonzero()[0]
             priority[known] = fleet.priority.take(rows.take(known))
             radii = self._pair_radii(found, grow)
             self._resolve(rows, ids, pos, vel, priority, found, radii, rows.take(held))
+
+    def _alert(self, now: float, ids: np.ndarray, found: Conflicts) -> None:
+        """Alert on the pairs ``found`` (:class:`~sim.pairs.PairAlerts`): the alerted pairs, found now or
+        held, are the conflict episodes. Resolution acts on every pair found, as DAIDALUS's guidance does."""
+        keys = pair_keys(ids.take(found.i), ids.take(found.j))
+        alerted = self.alerts.update(now, keys)
+        on = np.isin(keys, alerted)
+        d_cpa_m = np.full(len(alerted), np.inf)  # a held pair's closest approach is not known this cycle
+        np.minimum.at(d_cpa_m, alerted.searchsorted(keys.compress(on)), found.d_cpa_m.compress(on))
+        started = self.conflicts.update(now, *split_keys(alerted), d_cpa_m)
+        self._pair_events(now, self.conflicts, started, "conflict")
 
     def _advisories_ending(self, rows: np.ndarray) -> np.ndarray:
         """The picture rows (indices into ``rows``) of vehicles whose advisory is due to end: under one,
@@ -476,9 +488,7 @@ class Simulation:
         held = np.zeros(len(back), bool)
         held[j.compress(i != back.take(j))] = True  # not the copy's own vehicle
         held[i.compress(i >= n) - n] = True  # a copy in conflict with a copy: both
-        real = (found.j < n).nonzero()[0]
-        fields = (found.i, found.j, found.t_in_s, found.t_out_s, found.t_cpa_s, found.d_cpa_m)
-        return Conflicts(*(f.take(real) for f in fields)), back.compress(held)
+        return found.take((found.j < n).nonzero()[0]), back.compress(held)
 
     def _pair_radii(self, found: Conflicts, grow: tuple | None) -> float | np.ndarray:
         """Each conflict's protected radius as :func:`~utm.tactical.detect` inflated it for its tracks'

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Ended", "PairEpisodes", "pair_keys", "split_keys"]
+__all__ = ["Ended", "PairAlerts", "PairEpisodes", "pair_keys", "split_keys"]
 
 _NO_KEYS = np.empty(0, np.int64)
 _NO_TIMES = np.empty(0)
@@ -112,3 +112,32 @@ class PairEpisodes:
     def ended(self) -> Ended:
         """The episodes that the last :meth:`update` ended."""
         return self._ended
+
+
+class PairAlerts:
+    """Which pairs are alerted: those found now, and those found within the last ``hold_s`` (hysteresis, as
+    NASA's DAIDALUS alerting has): a pair is one episode until it has gone unfound for ``hold_s``.
+
+    On a noisy picture a pair whose predicted closest approach lies near the zone's edge is found in one
+    cycle, missed in the next and found again: without hysteresis each return would be a new conflict.
+
+    >>> alerts = PairAlerts(hold_s=2.0)
+    >>> [alerts.update(t, np.array([7] if t in (0, 2, 5) else [], np.int64)).tolist() for t in range(8)]
+    [[7], [7], [7], [7], [], [7], [7], []]
+    """
+
+    def __init__(self, hold_s: float) -> None:
+        self.hold_s = hold_s
+        self.keys = _NO_KEYS  # alerted, sorted
+        self._last_s = _NO_TIMES  # when each was last found
+
+    def update(self, t_s: float, keys: np.ndarray) -> np.ndarray:
+        """Note the pairs (keys, repeats allowed) found in the cycle at ``t_s``; the alerted ones, sorted."""
+        held = (t_s - self._last_s < self.hold_s - 1e-9).nonzero()[0]
+        union = np.union1d(self.keys.take(held), keys)
+        last_s = np.full(len(union), t_s)
+        old = union.searchsorted(self.keys.take(held))
+        last_s[old] = self._last_s.take(held)
+        last_s[union.searchsorted(keys)] = t_s
+        self.keys, self._last_s = union, last_s
+        return union

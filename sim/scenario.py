@@ -267,6 +267,9 @@ class CDR(_Model):
     interval_s: _Positive = 1.0
     resolution: Literal["mvp", "none"] = "mvp"
     margin: StrictFloat = Field(1.1, ge=1)
+    # alert hysteresis (sim.pairs.PairAlerts): a pair found again within hold_s of its last detection is still
+    # the same conflict, so a pair at the zone's edge of a noisy picture is one conflict, not one per return
+    hold_s: StrictFloat = Field(3.0, ge=0, allow_inf_nan=False)
 
 
 class Strategic(_Model):

@@ -95,6 +95,11 @@ class Conflicts:
     def __len__(self) -> int:
         return len(self.i)
 
+    def take(self, k: np.ndarray) -> Conflicts:
+        """The conflicts at positions ``k``, in that order."""
+        fields = (self.i, self.j, self.t_in_s, self.t_out_s, self.t_cpa_s, self.d_cpa_m)
+        return Conflicts(*(f.take(k) for f in fields))
+
 
 def candidate_pairs(
     pos_m: ArrayLike, vel_mps: ArrayLike, *, lookahead_s: float, radius_m: float, half_height_m: float

@@ -1,4 +1,4 @@
-"""Pair episodes against a brute-force replay with Python sets (the oracle)."""
+"""Pair episodes and alerts against brute-force replays with Python sets and times (the oracles)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.pairs import PairEpisodes, pair_keys, split_keys
+from sim.pairs import PairAlerts, PairEpisodes, pair_keys, split_keys
 
 frames = st.lists(
     st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.floats(0, 100)), max_size=8),
@@ -60,3 +60,25 @@ def test_the_same_pairs_again_start_and_end_nothing_and_keep_the_smallest_metric
     assert episodes.start_s.tolist() == [0.0, 0.0] and episodes.worst.tolist() == [2.0, 7.0]
     assert len(episodes.update(2.0, np.empty(0, int), np.empty(0, int), np.empty(0))) == 0
     assert episodes.ended.worst.tolist() == [2.0, 7.0] and len(episodes) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 5), max_size=4), min_size=1, max_size=12),
+    st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 4.5]),
+)
+def test_alerts_are_the_pairs_found_within_the_hold(frames, hold_s):
+    """Oracle: at cycle t (1 s apart) a key is alerted when found at t, or last found less than hold_s ago."""
+    alerts, last_found = PairAlerts(hold_s), {}
+    for t, frame in enumerate(frames):
+        for key in frame:
+            last_found[key] = float(t)
+        want = sorted(k for k, s in last_found.items() if k in frame or t - s < hold_s)
+        assert alerts.update(float(t), np.array(frame, np.int64)).tolist() == want
+
+
+def test_without_hold_the_alerts_are_exactly_the_pairs_found():
+    alerts = PairAlerts(0.0)
+    assert alerts.update(0.0, np.array([9, 4, 9], np.int64)).tolist() == [4, 9]
+    assert alerts.update(1.0, np.array([5], np.int64)).tolist() == [5]
+    assert alerts.update(2.0, np.empty(0, np.int64)).tolist() == []

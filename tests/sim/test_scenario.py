@@ -54,6 +54,7 @@ def test_free_flight_bench_settings():
     assert not spec.strategic.enabled
     assert (spec.separation.horizontal_m, spec.separation.vertical_m) == (50.0, 15.0)
     assert (spec.cdr.lookahead_s, spec.cdr.interval_s, spec.cdr.resolution) == (30.0, 1.0, "mvp")
+    assert spec.cdr.hold_s == 3.0
     assert (spec.comms.profile, spec.duration_s, spec.seed) == ("ideal", 3600.0, 1)
 
 
@@ -191,6 +192,8 @@ ONE_SHUTTLE = "demand.patterns=[{kind: shuttle, share: 1, vehicle: evtol, origin
         pytest.param(
             ["fleet.evtol.priority=101"], "fleet.evtol.priority: must be <= 100 (got 101)", id="priority"
         ),
+        pytest.param(["cdr.hold_s=-1"], "cdr.hold_s: must be >= 0 (got -1)", id="hold-negative"),
+        pytest.param(["cdr.hold_s=.inf"], "cdr.hold_s: must be finite (got inf)", id="hold-infinite"),
         pytest.param(
             ["cdr.resolution=vo"], "cdr.resolution: must be 'mvp' or 'none' (got 'vo')", id="choice"
         ),
@@ -220,7 +223,7 @@ ONE_SHUTTLE = "demand.patterns=[{kind: shuttle, share: 1, vehicle: evtol, origin
         pytest.param(
             ["cdr.lookahed_s=30"],
             "tiny.yaml: cdr.lookahed_s: unknown key "
-            "(known: enabled, interval_s, lookahead_s, margin, resolution)",
+            "(known: enabled, hold_s, interval_s, lookahead_s, margin, resolution)",
             id="unknown-key",
         ),
         pytest.param(

@@ -134,7 +134,7 @@ def test_parse_grid_reads_yaml_scalars():
     [
         (
             ["cdr.lookahed_s=20,40"],
-            "--grid cdr.lookahed_s: unknown key (known: enabled, interval_s, lookahead_s, ",
+            "--grid cdr.lookahed_s: unknown key (known: enabled, hold_s, interval_s, ",
         ),
         (["cdr.lookahead_s=20,-1"], "--grid cdr.lookahead_s: must be > 0 (got -1)"),
         (
