@@ -27,6 +27,7 @@ from sim.metrics import Tally
 from sim.pairs import PairAlerts, PairEpisodes, pair_keys, split_keys
 from sim.picture import Inbox
 from sim.plans import FlightPlan, FlightRequest
+from sim.rng import rng_for
 from sim.scenario import LoadedScenario
 from sim.sixg.accuracy import MATCH_GATE_M, SAMPLE_PERIOD_S, TrackErrors, nearest_within
 from sim.sixg.fusion import Tracks, inflated_zone
@@ -85,6 +86,9 @@ class Simulation:
         self.network = self.comms if isinstance(self.comms, Network) else None
         settings = self.network.settings if self.network is not None else None
         self.tracks = Tracks(settings.fusion) if settings is not None else None  # None: CD on raw reports
+        # a modelled network's reports carry GNSS fixes (their own stream, so no other stream's draws move)
+        self._gnss = rng_for(loaded.spec.seed, "gnss") if settings is not None else None
+        self._gnss_sigma = settings.fusion.gnss_sigma if settings is not None else None
         self.track_errors = TrackErrors(self.network.site_distance_m) if self.network is not None else None
         self._next_score_s = 0.0
         self._scans: list[SensedScan] = []
@@ -332,7 +336,13 @@ class Simulation:
         self.tally.episodes(name, started, episodes.ended)
 
     def _report(self) -> None:
-        """Every cooperative vehicle sends its position; the comms model says when each arrives."""
+        """Every cooperative vehicle sends its position; the comms model says when each arrives.
+
+        Over a modelled network the payload is the GNSS fix, truth plus zero-mean Gaussian errors of
+        ``comms.fusion.gnss_sigma_*`` (the sigmas the tracker assumes), and the log, the service and the
+        tracker all get that fix; the radio link is evaluated where the vehicle truly is. Ideal comms, the
+        no-network baseline, send the exact state.
+        """
         fleet = self.fleet
         rows = fleet.rows()
         sel = select(rows)
@@ -346,9 +356,11 @@ class Simulation:
         pos, vel = gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel)
         for c in range(3):  # column by column: numpy runs (n, 3) slices row by row
             state[:, c], state[:, 3 + c] = pos[:, c], vel[:, c]
-        pos = state[:, :3]
-        t_rx = self.comms.uplink(now, flight, pos)
-        self.log.messages("report", flight, now, t_rx, pos)
+        t_rx = self.comms.uplink(now, flight, state[:, :3])
+        if self._gnss is not None:
+            # white noise, independent per report and axis: SIXG-MODEL.md §8 gives only the sigmas
+            state += self._gnss.standard_normal((n, 6)) * self._gnss_sigma
+        self.log.messages("report", flight, now, t_rx, state[:, :3])
         ok = ~np.isnan(t_rx)
         if ok.all():
             self.reports.push(flight, np.full(n, now), t_rx, state)

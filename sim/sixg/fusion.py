@@ -76,6 +76,13 @@ class FusionConfig:
             )
 
     @property
+    def gnss_sigma(self) -> np.ndarray:
+        """(6,) sigma of a report's GNSS error on x, y, z, vx, vy, vz: the error the engine draws into each
+        report over a modelled network, and the one the filter assumes (one setting for both)."""
+        h, v, vel = self.gnss_sigma_h_m, self.gnss_sigma_v_m, self.gnss_sigma_vel_mps
+        return np.array([h, h, v, vel, vel, vel])
+
+    @property
     def gate(self) -> float:
         """Gate on the squared Mahalanobis distance: the chi-square (3 dof) quantile, 11.34 at 99 %."""
         return 2.0 * float(gammaincinv(1.5, self.gate_probability))

@@ -4,6 +4,7 @@ sensing of non-cooperative traffic, fusion, determinism."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -181,23 +182,30 @@ def test_non_cooperative_drones_are_sensed_and_tracked(isac_run):
 
 def test_cdr_on_the_fused_6g_picture_does_nearly_as_well_as_on_an_ideal_one(tmp_path):
     """Behaviour: 200 reporting drones in a 3 km box for 300 s under MVP, on ideal comms and on 6g-isac-fr1
-    (10 ms links, ISAC echoes fused into the tracks). The fused picture must follow the vehicles' manoeuvres
-    (a lagging track loses its own accurate echoes, which then start sensing-only twins with right of way)
-    and must not jitter (pairs near the zone's edge flicker in and out of conflict), or CD&R makes several
-    times the conflicts and advisories of the ideal run, and more losses of separation."""
+    (10 ms links, reports carrying GNSS error, ISAC echoes fused into the tracks), seeds 1-3 summed. The fused
+    picture must follow the vehicles' manoeuvres (a lagging track loses its own accurate echoes, which then
+    start sensing-only twins with right of way) and must not jitter (pairs near the zone's edge flicker in and
+    out of conflict), or CD&R makes several times the conflicts and advisories of the ideal run, and more
+    losses of separation. Three seeds, not one: a run has 15-30 losses, whose Poisson spread (4-5) is the
+    size of the 25 % bound, so any change of the random streams could flip a one-seed verdict."""
     common = ["traffic.count=200", "traffic.box_m=3000"]
-    ideal, isac = (
-        simulate(
-            load_scenario(FREE, [*common, f"comms.profile={profile}"], duration_s=300.0),
-            tmp_path / profile,
-            report=False,
-        ).metrics
-        for profile in ("ideal", "6g-isac-fr1")
-    )
-    assert isac["conflicts"]["episodes"] <= 2 * ideal["conflicts"]["episodes"]
-    assert isac["advisories"]["issued"] <= 2 * ideal["advisories"]["issued"]
-    assert isac["los"]["count"] <= 1.25 * ideal["los"]["count"]
-    assert isac["nmac"]["count"] <= 2
+    ideal, isac = Counter(), Counter()
+    for seed in (1, 2, 3):
+        for profile, total in (("ideal", ideal), ("6g-isac-fr1", isac)):
+            overrides = [*common, f"comms.profile={profile}", f"seed={seed}"]
+            m = simulate(
+                load_scenario(FREE, overrides, duration_s=300.0), tmp_path / f"{profile}-{seed}", report=False
+            ).metrics
+            total.update(
+                conflicts=m["conflicts"]["episodes"],
+                advisories=m["advisories"]["issued"],
+                los=m["los"]["count"],
+                nmac=m["nmac"]["count"],
+            )
+    assert isac["conflicts"] <= 2 * ideal["conflicts"]
+    assert isac["advisories"] <= 2 * ideal["advisories"]
+    assert isac["los"] <= 1.25 * ideal["los"]
+    assert isac["nmac"] <= 2
 
 
 def test_the_same_seed_gives_the_same_6g_run(isac_run, tmp_path):
