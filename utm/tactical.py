@@ -2,8 +2,8 @@
 
 State-based detection (linear extrapolation, as BlueSky's ``statebased.py``) without N x N matrices, and
 Modified Voltage Potential resolution (Eby 1994; Hoekstra et al. 2002, as BlueSky's ``mvp.py``). Local
-ENU metres, z up, velocities in m/s; rows are the caller's rows. Layer: utm; imports numpy and
-utm.errors only; no sim, no api.
+ENU metres, z up, velocities in m/s; rows are the caller's rows. Layer: utm; imports numpy,
+utm.errors and utm.neighbours only; no sim, no api.
 
 Protected zone and strictness
     A pair is in loss of separation (LoS) when its horizontal distance is ``< radius_m`` *and* its
@@ -23,31 +23,27 @@ Broad phase (:func:`candidate_pairs`), a superset of the conflicts
     ``|v_h,i| tau / 2`` horizontally and ``|v_z,i| tau / 2`` vertically of its window midpoint ``m_i``.
     If ``(i, j)`` is in LoS at some ``t`` of the window, the triangle inequality gives
     ``|m_i - m_j|_h < R + (|v_h,i| + |v_h,j|) tau / 2 <= R + max|v_h| tau = r_h`` and
-    ``|m_z,i - m_z,j| < H + max|v_z| tau = r_v``. Midpoints are binned in cells of
-    ``r_h x r_h / _MY x r_v / _MZ`` (or coarser, to bound the grid), so such a pair lies in cells at most
-    ``(1, _MY, _MZ)`` apart; sorted cell lists enumerate every such cell pair once (y is the contiguous
-    axis, so each (x, z) column offset is one range of rows). Candidates then pass the horizontal
-    midpoint bound and the exact per-window test (closest horizontal distance within the window
-    ``< R``, vertical range within the window meeting ``(-H, H)``), and are merged over windows. The
-    bounds carry a ``1e-6`` relative slack and the two filters, which run in float32 on coordinates
-    relative to the fleet's corner, a slack of ``1e-5`` of the fleet's extent (10 cm over 10 km; float32
-    errors stay below ``1e-6`` of it), so rounding can add candidates but never drop a conflict;
-    :func:`detect` then decides in float64 with :func:`conflict_intervals` alone. Nothing is N x N:
-    O(N) per window plus O(candidates), in batches of ~16k candidates. (One cKDTree ``query_pairs`` on
-    the benchmark's 10,000 look-ahead midpoints, Chebyshev metric, took 25-35 ms here on its own, two
-    to three times this whole path.)
+    ``|m_z,i - m_z,j| < H + max|v_z| tau = r_v``. Midpoints are binned in cells of at least
+    ``r_h x r_h x r_v`` (:mod:`utm.neighbours`, compiled), so such a pair lies in the same or adjacent
+    cells, and each is met once; a met pair passes the horizontal midpoint bound and the exact per-window
+    test (closest horizontal distance within the window ``< R``, vertical range within the window meeting
+    ``(-H, H)``), and pairs are merged over windows. The bounds carry a ``1e-6`` relative slack plus
+    ``1e-6 + 1e-12 |x|_max`` m, so rounding can add candidates but never drop a conflict; :func:`detect`
+    then decides with :func:`conflict_intervals` alone. Nothing is N x N: O(N) per window plus
+    O(candidates). (One cKDTree ``query_pairs`` on the benchmark's 10,000 look-ahead midpoints, Chebyshev
+    metric, took 25-35 ms here on its own, several times this whole path.)
 
 Cost model of the numpy code
     Per tick, the fleet sizes of interest make numpy's per-call overhead (1-2 us) and memory traffic
     the costs, so the hot paths: work on contiguous 1-D columns (a (n, 3) slice or a broadcast over a
     short axis runs row by row); gather with ``take`` (several times faster than fancy indexing of
     (n, 3) arrays); call methods rather than numpy's Python-level wrappers; skip work that a mask shows
-    empty; and keep temporaries to about a batch. None of this changes the arithmetic of an element, so
+    empty. None of this changes the arithmetic of an element, so
     the results do not depend on it.
 
 Ground truth (:func:`los_pairs`)
-    The same cell lists in 2D (cells of ``radius_m`` + slack, one range per neighbouring column), the
-    vertical test, then the strict cylinder test on the candidates.
+    The same cell lists on the positions, cells of the cylinder plus slack and no motion, then the
+    strict cylinder test on the candidates.
 
 Resolution (:func:`mvp`): see its docstring for the choices (direction, head-on side, vertical rule,
 priority, accumulation).
@@ -55,7 +51,6 @@ priority, accumulation).
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -63,19 +58,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from utm.errors import InvalidRequest
+from utm.neighbours import near_pairs
 
 __all__ = ["Conflicts", "candidate_pairs", "conflict_intervals", "detect", "los_pairs", "mvp"]
 
 _SLACK = 1e-6  # relative slack of every broad-phase bound (rounding may add candidates, never drop)
 _V_MIN_MPS = 1e-12  # relative speeds below this count as zero (horizontal and vertical)
-_MY = 4  # y-cells per r_h: y is the contiguous axis, so finer y trims candidates at no cost
-_MZ = 1  # z-cells per r_v: each z offset is one more row of candidates per vehicle
 _MAX_SLICES = 6
-_CHUNK_PAIRS = 16384  # candidate pairs per batch: temporaries stay in cache, and small enough that the
-# allocator reuses them (32768 tripled the page faults per tick at 10,000 vehicles)
-_CELLS_PER_VEHICLE = 64  # dense cell grid budget; larger extents get coarser (still exact) cells
-_LOS_CELLS_PER_VEHICLE = 8  # los_pairs: its candidates are few, the grid's prefix sum is the cost
-# Input bounds: far beyond any airspace, yet small enough that the float32 filters cannot overflow.
+# Input bounds: far beyond any airspace, so the broad phase's slack covers every rounding.
 _MAX_POS_M, _MAX_VEL_MPS, _MAX_SCALAR = 1e8, 1e5, 1e6
 _T_FLOOR_S = 1.0  # MVP: a change is spread over at least this long (no division by ~0 at CPA now)
 _HEAD_ON = 1e-3  # MVP: miss distance below this fraction of radius_m counts as head-on (fixed side)
@@ -248,8 +238,8 @@ def los_pairs(pos_m: ArrayLike, *, radius_m: float, half_height_m: float) -> np.
 
     Returns
     -------
-    (k, 2) int64 rows ``(i, j)``, ``i < j``, sorted. Horizontal cell lists (cells of ``radius_m``,
-    a superset of the pairs within ``radius_m``) give candidates; the strict cylinder test decides.
+    (k, 2) int64 rows ``(i, j)``, ``i < j``, sorted. Cell lists (:func:`~utm.neighbours.near_pairs`, cells
+    of the cylinder plus slack, a superset of its pairs) give candidates; the strict cylinder test decides.
 
     Examples
     --------
@@ -264,28 +254,22 @@ def los_pairs(pos_m: ArrayLike, *, radius_m: float, half_height_m: float) -> np.
     if n < 2:
         return np.empty((0, 2), np.int64)
     xyz = np.ascontiguousarray(pos.T)
-    extent = xyz[:2].min(axis=1).tolist(), xyz[:2].max(axis=1).tolist()
-    tol_m = 1e-6 + 1e-12 * max(-extent[0][0], -extent[0][1], extent[1][0], extent[1][1])
+    tol_m = 1e-6 + 1e-12 * float(np.abs(xyz[:2]).max())  # rounding near the coordinates
     reach_m = radius_m * (1.0 + _SLACK) + tol_m
-    order, first, count = _cell_rows(
-        xyz, reach_m, math.inf, m_y=1, m_z=0, budget=_LOS_CELLS_PER_VEHICLE, extent=extent
+    out = near_pairs(
+        xyz,
+        np.zeros_like(xyz),
+        half_tau=0.0,
+        reach_h=reach_m,
+        reach_v=half_height_m * (1.0 + _SLACK) + tol_m,
+        r2_near=reach_m * reach_m,
+        h_near=half_height_m * (1.0 + _SLACK) + tol_m,
     )
-    sx, sy, sz = xyz[0].take(order), xyz[1].take(order), xyz[2].take(order)
-    keys = [np.empty(0, np.int64)]
-    for ii, jj in _expand(first, count):
-        dz = sz.take(jj)
-        dz -= sz.take(ii)
-        k = (np.abs(dz) < half_height_m).nonzero()[0]
-        ii, jj = ii.take(k), jj.take(k)
-        k = (np.hypot(sx.take(jj) - sx.take(ii), sy.take(jj) - sy.take(ii)) < radius_m).nonzero()[0]
-        gi, gj = order.take(ii.take(k)), order.take(jj.take(k))
-        lo_ij = np.minimum(gi, gj)
-        lo_ij *= n
-        lo_ij += np.maximum(gi, gj)
-        keys.append(lo_ij)
-    out = np.concatenate(keys)
-    out.sort()
-    return np.stack([out // n, out % n], axis=1)
+    i, j = np.divmod(out, n)
+    d = xyz.take(j, axis=1)
+    d -= xyz.take(i, axis=1)
+    inside = ((np.hypot(d[0], d[1]) < radius_m) & (np.abs(d[2]) < half_height_m)).nonzero()[0]
+    return np.stack([i.take(inside), j.take(inside)], axis=1)
 
 
 def mvp(
@@ -553,18 +537,19 @@ def _slices(
     r_m: float,
     h_m: float,
 ) -> int:
-    """Number of look-ahead windows minimising a cost model: per window ~7 candidate-pair costs per
-    vehicle (binning, sorting, rows) plus the candidates, estimated from the mean density of the fleet's
-    bounding box. Only the speed depends on it."""
+    """Number of look-ahead windows minimising a cost model: per window ~20 candidate-pair costs per
+    vehicle (binning, its five cell ranges) plus the candidates, estimated from the mean density of the
+    fleet's bounding box (measured: one window is fastest for 1,000-20,000 drones at 30 s). Only the speed
+    depends on it."""
     best, best_cost = 1, math.inf
     for k in range(1, _MAX_SLICES + 1):
         rh, rv = r_m + vh_max * t_s / k, h_m + vz_max * t_s / k
-        window = (3.0 * rh, (2.0 + 1.0 / _MY) * rh, (2.0 + 1.0 / _MZ) * rv)
+        window = (2.0 * rh, 2.25 * rh, 3.0 * rv)  # what a vehicle's cell ranges span
         extent = (spans_m[0] + rh, spans_m[1] + rh, spans_m[2] + rv)
         share = 1.0
         for w_m, e_m in zip(window, extent, strict=True):
             share *= min(w_m, e_m) / e_m
-        cost = k * (7.0 * n + 0.5 * n * n * share)
+        cost = k * (20.0 * n + 0.5 * n * n * share)
         if cost >= best_cost:  # the cost falls, then rises, with k
             break
         best, best_cost = k, cost
@@ -588,179 +573,14 @@ def _candidate_keys(cols: np.ndarray, t_s: float, r_m: float, h_m: float) -> np.
     spans = [b - a for a, b in zip(lo, hi, strict=True)]
     n_win = _slices(n, spans, vh_max, vz_max, t_s, r_m, h_m) if t_s > 0.0 else 1
     tau = t_s / n_win
-    rh = (r_m + vh_max * tau) * (1.0 + _SLACK) + tol_m
-    rv = (h_m + vz_max * tau) * (1.0 + _SLACK) + tol_m
-    # The candidate filters run in float32 (twice as fast), on coordinates relative to the fleet's
-    # corner; every float32 result is within ~1e-6 of the largest magnitude involved (extent plus
-    # look-ahead travel), so a 1e-5 slack of it keeps them supersets.
-    slack_m = 1e-5 * (max(spans) + r_m + h_m) + tol_m
-    f32 = np.float32
-    rh2 = f32((rh + slack_m) ** 2)
-    r2_test = f32((r_m * (1.0 + _SLACK) + slack_m) ** 2)
-    h_test = f32(h_m * (1.0 + _SLACK) + slack_m)
-    half_tau = f32(0.5 * tau)
-    climbs = vz_max > 0.0
-    vel32 = np.zeros((n, 4), f32)
-    vel32[:, :3] = vel.T
-    corner = np.array(lo)[:, None]
-    keys = []
-    for k in range(n_win):
-        mid = vel * ((k + 0.5) * tau)
-        mid += pos
-        order, first, count = _cell_rows(mid, rh, rv)
-        mid -= corner
-        pos32 = np.zeros((n, 4), f32)
-        for c in range(3):
-            pos32[:, c] = mid[c].take(order)
-        pc, vc = pos32.view(np.complex128).ravel(), vel32.take(order, axis=0).view(np.complex128).ravel()
-        for ii, jj in _expand(first, count):
-            d = pc.take(jj).view(f32).reshape(-1, 4)
-            d -= pc.take(ii).view(f32).reshape(-1, 4)
-            dx, dy = d[:, 0], d[:, 1]
-            h = dx * dx
-            h += dy * dy
-            keep = (h < rh2).nonzero()[0]
-            ii, jj, d = ii.take(keep), jj.take(keep), d.take(keep, axis=0)
-            e = vc.take(jj).view(f32).reshape(-1, 4)
-            e -= vc.take(ii).view(f32).reshape(-1, 4)
-            dx, dy, dz, du, dv = d[:, 0], d[:, 1], d[:, 2], e[:, 0], e[:, 1]
-            a = du * du
-            a += dv * dv
-            np.maximum(a, f32(1e-30), out=a)
-            s = dx * du
-            s += dy * dv
-            np.negative(s, out=s)
-            s /= a
-            s.clip(-half_tau, half_tau, out=s)
-            dx += du * s
-            dy += dv * s
-            near = dx * dx
-            near += dy * dy
-            near = near < r2_test
-            dz = np.abs(dz)
-            if climbs:
-                dw = np.abs(e[:, 2])
-                dw *= half_tau
-                dz -= dw
-            near &= dz < h_test
-            keep = near.nonzero()[0]
-            gi, gj = order.take(ii.take(keep)), order.take(jj.take(keep))
-            lo_ij = np.minimum(gi, gj)
-            lo_ij *= n
-            lo_ij += np.maximum(gi, gj)
-            keys.append(lo_ij)
-    out = np.concatenate(keys) if len(keys) > 1 else keys[0] if keys else np.empty(0, np.int64)
-    out.sort()
-    if n_win > 1 and len(out):  # a pair can be near in several windows
-        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
-    return out
-
-
-def _expand(first: np.ndarray, count: np.ndarray):
-    """The candidate pairs ``(ii, jj)`` (positions in cell order) of :func:`_cell_rows`' ranges
-    ``(rows, n)``, in batches of about ``_CHUNK_PAIRS``: the temporaries stay in cache and memory is
-    bounded. A small grid goes in one pass; a large one row by row, so that no temporary is much
-    larger than a batch (large ones made the allocator hand pages back and fault them in every call)."""
-    m, n = count.shape
-    if m * n <= _CHUNK_PAIRS:
-        owners = np.empty((m, n), np.int64)  # entry r * n + p belongs to point p
-        owners[:] = np.arange(n)
-        segments = [(first.ravel(), count.ravel(), owners.ravel())]
-    else:
-        segments = [(first[r], count[r], None) for r in range(m)]
-    for base, cnt, owners in segments:
-        start = cnt.cumsum()
-        total = int(start[-1])
-        if total == 0:
-            continue
-        start -= cnt
-        edges = [0]
-        if total > _CHUNK_PAIRS:
-            cuts = start.searchsorted(np.arange(_CHUNK_PAIRS, total, _CHUNK_PAIRS), side="right")
-            edges += sorted({c for c in cuts.tolist() if 0 < c < len(cnt)})
-        edges.append(len(cnt))
-        for e0, e1 in itertools.pairwise(edges):
-            size = (int(start[e1]) if e1 < len(cnt) else total) - int(start[e0])
-            if size == 0:
-                continue
-            # one np.repeat carries both ends of a pair: (first - offset) in the high half, the owner below
-            packed = base[e0:e1] - start[e0:e1]
-            packed += size + int(start[e0])  # >= 0
-            packed <<= 32
-            packed += owners[e0:e1] if owners is not None else np.arange(e0, e1)
-            packed = packed.repeat(cnt[e0:e1])
-            ii = packed & 0xFFFFFFFF
-            packed >>= 32
-            packed += np.arange(-size, 0)
-            yield ii, packed
-
-
-def _cell_rows(
-    mid: np.ndarray,
-    rh: float,
-    rv: float,
-    *,
-    m_y: int = _MY,
-    m_z: int = _MZ,
-    budget: int = _CELLS_PER_VEHICLE,
-    extent: tuple[list[float], list[float]] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cell lists of the points ``mid`` (3, n): (order, first, count). ``order`` sorts the points by
-    cell; point ``p`` (in that order) pairs with positions ``first[p, r] .. first[p, r] + count[p, r] - 1``
-    for each row ``r``, so that every pair in cells at most ``(1, m_y, m_z)`` apart appears exactly once.
-
-    Cells are ``rh x rh / m_y x rv / m_z`` (``m_z = 0``: one layer, z ignored) and y is the fastest
-    axis, so the ``2 m_y + 1`` y-cells around a point are one range. Rows: own (x, z) column from
-    ``p + 1`` to ``m_y`` cells north; columns ``(0, 1 .. m_z)``; columns ``(+1, -m_z .. m_z)``. The
-    mirrored columns see the pair from the other side. The dense grid holds at most ``budget`` cells
-    per point (plus 4096); larger extents get coarser cells (more candidates, never fewer). ``extent``:
-    the points' (low, high) corners when the caller has them.
-    """
-    n = mid.shape[1]
-    axes = 3 if m_z else 2
-    if extent is None:
-        extent = mid[:axes].min(axis=1).tolist(), mid[:axes].max(axis=1).tolist()
-    low, high = extent[0][:axes], extent[1][:axes]
-    spans = [b - a for a, b in zip(low, high, strict=True)]
-    size = [rh, rh / m_y, rv / m_z] if m_z else [rh, rh / m_y]
-    while True:  # grow the cells (only adds candidates) until the dense grid fits its budget
-        dims = [math.floor(s / c) + 1 for s, c in zip(spans, size, strict=True)] + [1]
-        if (dims[0] + 1) * (dims[1] + 2 * m_y) * (dims[2] + 2 * m_z) <= budget * n + 4096:
-            break
-        size = [2.0 * c for c in size]
-    nxc, nyc, nzc = dims[:3]
-    ny, nz = nyc + 2 * m_y, nzc + 2 * m_z
-    cell = mid[:axes] - np.array(low)[:, None]
-    cell *= np.array([1.0 / c for c in size])[:, None]
-    cell = cell.astype(np.int64)
-    np.minimum(cell, np.array(dims[:axes])[:, None] - 1, out=cell)  # rounding at the far edge
-    flat = cell[0] * (nz * ny)
-    flat += cell[1]
-    if m_z:
-        flat += cell[2] * ny
-    flat += m_z * ny + m_y
-    cells = (nxc + 1) * nz * ny
-    # ties in any order (the caller sorts the pairs it returns); 16-bit keys get numpy's radix sort
-    order = flat.astype(np.uint16).argsort(kind="stable") if cells <= 1 << 16 else flat.argsort()
-    flat = flat.take(order)
-    # bounds[k] = number of points in cells < k, as runs (a prefix sum over every cell is slower)
-    gaps = np.empty(n + 1, np.int64)
-    gaps[0], gaps[n] = flat[0] + 1, cells - flat[-1]
-    np.subtract(flat[1:], flat[:-1], out=gaps[1:n])
-    bounds = np.arange(n + 1).repeat(gaps)
-    # rows: own column from p + 1; columns (0, 1 .. m_z); columns (+1, -m_z .. m_z); as key offsets
-    steps = [0] + [dz * ny for dz in range(1, m_z + 1)] + [(nz + dz) * ny for dz in range(-m_z, m_z + 1)]
-    m = len(steps)
-    # rows of ends: the range ends (rows 1 .. m - 1, then the own column), then the range starts in the
-    # same order, the own column's being the point's own position + 1
-    offsets = np.array([st + m_y + 1 for st in steps[1:]] + [m_y + 1] + [st - m_y for st in steps[1:]])
-    ends = np.empty((2 * m, n), np.int64)
-    if 2 * m * n <= _CHUNK_PAIRS:
-        bounds.take(offsets[:, None] + flat, out=ends[:-1])
-    else:  # row by row: no (rows, n) temporary
-        for r, offset in enumerate(offsets.tolist()):
-            bounds.take(flat + offset, out=ends[r])
-    ends[-1] = np.arange(1, n + 1)
-    count, first = ends[:m], ends[m:]
-    count -= first
-    return order, first, count
+    near = {
+        "half_tau": 0.5 * tau,
+        "reach_h": (r_m + vh_max * tau) * (1.0 + _SLACK) + tol_m,
+        "reach_v": (h_m + vz_max * tau) * (1.0 + _SLACK) + tol_m,
+        "r2_near": (r_m * (1.0 + _SLACK) + tol_m) ** 2,
+        "h_near": h_m * (1.0 + _SLACK) + tol_m,
+    }
+    keys = [near_pairs(pos + vel * ((k + 0.5) * tau), vel, **near) for k in range(n_win)]
+    if n_win == 1:
+        return keys[0]
+    return np.unique(np.concatenate(keys))  # a pair can be near in several windows

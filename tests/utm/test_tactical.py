@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from utm import tactical
+from utm import neighbours, tactical
 from utm.errors import InvalidRequest
 from utm.tactical import Conflicts, candidate_pairs, conflict_intervals, detect, los_pairs, mvp
 
@@ -174,17 +174,17 @@ def traffic(draw, max_n=40):
     radius_m=st.sampled_from([10.0, 50.0, 150.0]),
     half_height_m=st.sampled_from([5.0, 15.0]),
     windows=st.integers(1, 6),
-    batch=st.sampled_from([1, 7, 32768]),
+    cells=st.sampled_from([0, 1, 4]),
 )
-def test_detect_equals_brute_force(fleet, lookahead_s, radius_m, half_height_m, windows, batch):
+def test_detect_equals_brute_force(fleet, lookahead_s, radius_m, half_height_m, windows, cells):
     """Oracle: every pair through conflict_intervals. The look-ahead windows (1-6; the cost model picks
-    1 for small fleets) and the candidate batch size are forced, since the answer must not depend on
-    them; 1e6 m boxes force coarser cells."""
+    1 for small fleets) and the cell budget are forced, since the answer must not depend on them; a
+    budget of 0 per vehicle and 1e6 m boxes force coarser cells."""
     pos, vel = fleet
     zone = {"lookahead_s": lookahead_s, "radius_m": radius_m, "half_height_m": half_height_m}
     with pytest.MonkeyPatch.context() as m:
         m.setattr(tactical, "_slices", lambda *_: windows)
-        m.setattr(tactical, "_CHUNK_PAIRS", batch)
+        m.setattr(neighbours, "_CELLS_PER_POINT", cells)
         got = detect(pos, vel, **zone)
         cand = candidate_pairs(pos, vel, **zone)
     want = brute_force(pos, vel, **zone)
@@ -271,16 +271,16 @@ def test_los_pairs_equals_brute_force(fleet, radius_m, half_height_m):
     np.testing.assert_array_equal(got, brute_los(pos, radius_m, half_height_m).reshape(-1, 2))
 
 
-@pytest.mark.parametrize("batch", [None, 50])
-def test_los_pairs_equals_brute_force_on_dense_traffic(batch, monkeypatch):
+@pytest.mark.parametrize("cells", [None, 0])
+def test_los_pairs_equals_brute_force_on_dense_traffic(cells, monkeypatch):
     """Oracle: every pair of 3000 vehicles in 2 km x 2 km against the strict cylinder (hundreds in LoS);
-    a small batch forces the row-by-row candidate path."""
+    a cell budget of 0 per vehicle forces coarse cells."""
     rng = np.random.default_rng(3)
     n = 3000
     pos = np.column_stack([rng.uniform(0, 2000, n), rng.uniform(0, 2000, n), rng.uniform(30, 120, n)])
     pos[::7] = np.round(pos[::7])  # integer metres: exact boundary cases
-    if batch is not None:
-        monkeypatch.setattr(tactical, "_CHUNK_PAIRS", batch)
+    if cells is not None:
+        monkeypatch.setattr(neighbours, "_CELLS_PER_POINT", cells)
     want = brute_los(pos, R_M, H_M)
     assert len(want) > 200
     np.testing.assert_array_equal(los_pairs(pos, **ZONE), want)
