@@ -440,12 +440,11 @@ class Simulation:
     def _alert(self, now: float, ids: np.ndarray, found: Conflicts) -> None:
         """Alert on the pairs ``found`` (:class:`~sim.pairs.PairAlerts`): the alerted pairs, found now or
         held, are the conflict episodes. Resolution acts on every pair found, as DAIDALUS's guidance does."""
-        keys = pair_keys(ids.take(found.i), ids.take(found.j))
+        keys = pair_keys(ids.take(found.i), ids.take(found.j))  # distinct: ids name the picture's rows
         alerted = self.alerts.update(now, keys)
-        on = np.isin(keys, alerted)
         d_cpa_m = np.full(len(alerted), np.inf)  # a held pair's closest approach is not known this cycle
-        np.minimum.at(d_cpa_m, alerted.searchsorted(keys.compress(on)), found.d_cpa_m.compress(on))
-        started = self.conflicts.update(now, *split_keys(alerted), d_cpa_m)
+        d_cpa_m[alerted.searchsorted(keys)] = found.d_cpa_m  # every pair found is alerted
+        started = self.conflicts.update_sorted(now, alerted, d_cpa_m)
         self._pair_events(now, self.conflicts, started, "conflict")
 
     def _advisories_ending(self, rows: np.ndarray) -> np.ndarray:
@@ -684,9 +683,8 @@ class Simulation:
         sel = select(airborne)
         idle = gather(fleet.adv_on, sel) & (gather(fleet.adv_until_s, sel) <= now)
         idle[np.searchsorted(airborne, r)] = False  # still in conflict
+        idle[np.searchsorted(airborne, held)] = False  # their plans are not free yet: keep the advisory
         done = airborne.compress(idle)
-        if len(done) and len(held):
-            done = done.compress(~np.isin(done, held))  # their plans are not free yet: keep the advisory
         if len(done):
             fleet.adv_on[done] = False
             back = fleet.mode.take(done) == MODE["advisory"]

@@ -72,9 +72,7 @@ class PairEpisodes:
         The episodes this update ended are then in :attr:`ended`; updating with no pairs ends them all.
         """
         if len(a) == 0:  # nothing on: every open episode ends
-            self._ended = Ended(self.keys, self.start_s, self.worst)
-            self.keys, self.start_s, self.worst = _NO_KEYS, _NO_TIMES, _NO_TIMES
-            return _NO_KEYS
+            return self.update_sorted(t_s, _NO_KEYS, _NO_TIMES)
         keys = pair_keys(a, b)
         metric = np.asarray(metric, np.float64)
         if len(keys) > 1:
@@ -86,6 +84,15 @@ class PairEpisodes:
                 keys, worst = keys.take(head), np.minimum.reduceat(worst, head)
         else:
             worst = metric.copy()
+        return self.update_sorted(t_s, keys, worst)
+
+    def update_sorted(self, t_s: float, keys: np.ndarray, worst: np.ndarray) -> np.ndarray:
+        """:meth:`update` with the pairs as keys, sorted and distinct, and their metrics; both arrays are
+        kept, not copied."""
+        if len(keys) == 0:
+            self._ended = Ended(self.keys, self.start_s, self.worst)
+            self.keys, self.start_s, self.worst = _NO_KEYS, _NO_TIMES, _NO_TIMES
+            return _NO_KEYS
         if len(keys) == len(self.keys) and (keys == self.keys).all():  # the same pairs as before
             self._ended = Ended(_NO_KEYS, _NO_TIMES, _NO_TIMES)
             self.worst = np.minimum(worst, self.worst, out=worst)
