@@ -28,17 +28,21 @@ def _grid(
     x: np.ndarray, y: np.ndarray, z: np.ndarray, reach_h: float, reach_v: float, budget: int
 ) -> tuple[float, float, float, int, int, int]:
     """Cell sizes (x, y, z) and padded grid shape (x, z, y) for the points: x cells of at least
-    ``reach_h``, y cells of a ``_MY``-th of it, z cells of at least ``reach_v`` (one layer when inf), all
-    doubled until the grid fits ``budget``. Padding (one x-cell after, one z-cell either side, ``_MY``
-    y-cells either side) puts every neighbour range inside the grid."""
+    ``reach_h``, y cells of a ``_MY``-th of it, z cells of at least ``reach_v`` (one layer when inf), the
+    columns doubled until the grid fits ``budget`` (then the layers). Padding (one x-cell after, one
+    z-cell either side, ``_MY`` y-cells either side) puts every neighbour range inside the grid."""
     size_x, size_v = reach_h, reach_v
+    span_x, span_y, span_z = x.max() - x.min(), y.max() - y.min(), z.max() - z.min()
     while True:
-        nx = int((x.max() - x.min()) / size_x) + 2
-        ny = int((y.max() - y.min()) / (size_x / _MY)) + 1 + 2 * _MY
-        nz = int((z.max() - z.min()) / size_v) + 3 if np.isfinite(size_v) else 3
+        nx = int(span_x / size_x) + 2
+        ny = int(span_y / (size_x / _MY)) + 1 + 2 * _MY
+        nz = int(span_z / size_v) + 3 if np.isfinite(size_v) else 3
         if nx * ny * nz <= budget:
             return size_x, size_x / _MY, size_v, nx, nz, ny
-        size_x, size_v = 2.0 * size_x, 2.0 * size_v
+        if nx > 2 or ny > 1 + 2 * _MY:  # coarser columns first: the layers are few
+            size_x *= 2.0
+        else:
+            size_v *= 2.0
 
 
 @numba.njit(cache=True)
@@ -49,22 +53,22 @@ def _bin(
     point, points in cell order, first position of each cell (cells + 1)), and the padded ``nz, ny``."""
     size_x, size_y, size_z, nx, nz, ny = _grid(x, y, z, reach_h, reach_v, budget)
     x0, y0, z0 = x.min(), y.min(), z.min()
-    n = x.size
+    n, cells = x.size, nx * ny * nz
     cell = np.empty(n, np.int64)
-    start = np.zeros(nx * ny * nz + 1, np.int64)
     for p in range(n):
         ix = min(int((x[p] - x0) / size_x), nx - 2)
         iy = min(int((y[p] - y0) / size_y), ny - 1 - 2 * _MY) + _MY
         iz = min(int((z[p] - z0) / size_z), nz - 3) + 1  # / inf: 0
         cell[p] = (ix * nz + iz) * ny + iy
-        start[cell[p] + 1] += 1
-    for c in range(nx * ny * nz):
+    start = np.zeros(cells + 1, np.int64)
+    for p in range(n):
+        start[cell[p]] += 1
+    for c in range(cells):  # inclusive prefix sum: start[c] is where cell c ends
         start[c + 1] += start[c]
     order = np.empty(n, np.int64)
-    fill = start[:-1].copy()
-    for p in range(n):
-        order[fill[cell[p]]] = p
-        fill[cell[p]] += 1
+    for p in range(n - 1, -1, -1):  # backwards, so each cell keeps the points' order
+        start[cell[p]] -= 1
+        order[start[cell[p]]] = p
     return cell, order, start, nz, ny
 
 
@@ -81,44 +85,44 @@ def _pairs(
 ) -> np.ndarray:
     """Keys ``i * n + j`` (i < j, unsorted) of the pairs that pass the module docstring's tests, met
     through the grid. The points are copied in cell order, so each range of cells is contiguous, and the
-    horizontal bound runs first over a whole range without a branch (most pairs fail it)."""
+    horizontal bound runs first over a point's ranges without a branch (most pairs fail it)."""
     n = pos.shape[1]
     cell, order, start, nz, ny = _bin(pos[0], pos[1], pos[2], reach_h, reach_v, budget)
     x, y, z = pos[0].take(order), pos[1].take(order), pos[2].take(order)
     u, v, w = vel[0].take(order), vel[1].take(order), vel[2].take(order)
-    near = np.empty(n, np.int64)  # the positions in a range that pass the horizontal bound
+    near = np.empty(n, np.int64)  # the positions in a point's ranges that pass the horizontal bound
     keys = np.empty(max(16, 2 * n), np.int64)
     count = 0
     reach_h2 = reach_h * reach_h
     for q in range(n):
         c = cell[order[q]]
+        m = 0
         for col in range(5):  # own column after q; (x, z + 1); then (x + 1, z - 1 .. z + 1)
             if col == 0:
                 lo, hi = q + 1, start[c + _MY + 1]
             else:
                 first = c + (ny if col == 1 else (nz + col - 3) * ny) - _MY
                 lo, hi = start[first], start[first + 2 * _MY + 1]
-            m = 0
             for r in range(lo, hi):
                 dx, dy = x[r] - x[q], y[r] - y[q]
                 near[m] = r
                 m += dx * dx + dy * dy < reach_h2
-            for k in range(m):
-                r = near[k]
-                dx, dy, du, dv = x[r] - x[q], y[r] - y[q], u[r] - u[q], v[r] - v[q]
-                if half_tau > 0.0:  # the closest horizontal approach within +-half_tau
-                    t = -(dx * du + dy * dv) / max(du * du + dv * dv, 1e-300)
-                    t = min(max(t, -half_tau), half_tau)
-                    dx, dy = dx + du * t, dy + dv * t
-                if dx * dx + dy * dy >= r2 or abs(z[r] - z[q]) - abs(w[r] - w[q]) * half_tau >= h:
-                    continue
-                if count == keys.size:
-                    grown = np.empty(2 * keys.size, np.int64)
-                    grown[:count] = keys
-                    keys = grown
-                a, b = order[q], order[r]
-                keys[count] = min(a, b) * n + max(a, b)
-                count += 1
+        for k in range(m):
+            r = near[k]
+            dx, dy, du, dv = x[r] - x[q], y[r] - y[q], u[r] - u[q], v[r] - v[q]
+            if half_tau > 0.0:  # the closest horizontal approach within +-half_tau
+                t = -(dx * du + dy * dv) / max(du * du + dv * dv, 1e-300)
+                t = min(max(t, -half_tau), half_tau)
+                dx, dy = dx + du * t, dy + dv * t
+            if dx * dx + dy * dy >= r2 or abs(z[r] - z[q]) - abs(w[r] - w[q]) * half_tau >= h:
+                continue
+            if count == keys.size:
+                grown = np.empty(2 * keys.size, np.int64)
+                grown[:count] = keys
+                keys = grown
+            a, b = order[q], order[r]
+            keys[count] = min(a, b) * n + max(a, b)
+            count += 1
     return keys[:count]
 
 
