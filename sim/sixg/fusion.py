@@ -36,6 +36,7 @@ K_95_1D = 1.959964
 _OOSM_S = 1e-9  # a measurement older than its track's last update by more is out of sequence
 _SLACK = 1e-6  # relative slack of the broad-phase radii (rounding may add candidates, never drop one)
 _PAD_M = 1e-3  # added to every broad-phase radius, the same: rounding in positions never drops a pair
+_LIST_MARGIN_M = 10.0  # a scan's first gating lists this much further, so later rounds skip the grid
 
 
 @dataclass(frozen=True, slots=True)
@@ -904,7 +905,8 @@ def _scan(
     pending = np.ones(m, np.bool_)
     pairs = (np.empty(4 * m + 16, np.int64), np.empty(4 * m + 16, np.int64), np.empty(4 * m + 16))
     count = 0
-    count, pairs = _inside(np.arange(n), x, p, z, r, half, grid, pending, buf, gate, pairs, count)
+    lists = _lists(n, x, p, z, half, grid, buf, gate)
+    count, pairs = _inside(np.arange(n), x, p, z, r, half, grid, lists, pending, buf, gate, pairs, count)
     pc, pd, cost = pairs
     # What the tracks predicted to the scan explain, before any of its updates moves or shrinks them: such
     # a detection starts no track (a measurement in a track's validation gate initiates none), and one
@@ -976,7 +978,9 @@ def _scan(
                 pc[keep], pd[keep], cost[keep] = pc[k], pd[k], cost[k]
                 keep += 1
         moved_cols = moved[: n + born].nonzero()[0]
-        count, pairs = _inside(moved_cols, x, p, z, r, half, grid, pending, buf, gate, (pc, pd, cost), keep)
+        count, pairs = _inside(
+            moved_cols, x, p, z, r, half, grid, lists, pending, buf, gate, (pc, pd, cost), keep
+        )
         pc, pd, cost = pairs
     cols = n + born
     rank, ids = np.full(cols, 3), np.empty(cols, np.int64)  # lower is kept; then the older (smaller id)
@@ -991,6 +995,43 @@ def _scan(
 
 
 @numba.njit(cache=True)
+def _reach(p: np.ndarray, c: int, gate: float) -> float:
+    """How far from its state column ``c`` can gate a detection, less the detection's own reach: ``sqrt(gate
+    tr P)`` (it bounds ``sqrt(gate lambda_max(P))``) with the broad phase's slack."""
+    return np.sqrt(gate * (p[c, 0, 0] + p[c, 1, 1] + p[c, 2, 2])) * (1.0 + _SLACK) + _PAD_M
+
+
+@numba.njit(cache=True)
+def _lists(
+    n: int,
+    x: np.ndarray,
+    p: np.ndarray,
+    z: np.ndarray,
+    half: np.ndarray,
+    grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
+    buf: np.ndarray,
+    gate: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For columns ``0..n-1`` as the scan starts, the detections within ``_LIST_MARGIN_M`` more than their
+    reach: ``(first, items, centre, radius)``, column ``c`` listing ``items[first[c]:first[c + 1]]``. A
+    column whose later reach plus its move since then stays within ``radius`` reads its list instead of the
+    grid (:func:`_inside`)."""
+    first, items = np.zeros(n + 1, np.int64), np.empty(4 * n + 16, np.int64)
+    centre, radius = np.empty((n, 3)), np.empty(n)
+    k = 0
+    for c in range(n):
+        centre[c] = x[c, :3]
+        radius[c] = _reach(p, c, gate) + _LIST_MARGIN_M
+        found = _query(grid, z, half, x[c, 0], x[c, 1], x[c, 2], radius[c], buf)
+        if k + found > len(items):
+            items = _grown(items, k + found)
+        items[k : k + found] = buf[:found]
+        k += found
+        first[c + 1] = k
+    return first, items, centre, radius
+
+
+@numba.njit(cache=True)
 def _inside(
     cols: np.ndarray,
     x: np.ndarray,
@@ -999,6 +1040,7 @@ def _inside(
     r: np.ndarray,
     half: np.ndarray,
     grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
+    lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     pending: np.ndarray,
     buf: np.ndarray,
     gate: float,
@@ -1006,15 +1048,29 @@ def _inside(
     count: int,
 ) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Append to ``pairs`` (column, detection, cost; ``count`` used) the pending detections inside the gates
-    of columns ``cols``; the new count and arrays."""
+    of columns ``cols``; the new count and arrays.
+
+    A detection inside the gate is within ``_reach`` plus its own ``half`` of the column's state (the
+    sphere the grid query returns), so a column still inside its list's sphere (:func:`_lists`) finds the
+    same pairs in its list; only the order of its pairs may differ, which no assignment depends on."""
     pc, pd, cost = pairs
+    first, items, centre, radius = lists
     for c in cols:
-        h = np.sqrt(gate * (p[c, 0, 0] + p[c, 1, 1] + p[c, 2, 2])) * (1.0 + _SLACK) + _PAD_M
-        found = _query(grid, z, half, x[c, 0], x[c, 1], x[c, 2], h, buf)
+        h = _reach(p, c, gate)
+        listed = c < len(radius)
+        if listed:
+            dx, dy, dz = x[c, 0] - centre[c, 0], x[c, 1] - centre[c, 1], x[c, 2] - centre[c, 2]
+            listed = h + np.sqrt(dx * dx + dy * dy + dz * dz) + _PAD_M <= radius[c]
+        if listed:
+            found = first[c + 1] - first[c]
+            cand = items[first[c] : first[c + 1]]
+        else:
+            found = _query(grid, z, half, x[c, 0], x[c, 1], x[c, 2], h, buf)
+            cand = buf
         if count + found > len(pc):
             pc, pd, cost = _grown(pc, count + found), _grown(pd, count + found), _grown(cost, count + found)
         for f in range(found):
-            j = buf[f]
+            j = cand[f]
             if pending[j]:
                 d2, cost[count] = _gate(x, p, c, 0, z, j, r, j)
                 if d2 <= gate:
@@ -1081,23 +1137,25 @@ def _merge(
     """Duplicates of the ``changed`` columns, to drop: of two columns whose states differ by less than the
     chi-square gate on 6 dof (``S = P_a + P_b``), the one of greater ``rank``, then greater id, goes.
 
-    Crossing vehicles are not merged: their velocities differ. Two cooperative tracks never are.
+    Crossing vehicles are not merged: their velocities differ. Two cooperative tracks never are, so only the
+    others (sensing-only: a few per cent) are listed in cells, and every column looks for them there; a pair
+    of two such is looked at from its later column. The losers come in no particular order.
     """
     n = len(x)
     half = np.empty(n)
     for c in range(n):
         half[c] = np.sqrt(gate6 * (p[c, 0, 0] + p[c, 1, 1] + p[c, 2, 2])) * (1.0 + _SLACK) + _PAD_M
-    grid = _grid(x, half)
-    buf = np.empty(max(n, 1), np.int64)
+    others = (~coop).nonzero()[0]
+    at, reach = x[others], half[others]
+    grid = _grid(at, reach)
+    buf = np.empty(max(len(others), 1), np.int64)
     losers = np.empty(16, np.int64)
     lost = 0
     for b in range(n):
-        if not changed[b]:
-            continue
-        for f in range(_query(grid, x, half, x[b, 0], x[b, 1], x[b, 2], half[b], buf)):
-            a = buf[f]
-            if a == b or (coop[a] and coop[b]) or (changed[a] and a > b):
-                continue  # a pair of changed columns is looked at from the later one
+        for f in range(_query(grid, at, reach, x[b, 0], x[b, 1], x[b, 2], half[b], buf)):
+            a = others[buf[f]]
+            if a == b or not (changed[a] or changed[b]) or (not coop[b] and a > b):
+                continue
             # the position part of the distance is at most the whole: a cheap 3-dof test first
             if _gate(x, p, a, 0, x, b, p, b)[0] > gate6 * (1.0 + _SLACK) or _dist6(x, p, a, b) > gate6:
                 continue
