@@ -537,7 +537,7 @@ def _slices(
     r_m: float,
     h_m: float,
 ) -> int:
-    """Number of look-ahead windows minimising a cost model: per window ~20 candidate-pair costs per
+    """Number of look-ahead windows minimising a cost model: per window ~40 candidate-pair costs per
     vehicle (binning, its five cell ranges) plus the candidates, estimated from the mean density of the
     fleet's bounding box (measured: one window is fastest for 1,000-20,000 drones at 30 s). Only the speed
     depends on it."""
@@ -549,7 +549,7 @@ def _slices(
         share = 1.0
         for w_m, e_m in zip(window, extent, strict=True):
             share *= min(w_m, e_m) / e_m
-        cost = k * (20.0 * n + 0.5 * n * n * share)
+        cost = k * (40.0 * n + 0.5 * n * n * share)
         if cost >= best_cost:  # the cost falls, then rises, with k
             break
         best, best_cost = k, cost
