@@ -89,6 +89,8 @@ class Simulation:
         # a modelled network's reports carry GNSS fixes (their own stream, so no other stream's draws move)
         self._gnss = rng_for(loaded.spec.seed, "gnss") if settings is not None else None
         self._gnss_sigma = settings.fusion.gnss_sigma if settings is not None else None
+        # what each report tells the service of its fix's accuracy: the conformance monitor's tolerance
+        self._accuracy_m = settings.fusion.gnss_accuracy_m if settings is not None else (0.0, 0.0)
         self.track_errors = TrackErrors(self.network.site_distance_m) if self.network is not None else None
         self._next_score_s = 0.0
         self._scans: list[SensedScan] = []
@@ -394,7 +396,8 @@ class Simulation:
         if self.tracks is not None:
             self.tracks.update_reports(flight, t_sent, payload[:, :3], payload[:, 3:])
         if self.spec.strategic.enabled:
-            self._conformance_changes(self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:]))
+            changes = self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:], self._accuracy_m)
+            self._conformance_changes(changes)
 
     def _conformance(self) -> None:
         self._conformance_changes(self.uss.tick())

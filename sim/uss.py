@@ -224,9 +224,15 @@ class SimUSS:
             del self.flight_of[intent.id]
 
     def telemetry(
-        self, flight: np.ndarray, t_sent_s: np.ndarray, pos_m: np.ndarray, vel_mps: np.ndarray
+        self,
+        flight: np.ndarray,
+        t_sent_s: np.ndarray,
+        pos_m: np.ndarray,
+        vel_mps: np.ndarray,
+        accuracy_m: tuple[float, float] = (0.0, 0.0),
     ) -> list[ConformanceChange]:
-        """Deliver reports of filed flights to the service's conformance monitor; the changes made."""
+        """Deliver reports of filed flights to the service's conformance monitor; the changes made.
+        ``accuracy_m``: the reports' horizontal and vertical accuracy (95 %), which the monitor allows."""
         filed = np.array([f in self._intents for f in flight.tolist()], bool)
         if not filed.any():
             return []
@@ -242,6 +248,8 @@ class SimUSS:
             vx_mps=v[:, 0],
             vy_mps=v[:, 1],
             vz_mps=v[:, 2],
+            accuracy_h_m=accuracy_m[0],
+            accuracy_v_m=accuracy_m[1],
         )
         return self.service.telemetry_batch(ids, batch, manager=MANAGER)
 

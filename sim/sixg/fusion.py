@@ -84,6 +84,12 @@ class FusionConfig:
         return np.array([h, h, v, vel, vel, vel])
 
     @property
+    def gnss_accuracy_m(self) -> tuple[float, float]:
+        """A report's horizontal and vertical accuracy at 95 % (the 2-D circle and the two-sided interval), as
+        F3548 telemetry states it."""
+        return K_95_2D * self.gnss_sigma_h_m, K_95_1D * self.gnss_sigma_v_m
+
+    @property
     def gate(self) -> float:
         """Gate on the squared Mahalanobis distance: the chi-square (3 dof) quantile, 11.34 at 99 %."""
         return 2.0 * float(gammaincinv(1.5, self.gate_probability))

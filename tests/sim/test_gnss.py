@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sim.run import simulate
+from sim.engine import Simulation
+from sim.eventlog import EventLog
+from sim.run import run_header, simulate
 from sim.scenario import load_scenario
-from sim.sixg.fusion import Tracks
+from sim.sixg.fusion import K_95_1D, K_95_2D, Tracks
+from utm.errors import NotFound
 
 ROOT = Path(__file__).resolve().parents[2]
 FREE = ROOT / "scenarios" / "bench" / "free-flight-10km.yaml"
+TINY = ROOT / "scenarios" / "shenzhen-nanshan" / "tiny.yaml"
 SIXG = ["traffic.count=100", "comms.profile=6g-isac-fr1", "cdr.enabled=false"]
 WIDE = [
     "comms.fusion.gnss_sigma_h_m=4.0",
@@ -159,3 +164,22 @@ def test_cooperative_tracks_average_the_gnss_error_down_to_the_metre(
     horizontal = errors["horizontal_m"]
     assert 0.3 <= horizontal["p50"] <= 1.2
     assert horizontal["p50"] < horizontal["p90"] < 1.5 * 2.146  # below a raw fix's p90 (Rayleigh)
+
+
+@pytest.mark.parametrize(
+    ("profile", "accuracy_m"), [("5g-fr1", (K_95_2D * 1.5, K_95_1D * 3.0)), ("ideal", (0.0, 0.0))]
+)
+def test_the_service_is_told_each_report_s_accuracy(tmp_path, profile, accuracy_m):
+    """Conformance allows a report its accuracy: a GNSS fix states its 95 % bounds (3.67 m, 5.88 m), so
+    noise alone does not push a flight near its volume's edge out of conformance; an exact one states 0."""
+    loaded = load_scenario(TINY, [f"comms.profile={profile}"], duration_s=300.0)
+    with EventLog(tmp_path / "log", run_header(loaded)) as log:
+        sim = Simulation(loaded, log)
+        sim.run()
+        service = sim.uss.service
+        reports = []
+        for intent in service.live_intents():
+            with contextlib.suppress(NotFound):  # filed, not yet flying
+                reports.append(service.last_telemetry(intent.id))
+    assert len(reports) >= 5
+    assert all((r.accuracy_h_m, r.accuracy_v_m) == pytest.approx(accuracy_m) for r in reports)
