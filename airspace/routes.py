@@ -144,7 +144,7 @@ class RouteGraph:
             active = tuple(n for n, z in enumerate(self._zones) if z.geofence.active_during(*window))
             self._check_ends(start, goal, k, active, window)
             layer = self._blocked(k, active)
-            centres = [self._center(c) for c in self._search(start, goal, layer, k, window)]
+            centres = self.grid.column_centres(self._search(start, goal, layer, k, window))
             points = self._pulled(_polyline(origin, centres, destination), layer, lateral_buffer_m)
             route_m = sum(math.dist(p, q) for p, q in itertools.pairwise(points))
             if route_m <= length_m:
@@ -193,10 +193,6 @@ class RouteGraph:
                 field, f"outside the grid [{xmin:g}, {xmax:g}] x [{ymin:g}, {ymax:g}] m {xy_m}"
             )
         return cell[0], cell[1]
-
-    def _center(self, cell: Cell) -> Point:
-        x_m, y_m = self.grid.cell_center(*cell)
-        return float(x_m), float(y_m)
 
     def _check_ends(
         self, start: Cell, goal: Cell, k: int, active: tuple[int, ...], window: tuple[datetime, datetime]

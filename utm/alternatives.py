@@ -32,7 +32,7 @@ Choices (documented here, tested in tests/utm/test_alternatives.py):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -138,7 +138,7 @@ def _time_shift(
         tries = _outside(sorted(s for s in shifts if done_s < s <= window_s), forbidden)[:budget]
         for shift_s in tries:
             moved = tuple(
-                replace(v, time_start=_later(v.time_start, shift_s), time_end=_later(v.time_end, shift_s))
+                Volume4D(v.volume, _later(v.time_start, shift_s), _later(v.time_end, shift_s))
                 for v in volumes
             )
             if verdict(moved) is None:
@@ -165,9 +165,10 @@ def _skips(
     shifts at which something it met ends (those intervals' ends, zone windows' and schedule intervals')."""
     forbidden: list[tuple[float, float]] = []
     ends: list[float] = []
-    for v in volumes:
-        reach = _reach(v, window_s)
-        for other, b in live.volumes_near(reach, exclude=intent_id):
+    reaches = [_reach(v, window_s) for v in volumes]
+    stacked = live.volumes_near_each([_every_height(r) for r in reaches], exclude=intent_id)
+    for v, reach, near in zip(volumes, reaches, stacked, strict=True):
+        for other, b in near:
             if blocks(other) and v.volume.intersects(b.volume):  # closed times meet for these shifts
                 forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
         for g in live.fences_near(reach):
@@ -186,6 +187,14 @@ def _reach(v: Volume4D, horizon_s: float) -> Box:
     return (xmin - pad, ymin - pad, zmin, tmin, xmax + pad, ymax + pad, zmax, tmax + horizon_s)
 
 
+def _every_height(box: Box) -> Box:
+    """``box`` over every height: the intents there are read once for the time shift and the altitude search
+    that follows (the index answers queries inside a box just asked from its rows), and the exact tests
+    leave out those at other heights."""
+    xmin, ymin, _, tmin, xmax, ymax, _, tmax = box
+    return (xmin, ymin, -math.inf, tmin, xmax, ymax, math.inf, tmax)
+
+
 def _altitude_layer(
     live: LiveAirspace,
     volumes: tuple[Volume4D, ...],
@@ -200,7 +209,9 @@ def _altitude_layer(
         lo_m, hi_m = layer.z_lower_m + LAYER_MARGIN_M, layer.z_upper_m - LAYER_MARGIN_M
         if all((v.volume.z_lower_m, v.volume.z_upper_m) == (lo_m, hi_m) for v in volumes):
             continue
-        moved = tuple(replace(v, volume=Volume3D(v.volume.outline, lo_m, hi_m)) for v in volumes)
+        moved = tuple(
+            Volume4D(Volume3D(v.volume.outline, lo_m, hi_m), v.time_start, v.time_end) for v in volumes
+        )
         if not _blocked(live, moved, intent_id, blocks, fenced) and verdict(moved) is None:
             return Alternative(
                 "altitude_layer",
@@ -212,7 +223,7 @@ def _altitude_layer(
 
 def _blocked(
     live: LiveAirspace,
-    volumes: Iterable[Volume4D],
+    volumes: Sequence[Volume4D],
     intent_id: UUID,
     blocks: Callable[[OperationalIntent], bool],
     fenced: Callable[[Geofence], bool],
@@ -220,7 +231,7 @@ def _blocked(
     """Whether one of ``volumes`` meets a zone it may not enter or an intent the priority rule forbids
     (closed, exact): surely refused, so no full check is needed."""
     return any(fenced(g) for v in volumes for g in live.geofences_meeting(v)) or any(
-        blocks(live.get(oid)) for v in volumes for oid, _ in live.meeting(v, exclude=intent_id)
+        blocks(live.get(oid)) for met in live.meeting_each(volumes, exclude=intent_id) for oid, _ in met
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 
 from airspace.geofences import Geofence, Restriction
-from airspace.volumes import Circle, Volume4D, format_time
+from airspace.volumes import Circle, Volume4D, format_time, vertex_total
 from utm.decisions import Advisory, Conflict
 from utm.errors import AreaTooLarge, InvalidRequest, PlanRejected
 from utm.intents import IntentRequest, OperationalIntent, State
@@ -78,7 +78,7 @@ def validate_request(request: IntentRequest, *, now: datetime, policy: Policy) -
     for name, volumes in groups:
         for n, v in enumerate(volumes):
             _check_volume(v, f"{name}[{n}]")
-    vertices = sum(v.volume.vertex_count for v in request.all_volumes)
+    vertices = vertex_total([v.volume for v in request.all_volumes])
     if vertices > policy.max_vertices:
         raise InvalidRequest(
             "volumes",
@@ -347,8 +347,9 @@ def _intent_findings(
 ) -> list[Conflict]:
     """Other intents a nominal volume meets that the priority rule forbids (SCD0015-SCD0050)."""
     windows: dict[UUID, list[tuple[int, datetime | None, datetime | None]]] = {}
-    for n, v in enumerate(request.volumes):
-        for oid, b in live.meeting(v, exclude=intent_id):
+    met = live.meeting_each(request.volumes, exclude=intent_id)
+    for n, (v, of_v) in enumerate(zip(request.volumes, met, strict=True)):
+        for oid, b in of_v:
             windows.setdefault(oid, []).append((n, *_overlap(v, b)))
     out = []
     p = request.priority

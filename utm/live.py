@@ -137,11 +137,24 @@ class LiveAirspace:
         """Broad phase per volume: each intent volume (nominal or off-nominal) whose 4D box meets ``box``,
         with its intent, in the order they were indexed. ``box`` is ``(x_min, y_min, z_min, t_min, x_max,
         y_max, z_max, t_max)`` in metres and POSIX seconds."""
-        return [(self._intents[k], v) for k, v in self._index.entries(box) if k != exclude]
+        return self.volumes_near_each([box], exclude=exclude)[0]
 
-    def meeting(self, volume: Volume4D, *, exclude: UUID | None = None) -> list[tuple[UUID, Volume4D]]:
-        """``(intent id, its volume)`` for each live intent volume truly intersecting ``volume`` (closed)."""
-        return [(k, v) for k, v in self._index.meeting(volume) if k != exclude]
+    def volumes_near_each(
+        self, boxes: Sequence[Box], *, exclude: UUID | None = None
+    ) -> list[list[tuple[OperationalIntent, Volume4D]]]:
+        """:meth:`volumes_near` of each box (a plan's legs': few index queries, see
+        :meth:`SpaceTimeIndex.entries_each`)."""
+        intents = self._intents
+        return [
+            [(intents[k], v) for k, v in near if k != exclude] for near in self._index.entries_each(boxes)
+        ]
+
+    def meeting_each(
+        self, volumes: Sequence[Volume4D], *, exclude: UUID | None = None
+    ) -> list[list[tuple[UUID, Volume4D]]]:
+        """For each of ``volumes``, ``(intent id, its volume)`` for each live intent volume truly intersecting
+        it (closed), by indexing order; a plan's volumes in few index queries."""
+        return [[(k, v) for k, v in met if k != exclude] for met in self._index.meeting_each(volumes)]
 
     def occupants(self, cell: Cell, start_s: float, end_s: float) -> list[Span]:
         """Spans of live intents' nominal volumes in cell-layer ``cell`` meeting the closed window, by start.

@@ -143,6 +143,17 @@ def test_cell_box_and_center():
     assert y.tolist() == [400.0, 400.0, 400.0]
 
 
+def test_column_centres_are_the_cell_centres_and_refuse_columns_outside():
+    """Oracle: :meth:`CellGrid.cell_center` of every column, one by one."""
+    grid = CellGrid(x_min_m=-512.3, y_min_m=100.7, nx=5, ny=4, cell_size_m=123.4)
+    columns = [(i, j) for i in range(5) for j in range(4)]
+    assert grid.column_centres(columns) == [tuple(map(float, grid.cell_center(i, j))) for i, j in columns]
+    assert grid.column_centres([]) == []
+    for outside in ((-1, 0), (5, 0), (0, 4), (0, -1)):
+        with pytest.raises(IndexError, match="cell indices must lie in"):
+            grid.column_centres([(0, 0), outside])
+
+
 @pytest.mark.parametrize(("i", "j"), [(-1, 0), (3, 0), (0, 2), (0.0, 0), ([0, 5], 0), (True, 0)])
 def test_cell_indices_out_of_range_raise_index_error(i, j):
     grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=3, ny=2)

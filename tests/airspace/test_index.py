@@ -1,5 +1,6 @@
 """SpaceTimeIndex: the dynamic R-tree broad phase plus exact test equals brute-force pairwise intersection."""
 
+import itertools
 import math
 import random
 from datetime import timedelta
@@ -299,3 +300,96 @@ def test_box_queries_by_tree_and_by_scan_answer_like_brute_force(monkeypatch, sc
         assert idx.meeting(probe) == [(k, v) for k, v in stored if probe.intersects(v)]
         assert idx.query(probe) == sorted({k for k, v in stored if probe.intersects(v)})
         assert set(idx.query(probe)) <= set(idx.near(probe))
+
+
+@pytest.mark.parametrize("scan_max", [0, 10_000])
+def test_batched_queries_answer_each_volume_like_brute_force(monkeypatch, scan_max):
+    """Oracle: meeting_each and entries_each give, per probe, the brute-force answer by insertion, for runs
+    of neighbouring probes (one query of their hull) and for probes far apart (queries of their own)."""
+    monkeypatch.setattr(index_module, "_SCAN_MAX", scan_max)
+    rng = random.Random(5)
+
+    def volume(x: int, y: int, start: int) -> Volume4D:
+        z = rng.choice([0.0, 1.0, 2.0])
+        end = start + rng.randint(1, 3)
+        size = rng.randint(1, 3)
+        return Volume4D(
+            box(x, y, x + size, y + size, z, z + 1.0),
+            T0 + timedelta(minutes=start),
+            T0 + timedelta(minutes=end),
+        )
+
+    stored = [
+        (n % 30, volume(rng.randint(0, 30), rng.randint(0, 30), rng.randint(0, 30))) for n in range(150)
+    ]
+    idx: SpaceTimeIndex[int] = SpaceTimeIndex.from_items(stored)
+    for _ in range(40):
+        x, y, t = rng.randint(0, 30), rng.randint(0, 30), rng.randint(0, 30)
+        legs = [
+            volume(x + rng.randint(-2, 2), y + rng.randint(-2, 2), t + rng.randint(-2, 2)) for _ in range(3)
+        ]
+        probes = legs + [volume(rng.randint(0, 30), rng.randint(0, 30), rng.randint(0, 30)) for _ in range(2)]
+        assert idx.meeting_each(probes) == [[(k, v) for k, v in stored if p.intersects(v)] for p in probes]
+        assert idx.entries_each([p.box for p in probes]) == [
+            [(k, v) for k, v in stored if boxes_meet(p.box, v.box)] for p in probes
+        ]
+    assert idx.meeting_each([]) == [] and idx.entries_each([]) == []
+
+
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(1, 3)), max_size=8))
+def test_runs_split_boxes_into_consecutive_runs_each_queried_by_its_hull(cubes):
+    """Definition: the runs partition the boxes in order, each box of a run meets the hull of those before it
+    (a box that does not starts a new run) and each run's hull is the smallest box holding its boxes."""
+    boxes = [(x, y, 0.0, 0.0, x + s, y + s, 1.0, 1.0) for x, y, s in cubes]
+    runs = list(index_module._runs(boxes))
+    assert [n for first, end, _ in runs for n in range(first, end)] == list(range(len(boxes)))
+    for first, end, hull in runs:
+        run = boxes[first:end]
+        assert hull == tuple(min(b[i] for b in run) for i in range(4)) + tuple(
+            max(b[i] for b in run) for i in range(4, 8)
+        )
+        for n in range(1, len(run)):
+            before = run[:n]
+            lo = [min(b[i] for b in before) for i in range(4)]
+            hi = [max(b[i] for b in before) for i in range(4, 8)]
+            assert boxes_meet(run[n], (*lo, *hi))
+    for (_, end, hull), (first, _, _) in itertools.pairwise(runs):
+        assert end == first and not boxes_meet(boxes[first], hull)
+
+
+def test_remembered_queries_answer_boxes_inside_them_exactly_and_are_forgotten_on_change(monkeypatch):
+    """Oracle: brute force, for boxes inside a box just asked (answered from its remembered rows) and again
+    after inserts and removals (which must forget them: a removed row is never answered, a new one is)."""
+    monkeypatch.setattr(index_module, "_SCAN_MAX", 0)
+    rng = random.Random(6)
+
+    def volume(x: float, y: float, size: float) -> Volume4D:
+        return in_time(box(x, y, x + size, y + size), rng.randint(0, 5), rng.randint(6, 9))
+
+    stored = [(n, volume(rng.uniform(0, 50), rng.uniform(0, 50), rng.uniform(1, 9))) for n in range(80)]
+    idx: SpaceTimeIndex[int] = SpaceTimeIndex.from_items(stored)
+    for step in range(30):
+        wide = volume(rng.uniform(0, 30), rng.uniform(0, 30), 20.0)
+        x0, y0 = wide.box[0], wide.box[1]
+        inner = [in_time(box(x0 + d, y0 + d, x0 + d + 5, y0 + d + 5), 6, 7) for d in (1.0, 8.0, 14.0)]
+        for probes in ([wide], inner, [wide, *inner]):
+            assert idx.meeting_each(probes) == [
+                [(k, v) for k, v in stored if p.intersects(v)] for p in probes
+            ]
+        if step % 2:
+            key = stored.pop(rng.randrange(len(stored)))[0]
+            idx.remove(key)
+        else:
+            stored.append((100 + step, volume(x0 + 3.0, y0 + 3.0, 4.0)))
+            idx.insert(*stored[-1])
+        assert idx.meeting_each(inner) == [[(k, v) for k, v in stored if p.intersects(v)] for p in inner]
+
+
+@given(st.lists(st.integers(0, 6), min_size=16, max_size=16))
+def test_holds_is_containment_of_closed_boxes(bounds):
+    """Oracle: ``outer`` holds ``inner`` exactly when every point of ``inner`` is in ``outer``: each of its
+    intervals lies within the other's (closed, touching ends included)."""
+    outer = tuple(map(float, (*map(min, bounds[0:4], bounds[4:8]), *map(max, bounds[0:4], bounds[4:8]))))
+    inner = tuple(map(float, (*map(min, bounds[8:12], bounds[12:]), *map(max, bounds[8:12], bounds[12:]))))
+    within = all(outer[i] <= inner[i] and inner[i + 4] <= outer[i + 4] for i in range(4))
+    assert index_module._holds(outer, inner) == within

@@ -10,7 +10,7 @@ from pyproj import Geod
 
 from airspace.errors import InvalidVolume
 from airspace.frames import LocalFrame
-from airspace.volumes import Volume3D, Volume4D
+from airspace.volumes import Volume3D, Volume4D, vertex_total
 from tests.airspace.support import CM, T0, box, in_time
 
 GEOD = Geod(ellps="WGS84")
@@ -244,6 +244,14 @@ class TestF3548Json:
     def test_vertex_count_counts_a_circle_as_one(self):
         assert Volume3D.circle(0, 0, 1, z_lower_m=0, z_upper_m=1).vertex_count == 1
         assert box(0, 0, 1, 1).vertex_count == 4
+
+    def test_vertex_total_is_the_sum_of_each_vertex_count(self):
+        """Oracle: the per-volume count, over circles, polygons (a buffered leg: 67 ring points) and none."""
+        leg = Volume3D.trusted(shapely.LineString([(0, 0), (400, 300)]).buffer(50.0), 0.0, 10.0)
+        disc = Volume3D.circle(0, 0, 1, z_lower_m=0, z_upper_m=1)
+        triangle = Volume3D.polygon([(0, 0), (5, 0), (0, 5)], z_lower_m=0, z_upper_m=1)
+        for volumes in ([], [disc], [leg], [disc, box(0, 0, 1, 1), leg, disc, triangle], [leg, leg]):
+            assert vertex_total(volumes) == sum(v.vertex_count for v in volumes)
 
 
 def test_bounds_are_computed_once_and_invisible_to_equality_hash_repr_and_pickle():

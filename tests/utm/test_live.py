@@ -81,6 +81,18 @@ def test_overlapping_and_near_agree_with_brute_force_over_all_intents(box, inten
         near = live.volumes_near(query[0].box, exclude=exclude)
         assert {i.id for i in brute} <= {i.id for i, _ in near}
         assert all(i.id != exclude and boxes_meet(query[0].box, v.box) for i, v in near)
+        pairs = [(i, v) for i in everyone if i.id != exclude for v in i.all_volumes]  # in indexing order
+        legs = [
+            query[0],
+            replace(query[0], volume=box(x + 150.0, y, size_m=100.0).volume),
+            everyone[q].volumes[0],
+        ]
+        assert live.meeting_each(legs, exclude=exclude) == [
+            [(i.id, v) for i, v in pairs if leg.intersects(v)] for leg in legs
+        ]
+        assert live.volumes_near_each([leg.box for leg in legs], exclude=exclude) == [
+            [(i, v) for i, v in pairs if boxes_meet(leg.box, v.box)] for leg in legs
+        ]
 
 
 def boxes_meet(a: tuple, b: tuple) -> bool:
