@@ -94,6 +94,7 @@ class Simulation:
         self.track_errors = TrackErrors(self.network.site_distance_m) if self.network is not None else None
         self._next_score_s = 0.0
         self._scans: list[SensedScan] = []
+        self._moved_s = 0.0  # when the fleet last moved: it moves at ticks, a scan may fall between them
         self.uss = SimUSS(loaded, lambda: self.env.now)
         self.reports = Inbox()
         self.advisories = Inbox()
@@ -308,6 +309,7 @@ class Simulation:
         rows = self.fleet.rows()
         self.tally.airborne(self.env.now, len(rows), self.spec.tick_s)
         landed = step(self.fleet, rows, self.spec.tick_s)
+        self._moved_s = self.env.now
         if len(landed):
             self._land(landed)
             rows = self.fleet.rows()
@@ -608,9 +610,10 @@ class Simulation:
         rows = fleet.rows()
         sel = select(rows)
         flight = fleet.flight.take(rows)
-        sensed = self.network.scan(
-            now, flight, gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel), gather(fleet.evtol, sel)
-        )
+        pos, vel = gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel)
+        if now > self._moved_s:  # between ticks (scans faster than the tick): where each vehicle is now
+            pos = pos + vel * (now - self._moved_s)
+        sensed = self.network.scan(now, flight, pos, vel, gather(fleet.evtol, sel))
         found = sensed.detections
         target = np.full(len(found), -1, flight.dtype)  # the truth flight of each detection; -1: false alarm
         real = (~found.false_alarm).nonzero()[0]

@@ -4,6 +4,7 @@ sensing of non-cooperative traffic, fusion, determinism."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -220,3 +221,32 @@ def test_the_same_seed_gives_the_same_6g_run(isac_run, tmp_path):
     for name in ("events", "messages"):
         a = (isac_run.log_dir / f"{name}.parquet").read_bytes()
         assert a == (again.log_dir / f"{name}.parquet").read_bytes()
+
+
+def test_a_scan_faster_than_the_tick_sees_the_vehicles_where_they_are(tmp_path):
+    """6g-isac-fr3 scans every 0.2 s, the flight model steps every 1 s: a scan between ticks sees each vehicle
+    where its tick velocity has taken it since. Oracle: the recorded 1 s states interpolated to each
+    detection's time (straight legs, CD&R off). Before, a scan saw each vehicle where the last tick left it,
+    8 m behind on average here, and the tracker took its vehicles' echoes for new targets (1,527
+    sensing-only tracks among 300 drones)."""
+    overrides = ["traffic.count=40", "traffic.box_m=3000", "comms.profile=6g-isac-fr3", "cdr.enabled=false"]
+    run = simulate(load_scenario(FREE, overrides, duration_s=30.0), tmp_path / "r", report=False)
+    log = read_log(run.log_dir)
+    messages = log.messages
+    det = messages.filter(
+        pc.and_(pc.equal(messages["kind"], "detection"), pc.greater_equal(messages["flight"], 0))
+    )
+    st = {c: log.states[c].to_numpy() for c in ("t_s", "flight", "x_m", "y_m", "vx_mps", "vy_mps")}
+    along = []
+    for f, t, x, y in zip(*(det[c].to_numpy() for c in ("flight", "t_sent_s", "x_m", "y_m")), strict=True):
+        mine = (st["flight"] == f).nonzero()[0]  # this vehicle's states, in time order
+        j = np.searchsorted(st["t_s"][mine], t, side="right") - 1
+        if j + 1 >= len(mine) or st["t_s"][mine[j]] == t:
+            continue  # on a recorded state, or after the last
+        a, b = mine[j], mine[j + 1]
+        w = (t - st["t_s"][a]) / (st["t_s"][b] - st["t_s"][a])
+        ex, ey = (v - ((1 - w) * st[c][a] + w * st[c][b]) for v, c in ((x, "x_m"), (y, "y_m")))
+        vx, vy = st["vx_mps"][b], st["vy_mps"][b]
+        along.append((ex * vx + ey * vy) / max(math.hypot(vx, vy), 1e-9))
+    assert len(along) > 1000
+    assert abs(np.mean(along)) < 0.5
