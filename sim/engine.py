@@ -98,8 +98,7 @@ class Simulation:
         self.uss = SimUSS(loaded, lambda: self.env.now)
         self.reports = Inbox()
         self.advisories = Inbox()
-        cdr = loaded.spec.cdr
-        self.alerts = PairAlerts(cdr.hold_s)
+        self.alerts = PairAlerts(loaded.spec.cdr.hold_s)
         self.conflicts = PairEpisodes()
         self.los = PairEpisodes()
         self.nmac = PairEpisodes()

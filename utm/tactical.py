@@ -38,8 +38,7 @@ Cost model of the numpy code
     the costs, so the hot paths: work on contiguous 1-D columns (a (n, 3) slice or a broadcast over a
     short axis runs row by row); gather with ``take`` (several times faster than fancy indexing of
     (n, 3) arrays); call methods rather than numpy's Python-level wrappers; skip work that a mask shows
-    empty. None of this changes the arithmetic of an element, so
-    the results do not depend on it.
+    empty. None of this changes the arithmetic of an element, so the results do not depend on it.
 
 Ground truth (:func:`los_pairs`)
     The same cell lists on the positions, cells of the cylinder plus slack and no motion, then the

@@ -1150,7 +1150,7 @@ def _merge(
     n = len(x)
     half = np.empty(n)
     for c in range(n):
-        half[c] = np.sqrt(gate6 * (p[c, 0, 0] + p[c, 1, 1] + p[c, 2, 2])) * (1.0 + _SLACK) + _PAD_M
+        half[c] = _reach(p, c, gate6)
     others = (~coop).nonzero()[0]
     at, reach = x[others], half[others]
     grid = _grid(at, reach)
