@@ -165,7 +165,9 @@ def _properties() -> index.Property:
 class SpaceTimeIndex(Generic[K]):
     """Keys holding 4D volumes, queried by box (broad phase) or by volume (exact, closed, 1 cm rule).
 
-    Keys must be hashable and mutually orderable (UUIDs, ints, strings): answers are sorted lists.
+    Keys must be hashable and mutually orderable (UUIDs, ints, strings): answers are sorted lists. The
+    batched queries remember their rows, so concurrent callers of ``meeting_each`` / ``entries_each`` and
+    writers must be serialized (UTMService holds its lock around both).
 
     >>> from datetime import datetime, UTC
     >>> from airspace.volumes import Volume3D

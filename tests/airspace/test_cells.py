@@ -399,12 +399,18 @@ def test_cells_of_volume_circle_whose_rounded_bounds_stop_short_of_a_cell_it_tou
         assert {tuple(c) for c in grid.cells_of_volume(disc).tolist()} == expected
 
 
-def test_cells_of_geofences_in_one_pass_are_each_zones_union_of_its_volumes():
-    """Oracle: per zone, the sorted unique union of cells_of_volume over its volumes (empty zones too)."""
+def _zone_grid() -> tuple[CellGrid, tuple[Volume3D, Volume3D, Volume3D]]:
+    """A 6 x 6 grid and three zone volumes over it: a low square, a disc, and a disc above every layer."""
     grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=6, ny=6)
     square = Volume3D.polygon([(0, 0), (900, 0), (900, 700), (0, 700)], z_lower_m=0.0, z_upper_m=40.0)
     disc = Volume3D.circle(2500.0, 2500.0, 600.0, z_lower_m=50.0, z_upper_m=200.0)
-    high = Volume3D.circle(3000.0, 3000.0, 100.0, z_lower_m=2000.0, z_upper_m=2100.0)  # above every layer
+    high = Volume3D.circle(3000.0, 3000.0, 100.0, z_lower_m=2000.0, z_upper_m=2100.0)
+    return grid, (square, disc, high)
+
+
+def test_cells_of_geofences_in_one_pass_are_each_zones_union_of_its_volumes():
+    """Oracle: per zone, the sorted unique union of cells_of_volume over its volumes (empty zones too)."""
+    grid, (square, disc, high) = _zone_grid()
     zones = [
         Geofence("a", Restriction.PROHIBITED, (square, disc)),
         Geofence("b", Restriction.PROHIBITED, (high,)),
@@ -452,10 +458,7 @@ def test_restacked_cells_equal_the_cells_of_the_same_outline_at_new_heights():
 
 def test_cells_of_geofences_of_one_volume_each_are_each_volumes_cells():
     """Oracle: the sorted unique cells_of_volume of each zone's only volume (empty ones too)."""
-    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=6, ny=6)
-    square = Volume3D.polygon([(0, 0), (900, 0), (900, 700), (0, 700)], z_lower_m=0.0, z_upper_m=40.0)
-    disc = Volume3D.circle(2500.0, 2500.0, 600.0, z_lower_m=50.0, z_upper_m=200.0)
-    high = Volume3D.circle(3000.0, 3000.0, 100.0, z_lower_m=2000.0, z_upper_m=2100.0)  # above every layer
+    grid, (square, disc, high) = _zone_grid()
     zones = [
         Geofence(name, Restriction.PROHIBITED, (v,))
         for name, v in zip("abcd", (square, high, disc, square), strict=True)
