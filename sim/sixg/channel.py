@@ -505,10 +505,8 @@ class LargeScale:
             raise ScenarioError("site", "indices must be distinct within each row")
         slot = self._slots_for(vid)
         new_row, new_col = _arrange_links(self._site, self._state, slot, sites, self._col_of)
-        init = self._rng.standard_normal((new_row.size, 3))
-        eps = self._rng.standard_normal((3, n, k))  # drawn even when no latent moves: the stream stays put
         return _move_links(
-            self._state, slot, sites, col, pos, new_row, new_col, init, eps, self._corr, self.step_m,
+            self._state, slot, sites, col, pos, new_row, new_col, self._rng, self._corr, self.step_m,
             self._sx, self._sy, self._code, self.fc_ghz, self._h_bs_m,
         )  # fmt: skip
 
@@ -694,8 +692,7 @@ def _move_links(
     pos: np.ndarray,
     new_row: np.ndarray,
     new_col: np.ndarray,
-    init: np.ndarray,
-    eps: np.ndarray,
+    rng: np.random.Generator,
     corr: _Corr,
     step_m: float,
     sx: np.ndarray,
@@ -704,10 +701,13 @@ def _move_links(
     fc_ghz: float,
     h_bs_m: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Anchor the new links at ``pos`` with latents ``init``, take one AR(1) step on the links the vehicle
-    moved ``step_m`` or more from, anchor those at ``pos``: the LOS states and shadow fadings (n, K) of
-    :meth:`LargeScale.draw`, in the caller's column order ``col``. The height terms are worked out once per
-    vehicle."""
+    """Anchor the new links at ``pos`` with standard normal latents, take one AR(1) step on the links the
+    vehicle moved ``step_m`` or more from, anchor those at ``pos``: the LOS states and shadow fadings (n, K)
+    of :meth:`LargeScale.draw`, in the caller's column order ``col``. The height terms are worked out once per
+    vehicle. ``rng`` gives the new latents (new links, 3), then the steps' innovations (3, n, K), drawn even
+    where no latent moves so the stream stays put (numba's draws are numpy's, at half the cost)."""
+    init = rng.standard_normal((new_row.size, 3))
+    eps = rng.standard_normal((3, *sites.shape))
     for m in range(new_row.size):
         link = state[slot[new_row[m]], :, new_col[m]]
         link[:3], link[3:] = pos[new_row[m]], init[m]

@@ -396,12 +396,37 @@ class _Frame:
 
 
 @numba.njit(cache=True)
+def _message_draws(
+    rng: np.random.Generator,
+    sinr_db: np.ndarray,
+    period_s: float,
+    csi_error_std_db: float,
+    transport_s: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A batch's draws, in stream order, each drawn whole in turn (numba's draws are numpy's, at half the
+    cost): each message's frame phase (when it reaches the modem), SINR estimate (with the CSI error), HARQ
+    uniform and transport delay."""
+    n = sinr_db.size
+    phase_s, sinr_est_db, u_harq, delay_s = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        phase_s[i] = rng.random() * period_s
+    for i in range(n):
+        sinr_est_db[i] = sinr_db[i] + csi_error_std_db * rng.standard_normal()
+    for i in range(n):
+        u_harq[i] = rng.random()
+    lo_s, hi_s = transport_s
+    for i in range(n):
+        delay_s[i] = lo_s + (hi_s - lo_s) * rng.random()
+    return phase_s, sinr_est_db, u_harq, delay_s
+
+
+@numba.njit(cache=True)
 def _deliver(
     sinr_db: np.ndarray,
-    sinr_est_db: np.ndarray,
-    u_harq: np.ndarray,
-    phase_s: np.ndarray,
-    transport_s: np.ndarray,
+    rng: np.random.Generator,
+    period_s: float,
+    csi_error_std_db: float,
+    transport_s: tuple[float, float],
     up: np.ndarray,
     mcs: _Mcs,
     slope_per_db: float,
@@ -416,7 +441,7 @@ def _deliver(
     rtt_ranks: int,
     tail_s: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each message's outcome: (delivered, latency_s, NaN if lost) (§5.2, §5.3).
+    """Each message's outcome: (delivered, latency_s, NaN if lost) (§5.2, §5.3), with :func:`_message_draws`.
 
     ``kept`` is the share of REs left after overhead, ``prb`` the PRBs of a message. The MCS of the
     estimated SINR; HARQ tries until decoded, ``P(n_tx > k)`` = the residual after ``k``
@@ -424,8 +449,10 @@ def _deliver(
     next slots of the direction after the first one after the message's ``phase_s`` (+ ``grant_ranks``)
     and ``rtt_ranks`` after the previous try; then ``tail_s`` (the last slot and the decode) and transport.
     """
+    phase_s, sinr_est_db, u_harq, delay_s = _message_draws(
+        rng, sinr_db, period_s, csi_error_std_db, transport_s
+    )
     n, n_slots, per_period = sinr_db.size, first_after.size, position.size
-    period_s = n_slots * slot_s
     delivered, latency_s = np.empty(n, np.bool_), np.empty(n)
     residual, combining_db = np.empty(max_tx), _combining_db(max_tx)
     for i in range(n):
@@ -441,7 +468,7 @@ def _deliver(
         last = first_after[slot] + grant_ranks + (n_tx - 1) * (tb_slots - 1 + rtt_ranks) + tb_slots - 1
         period, rank = divmod(last, per_period)
         start_s = period * period_s + position[rank] * slot_s
-        latency_s[i] = start_s + tail_s - phase_s[i] + transport_s[i]
+        latency_s[i] = start_s + tail_s - phase_s[i] + delay_s[i]
     return delivered, latency_s
 
 
@@ -569,15 +596,9 @@ class Link:
         p = self.params
         ids, sinr = self._checked_batch(t_s, vehicle_ids, sinr_db)
         up = self._monitor(t_s, ids, sinr)
-        n = len(ids)
-        phase_s = rng.random(n) * frame.period_s  # the message reaches the modem at a random frame phase
-        sinr_est = sinr + p.csi_error_std_db * rng.standard_normal(n)
-        u_harq = rng.random(n)
-        lo_s, hi_s = p.transport_s
-        transport_s = lo_s + (hi_s - lo_s) * rng.random(n)
-
         return _deliver(
-            sinr, sinr_est, u_harq, phase_s, transport_s, up, self._mcs, p.bler_slope_per_db, p.harq_max_tx,
+            sinr, rng, frame.period_s, p.csi_error_std_db, p.transport_s, up, self._mcs, p.bler_slope_per_db,
+            p.harq_max_tx,
             8 * payload_bytes, 1 - p.overhead, p.prb_per_message,
             frame.first_after, frame.position, frame.slot_s, grant_ranks,
             p.harq_rtt_periods * frame.per_period, (1 + p.decode_slots) * frame.slot_s,

@@ -298,16 +298,27 @@ def _spherical_to_enu(
     """:func:`spherical_to_enu` of flat arrays, one pass."""
     pos, cov = np.empty((r.size, 3)), np.empty((r.size, 3, 3))
     for i in range(r.size):
-        _spherical_to_enu_one(r[i], az[i], el[i], s_r[i], s_az[i], s_el[i], pos[i], cov[i])
+        _spherical_to_enu_one(r[i], _trig(az[i], el[i]), s_r[i], s_az[i], s_el[i], pos[i], cov[i])
     return pos, cov
+
+
+_Trig = tuple[float, float, float, float]
+
+
+@numba.njit(cache=True, inline="always")
+def _trig(az: float, el: float) -> _Trig:
+    """``(cos az, sin az, cos el, sin el)`` of a measurement, worked out once for its ENU transform and its
+    curvature term (libm's sine and cosine are most of a detection's cost)."""
+    return math.cos(az), math.sin(az), math.cos(el), math.sin(el)
 
 
 @numba.njit(cache=True, inline="always")
 def _spherical_to_enu_one(
-    r: float, az: float, el: float, s_r: float, s_az: float, s_el: float, pos: np.ndarray, c: np.ndarray
+    r: float, trig: _Trig, s_r: float, s_az: float, s_el: float, pos: np.ndarray, c: np.ndarray
 ) -> None:
-    """:func:`spherical_to_enu` of one measurement into ``pos`` (3,) and ``c`` (3, 3)."""
-    ca, sa, ce, se = math.cos(az), math.sin(az), math.cos(el), math.sin(el)
+    """:func:`spherical_to_enu` of one measurement (its angles as :func:`_trig`) into ``pos`` (3,) and ``c``
+    (3, 3)."""
+    ca, sa, ce, se = trig
     # J = [r_hat s_r | a_hat r ce s_az | e_hat r s_el], a_hat = (-sa, ca, 0), e_hat = (-se ca, -se sa, ce)
     var_r, var_a, var_e = s_r * s_r, (r * ce * s_az) ** 2, (r * s_el) ** 2
     cc, ss, cs = ce * ce, se * se, ce * se
@@ -320,14 +331,15 @@ def _spherical_to_enu_one(
     pos[0], pos[1], pos[2] = ce * ca * r, ce * sa * r, se * r
 
 
-@numba.njit(cache=True)
-def _add_curvature(r: float, az: float, el: float, s_az: float, s_el: float, c: np.ndarray) -> None:
+@numba.njit(cache=True, inline="always")
+def _add_curvature(r: float, trig: _Trig, s_az: float, s_el: float, c: np.ndarray) -> None:
     """Add to ``c`` (3, 3) the second-order term the linear ``J Sigma J^T`` leaves out: an angle error
     ``d`` also shortens the range along the arc by ``r (1 - cos d) ~ r d^2 / 2``, of variance ``r^2 s^4 / 2``
     (horizontally from azimuth, radially from elevation). It matters when ``r s_theta^2`` is not small
     against ``s_r`` (Lerro and Bar-Shalom 1993): at 400 MHz (FR3) range is known to centimetres while the
-    cross-range sigma is metres, and without it the detections' NEES was 10.5 instead of 3."""
-    ca, sa, ce, se = math.cos(az), math.sin(az), math.cos(el), math.sin(el)
+    cross-range sigma is metres, and without it the detections' NEES was 10.5 instead of 3. The angles come
+    as :func:`_trig`."""
+    ca, sa, ce, se = trig
     v_h, v_r = (r * ce) ** 2 * s_az**4 / 2.0, r * r * s_el**4 / 2.0
     h = (ca, sa, 0.0)
     u = (ce * ca, ce * sa, se)
@@ -529,7 +541,7 @@ def scan(
     )
     kind = target_rcs_class.take(pair_target)
     if params.swerling == 0:
-        rcs_dbsm = params._rcs[0].take(kind) + params._rcs[1].take(kind) * rng.standard_normal(len(kind))
+        rcs_dbsm = _rcs_draws(rng, params._rcs, kind)
     else:
         rcs_dbsm = np.asarray(params.rcs_dbsm, float).take(kind)
     snr_db = params.snr_int_db(pl_db, sf_db, rcs_dbsm, el_rad)
@@ -550,9 +562,15 @@ def scan(
     snr_db = snr_db[rows]
     true, off_xy = _true_measurements(rows, offset, r_m, el_rad, target_vel_mps, pair_target)
     np.arctan2(off_xy[1], off_xy[0], out=true[1])
-    noise = rng.standard_normal(true.shape)
-    transport_s = rng.uniform(*params.transport_s, size=len(trp_pos_m))
-    fa_trp, fa = _false_alarms(params, rng, len(trp_pos_m))
+    noise, transport_s, fa_trp, fa = _scan_draws(
+        rng,
+        len(rows),
+        len(trp_pos_m),
+        params.transport_s,
+        params.pfa_cell * params.n_cells,
+        _fa_bounds(params),
+    )
+    _false_alarms(params, fa)
     # the targets' rows, then the false alarms', through one kernel
     n_fa = len(fa_trp)
     trp = np.concatenate([pair_trp[rows].astype(np.int64, copy=False), fa_trp])
@@ -573,6 +591,16 @@ def scan(
         los=np.concatenate([los[rows].astype(bool, copy=False), np.zeros(n_fa, bool)]),
         t_delivery_s=t_s + params.cpi_s + params.processing_s + transport_s[trp],
     )
+
+
+@numba.njit(cache=True)
+def _rcs_draws(rng: np.random.Generator, rcs: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """Swerling 0 RCS of each pair, dBsm: ``rcs`` (2, classes) mean + std x a standard normal of ``rng``, by
+    the pair's ``kind`` (numba's draws are numpy's, at half the cost)."""
+    out = np.empty(kind.size)
+    for i in range(kind.size):
+        out[i] = rcs[0, kind[i]] + rcs[1, kind[i]] * rng.standard_normal()
+    return out
 
 
 @numba.njit(cache=True)
@@ -611,24 +639,56 @@ def _true_measurements(
     return true, off_xy
 
 
-def _false_alarms(
-    params: SensingParams, rng: np.random.Generator, n_trp: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson(P_fa,cell x cells) noise crossings per TRP, uniform over its resolution cells (§3.5): their
-    TRPs and ``(5, n)`` range, azimuth, elevation, apparent SNR (dB) and radial velocity.
+def _fa_bounds(params: SensingParams) -> tuple[tuple[float, float], ...]:
+    """The bounds of a false alarm's uniform draws (:func:`_scan_draws`): range, azimuth, sine of the
+    elevation (uniform over the sphere's band) and radial velocity; floats, one tuple type for the kernel."""
+    return (
+        (float(params.min_range_m), float(params.max_range_m)),
+        (-np.pi, np.pi),
+        (math.sin(params.el_min_rad), math.sin(params.el_max_rad)),
+        (-params.v_max_mps, params.v_max_mps),
+    )
+
+
+@numba.njit(cache=True)
+def _scan_draws(
+    rng: np.random.Generator,
+    n_det: int,
+    n_trp: int,
+    transport_s: tuple[float, float],
+    fa_per_trp: float,
+    fa_bounds: tuple[tuple[float, float], ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A scan's draws after its detections, in stream order (numba's draws are numpy's, at half the cost):
+    the detections' measurement noise (4, n_det), each TRP's transport delay, and Poisson(``fa_per_trp``)
+    false alarms per TRP (§3.5): their TRPs and ``(5, n_fa)`` range, azimuth, sine of the elevation, Exp(1)
+    excess of the statistic and radial velocity, each row drawn whole in turn (:func:`_false_alarms` maps
+    rows 2 and 3 to the elevation and the apparent SNR)."""
+    noise = rng.standard_normal((4, n_det))
+    transport = np.empty(n_trp)
+    for t in range(n_trp):
+        transport[t] = rng.uniform(transport_s[0], transport_s[1])
+    counts = np.empty(n_trp, np.int64)
+    for t in range(n_trp):
+        counts[t] = rng.poisson(fa_per_trp)
+    trp = np.repeat(np.arange(n_trp), counts)
+    fa = np.empty((5, trp.size))
+    for row in range(5):
+        lo, hi = fa_bounds[row if row < 3 else row - 1]  # row 3, the Exp(1) excess, has none
+        for m in range(trp.size):
+            fa[row, m] = rng.exponential() if row == 3 else rng.uniform(lo, hi)
+    return noise, transport, trp, fa
+
+
+def _false_alarms(params: SensingParams, fa: np.ndarray) -> None:
+    """Noise crossings uniform over a TRP's resolution cells (§3.5), from :func:`_scan_draws`' rows: the
+    elevation from its sine, the apparent SNR (dB) from the Exp(1) excess, in place.
 
     A crossing's statistic is ``eta + Exp(1)`` (noise is memoryless above the threshold), so its apparent
     SNR is that minus the unit noise power; it is reported with the covariance that SNR implies.
     """
-    counts = rng.poisson(params.pfa_cell * params.n_cells, size=n_trp)
-    trp = np.repeat(np.arange(n_trp, dtype=np.int64), counts)
-    n = len(trp)
-    r_m = rng.uniform(params.min_range_m, params.max_range_m, n)
-    az_rad = rng.uniform(-np.pi, np.pi, n)
-    el_rad = np.arcsin(rng.uniform(math.sin(params.el_min_rad), math.sin(params.el_max_rad), n))
-    snr_db = 10.0 * np.log10(-math.log(params.pfa_cell) - 1.0 + rng.exponential(size=n))
-    vr_mps = rng.uniform(-params.v_max_mps, params.v_max_mps, n)
-    return trp, np.stack([r_m, az_rad, el_rad, snr_db, vr_mps])
+    fa[2] = np.arcsin(fa[2])
+    fa[3] = 10.0 * np.log10(-math.log(params.pfa_cell) - 1.0 + fa[3])
 
 
 @numba.njit(cache=True)
@@ -672,8 +732,9 @@ def _measure(
         )
         for f in range(4):
             meas[f] = true[f, i] + sigma[f] * noise[f, i] if det else fa[f if f < 3 else 4, i - n]
-        _spherical_to_enu_one(meas[0], meas[1], meas[2], sigma[0], sigma[1], sigma[2], pos[i], cov[i])
-        _add_curvature(meas[0], meas[1], meas[2], sigma[1], sigma[2], cov[i])
+        trig = _trig(meas[1], meas[2])
+        _spherical_to_enu_one(meas[0], trig, sigma[0], sigma[1], sigma[2], pos[i], cov[i])
+        _add_curvature(meas[0], trig, sigma[1], sigma[2], cov[i])
         for a in range(3):
             pos[i, a] += trp_pos_m[trp[i], a]
         vr[i] = (meas[3] + v_max_mps) % (2.0 * v_max_mps) - v_max_mps if det else meas[3]
