@@ -95,6 +95,7 @@ class Simulation:
         self._next_score_s = 0.0
         self._scans: list[SensedScan] = []
         self._moved_s = 0.0  # when the fleet last moved: it moves at ticks, a scan may fall between them
+        self._deferred: list[tuple[float, np.ndarray]] = []  # scans between ticks: (time, fleet rows)
         self.uss = SimUSS(loaded, lambda: self.env.now)
         self.reports = Inbox()
         self.advisories = Inbox()
@@ -309,6 +310,7 @@ class Simulation:
         self.tally.airborne(self.env.now, len(rows), self.spec.tick_s)
         landed = step(self.fleet, rows, self.spec.tick_s)
         self._moved_s = self.env.now
+        self._sense_deferred(self._moved_s)
         if len(landed):
             self._land(landed)
             rows = self.fleet.rows()
@@ -603,27 +605,49 @@ class Simulation:
         vel[i] = cmd
 
     def _scan(self) -> None:
-        """A network sensing scan of every airborne vehicle, cooperative or not; published to the tracker
-        when its last TRP report is in."""
+        """A network sensing scan of every airborne vehicle, cooperative or not. Between ticks (scans faster
+        than the tick) it is taken once the next tick has moved the fleet (:meth:`_sense_deferred`)."""
         fleet, now = self.fleet, self.env.now
         rows = fleet.rows()
+        if now > self._moved_s:
+            self._deferred.append((now, rows))
+            return
         sel = select(rows)
+        self._sense(now, rows, gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel))
+
+    def _sense_deferred(self, t_ref_s: float) -> None:
+        """The scans taken since the last tick, each seeing its vehicles at ``pos + vel (t - t_ref_s)``.
+
+        Called by a tick with its own time: a tick moves each vehicle on a straight line at the velocity it
+        leaves in the fleet, so that places it where it was at the scan, on the move the tick has just made.
+        Extrapolating from the tick before instead (the move not made yet) put a scan's vehicles off their
+        path by up to the whole velocity change of the next tick (11 m for a 45 deg turn at 15 m/s), and the
+        tracker took the echoes of every turning vehicle for a new target. At the end of the run, the scans
+        after the last tick extrapolate from it (``t_ref_s`` = that tick): no tick will move the fleet."""
+        fleet = self.fleet
+        for t, rows in self._deferred:
+            pos, vel = fleet.pos_m.take(rows, axis=0), fleet.vel_mps.take(rows, axis=0)
+            pos += vel * (t - t_ref_s)
+            self._sense(t, rows, pos, vel)
+        self._deferred.clear()
+
+    def _sense(self, t_s: float, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray) -> None:
+        """Scan the fleet ``rows`` at ``pos``, ``vel`` as of ``t_s``; publish the scan to the tracker when its
+        last TRP report is in, and log and count what it found."""
+        fleet = self.fleet
         flight = fleet.flight.take(rows)
-        pos, vel = gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel)
-        if now > self._moved_s:  # between ticks (scans faster than the tick): where each vehicle is now
-            pos = pos + vel * (now - self._moved_s)
-        sensed = self.network.scan(now, flight, pos, vel, gather(fleet.evtol, sel))
+        sensed = self.network.scan(t_s, flight, pos, vel, fleet.evtol.take(rows))
         found = sensed.detections
         target = np.full(len(found), -1, flight.dtype)  # the truth flight of each detection; -1: false alarm
         real = (~found.false_alarm).nonzero()[0]
         target[real] = flight.take(found.target.take(real))
-        self.log.messages("detection", target, now, found.t_delivery_s, found.pos_m, value=found.snr_db)
-        coop = gather(fleet.cooperative, sel)
+        self.log.messages("detection", target, t_s, found.t_delivery_s, found.pos_m, value=found.snr_db)
+        coop = fleet.cooperative.take(rows)
         hit = np.zeros(len(rows), bool)  # the airborne rows detected (a few thousand detections: no sort)
         hit[found.target.take(real)] = True
         noncoop = flight.compress(~coop)
         detected = np.sort(flight.compress(hit & ~coop))  # only the non-cooperative ones are counted
-        self.tally.sensing(now, noncoop, detected, int(found.false_alarm.sum()))
+        self.tally.sensing(t_s, noncoop, detected, int(found.false_alarm.sum()))
         self._scans.append(sensed)
 
     def _ingest_scans(self, now: float) -> None:
@@ -766,7 +790,10 @@ class Simulation:
             self._on_progress(Progress(self.env.now, len(self.fleet), *counts))
 
     def _finish(self) -> None:
-        """End the episodes still open at the end of the run (logged with the run's end time)."""
+        """Take the scans after the last tick; end the episodes still open at the end of the run (logged with
+        the run's end time)."""
+        if self._deferred:
+            self._sense_deferred(self._moved_s)
         empty = np.empty(0, np.int64)
         now = self.env.now
         for name, episodes in (("los", self.los), ("conflict", self.conflicts)):

@@ -4,7 +4,6 @@ sensing of non-cooperative traffic, fusion, determinism."""
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from pathlib import Path
 
@@ -223,14 +222,15 @@ def test_the_same_seed_gives_the_same_6g_run(isac_run, tmp_path):
         assert a == (again.log_dir / f"{name}.parquet").read_bytes()
 
 
-def test_a_scan_faster_than_the_tick_sees_the_vehicles_where_they_are(tmp_path):
-    """6g-isac-fr3 scans every 0.2 s, the flight model steps every 1 s: a scan between ticks sees each vehicle
-    where its tick velocity has taken it since. Oracle: the recorded 1 s states interpolated to each
-    detection's time (straight legs, CD&R off). Before, a scan saw each vehicle where the last tick left it,
-    8 m behind on average here, and the tracker took its vehicles' echoes for new targets (1,527
-    sensing-only tracks among 300 drones)."""
-    overrides = ["traffic.count=40", "traffic.box_m=3000", "comms.profile=6g-isac-fr3", "cdr.enabled=false"]
-    run = simulate(load_scenario(FREE, overrides, duration_s=30.0), tmp_path / "r", report=False)
+def test_a_scan_faster_than_the_tick_sees_the_vehicles_on_the_ticks_moves(tmp_path):
+    """6g-isac-fr3 scans every 0.2 s, the flight model steps every 1 s: a scan between two ticks sees each
+    vehicle on the straight move the second tick makes. Oracle: the recorded 1 s states interpolated to each
+    detection's time, with CD&R on, so MVP turns vehicles at ticks. The error along each velocity change
+    (next tick's velocity less the last) has zero mean; extrapolating the last tick's velocity instead put
+    the vehicles off by the change times the time since the tick, up to 11 m for a 45 deg turn, and the
+    tracker took every turning vehicle's echoes for a new target."""
+    overrides = ["traffic.count=60", "traffic.box_m=1500", "comms.profile=6g-isac-fr3"]
+    run = simulate(load_scenario(FREE, overrides, duration_s=40.0), tmp_path / "r", report=False)
     log = read_log(run.log_dir)
     messages = log.messages
     det = messages.filter(
@@ -244,9 +244,11 @@ def test_a_scan_faster_than_the_tick_sees_the_vehicles_where_they_are(tmp_path):
         if j + 1 >= len(mine) or st["t_s"][mine[j]] == t:
             continue  # on a recorded state, or after the last
         a, b = mine[j], mine[j + 1]
+        change = np.array([st[c][b] - st[c][a] for c in ("vx_mps", "vy_mps")])
+        if np.hypot(*change) < 3.0:
+            continue  # no turn or speed change at this tick worth the name
         w = (t - st["t_s"][a]) / (st["t_s"][b] - st["t_s"][a])
-        ex, ey = (v - ((1 - w) * st[c][a] + w * st[c][b]) for v, c in ((x, "x_m"), (y, "y_m")))
-        vx, vy = st["vx_mps"][b], st["vy_mps"][b]
-        along.append((ex * vx + ey * vy) / max(math.hypot(vx, vy), 1e-9))
-    assert len(along) > 1000
-    assert abs(np.mean(along)) < 0.5
+        err = [v - ((1 - w) * st[c][a] + w * st[c][b]) for v, c in ((x, "x_m"), (y, "y_m"))]
+        along.append(np.dot(err, change) / np.hypot(*change))
+    assert len(along) > 300
+    assert abs(np.mean(along)) < 0.3
