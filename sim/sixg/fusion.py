@@ -47,6 +47,10 @@ class FusionConfig:
     # q of a report step whose innovation shows a manoeuvre (Tracks._filter; not above accel_psd_m2ps3: none):
     # sigma_a^2 T for a multirotor's 2 m/s^2 speed changes and 45 deg/s turns over a 1 s report, sigma_a = 4
     manoeuvre_psd_m2ps3: float = 16.0
+    # per-axis sigma of the velocity step a track's echoes may show since its last update (_scan): a vehicle
+    # turns and speeds up within its limits each second, as one step of the flight model's tick, up to
+    # 11.5 m/s for a multirotor's 45 deg at 15 m/s (2 sigma) and 13 m/s for an eVTOL's 15 deg at 50 m/s
+    sensing_manoeuvre_sigma_mps: float = 6.0
     gnss_sigma_h_m: float = 1.5  # report position noise, east and north (§8 surveillance)
     gnss_sigma_v_m: float = 3.0  # report position noise, up (§8 surveillance)
     # report velocity noise per axis (assumption: §8 gives none): GNSS Doppler velocity, 0.05-0.1 m/s. At 0.5
@@ -65,7 +69,7 @@ class FusionConfig:
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ScenarioError(name, f"must be finite and > 0 (got {value})")
-        for name in ("accel_psd_m2ps3", "manoeuvre_psd_m2ps3"):
+        for name in ("accel_psd_m2ps3", "manoeuvre_psd_m2ps3", "sensing_manoeuvre_sigma_mps"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ScenarioError(name, f"must be finite and >= 0 (got {value})")
@@ -263,6 +267,7 @@ class Tracks:
             self._gate,
             self._gate6,
             self.config.accel_psd_m2ps3,
+            self.config.sensing_manoeuvre_sigma_mps**2,
             self._birth_var,
         )
         born = self._birth(
@@ -574,24 +579,33 @@ def _predict(x: np.ndarray, p: np.ndarray, c: int, dt: float, q: float) -> None:
 
 @numba.njit(cache=True)
 def _chol3(
-    p: np.ndarray, c: int, b: int, r: np.ndarray, k: int
+    p: np.ndarray, c: int, b: int, r: np.ndarray, k: int, extra: float = 0.0
 ) -> tuple[float, float, float, float, float, float]:
-    """Cholesky factor ``(l00, l10, l20, l11, l21, l22)`` of ``S = p[c, b:b+3, b:b+3] + r[k, :3, :3]``."""
-    l00 = np.sqrt(p[c, b, b] + r[k, 0, 0])
+    """Cholesky factor ``(l00, l10, l20, l11, l21, l22)`` of ``S = p[c, b:b+3, b:b+3] + r[k, :3, :3]``, plus
+    ``extra`` on the diagonal."""
+    l00 = np.sqrt(p[c, b, b] + r[k, 0, 0] + extra)
     l10, l20 = (p[c, b + 1, b] + r[k, 1, 0]) / l00, (p[c, b + 2, b] + r[k, 2, 0]) / l00
-    l11 = np.sqrt(p[c, b + 1, b + 1] + r[k, 1, 1] - l10 * l10)
+    l11 = np.sqrt(p[c, b + 1, b + 1] + r[k, 1, 1] + extra - l10 * l10)
     l21 = (p[c, b + 2, b + 1] + r[k, 2, 1] - l20 * l10) / l11
-    return l00, l10, l20, l11, l21, np.sqrt(p[c, b + 2, b + 2] + r[k, 2, 2] - l20 * l20 - l21 * l21)
+    return l00, l10, l20, l11, l21, np.sqrt(p[c, b + 2, b + 2] + r[k, 2, 2] + extra - l20 * l20 - l21 * l21)
 
 
 @numba.njit(cache=True)
 def _gate(
-    x: np.ndarray, p: np.ndarray, c: int, b: int, z: np.ndarray, j: int, r: np.ndarray, k: int
+    x: np.ndarray,
+    p: np.ndarray,
+    c: int,
+    b: int,
+    z: np.ndarray,
+    j: int,
+    r: np.ndarray,
+    k: int,
+    extra: float = 0.0,
 ) -> tuple[float, float]:
-    """Squared Mahalanobis distance of ``z[j, :3]`` with noise ``r[k, :3, :3]`` from the block ``b:b+3`` of
-    state ``c``, and the assignment cost ``d^2 + ln det S``. (Arrays and indices, not rows: a row view
-    passed to a kernel costs more than the arithmetic.)"""
-    l00, l10, l20, l11, l21, l22 = _chol3(p, c, b, r, k)
+    """Squared Mahalanobis distance of ``z[j, :3]`` with noise ``r[k, :3, :3]`` (plus ``extra`` per axis) from
+    the block ``b:b+3`` of state ``c``, and the assignment cost ``d^2 + ln det S``. (Arrays and indices, not
+    rows: a row view passed to a kernel costs more than the arithmetic.)"""
+    l00, l10, l20, l11, l21, l22 = _chol3(p, c, b, r, k, extra)
     u0 = (z[j, 0] - x[c, b]) / l00
     u1 = (z[j, 1] - x[c, b + 1] - l10 * u0) / l11
     u2 = (z[j, 2] - x[c, b + 2] - l20 * u0 - l21 * u1) / l22
@@ -879,6 +893,7 @@ def _scan(
     gate: float,
     gate6: float,
     q: float,
+    turn_var: float,
     birth_var: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The rounds of one sensing scan (:meth:`Tracks.update_sensing`) on copies of the tracks ``rows``
@@ -890,6 +905,13 @@ def _scan(
     assigned columns and starts a column at each seed, the ``k``-th on row ``free[k]`` (the rows
     :meth:`Tracks._birth` gives them next). Only the columns a round moved look for their pairs again.
 
+    Manoeuvre detection: a confirmed track with an echo outside every gate but inside the one it would have
+    after a velocity step of variance ``turn_var`` per axis at its last update takes that step for the whole
+    scan (its echoes are judged together: one TRP's echo may fit the straight path along its precise range
+    axis while the others' do not). Sensing measures no velocity, so a turn shows only as echoes leaving the
+    gate: on ``q`` alone, each turning vehicle's echoes started a twin track (1,250 among 300 drones with
+    MVP advisories in 60 s at 0.2 s scans), which then drew advisories of its own.
+
     Returns the columns (first the tracks, then one per seed) as states and covariances, which were updated
     or started, which were given a detection, the seeds (detections that started columns, in order) and
     the columns the merge drops.
@@ -898,10 +920,14 @@ def _scan(
     size = n + m
     x, p = np.empty((size, 6)), np.empty((size, 6, 6))
     t_col, row, is_coop = np.empty(size), np.empty(size, np.int64), np.zeros(size, np.bool_)
+    wide = np.zeros(size)  # per column, the position variance per axis a velocity step would add (0: none)
     for c in range(n):
         _copy(x, p, c, xs, ps, rows[c])
-        _predict(x, p, c, t - ts[rows[c]], q)
+        lag = t - ts[rows[c]]
+        _predict(x, p, c, lag, q)
         t_col[c], row[c], is_coop[c] = ts[rows[c]], rows[c], coop[c]
+        if lag > 0.0 and confirmed[c]:  # a tentative track has its birth's velocity prior still
+            wide[c] = turn_var * lag * lag
     reach, half = np.empty(m), np.empty(m)
     for j in range(m):
         reach[j] = np.sqrt(gate * (r[j, 0, 0] + r[j, 1, 1] + r[j, 2, 2]))
@@ -909,11 +935,15 @@ def _scan(
     grid = _grid(z, half)
     buf = np.empty(max(m, 1), np.int64)
     pending = np.ones(m, np.bool_)
-    pairs = (np.empty(4 * m + 16, np.int64), np.empty(4 * m + 16, np.int64), np.empty(4 * m + 16))
+    size0 = 4 * m + 16
+    pairs = (np.empty(size0, np.int64), np.empty(size0, np.int64), np.empty(size0), np.empty(size0, np.bool_))
     count = 0
-    lists = _lists(n, x, p, z, half, grid, buf, gate)
-    count, pairs = _inside(np.arange(n), x, p, z, r, half, grid, lists, pending, buf, gate, pairs, count)
-    pc, pd, cost = pairs
+    lists = _lists(n, x, p, wide, z, half, grid, buf, gate)
+    count, pairs = _inside(
+        np.arange(n), x, p, wide, z, r, half, grid, lists, pending, buf, gate, pairs, count
+    )
+    pc, pd, cost, turn = pairs
+    count = _manoeuvres(x, p, wide, t - t_col[:n], turn_var, z, r, pc, pd, cost, turn, count)
     # What the tracks predicted to the scan explain, before any of its updates moves or shrinks them: such
     # a detection starts no track (a measurement in a track's validation gate initiates none), and one
     # that a cooperative track explains feeds no sensing-only one. A vehicle seen by three TRPs gives
@@ -985,9 +1015,9 @@ def _scan(
                 keep += 1
         moved_cols = moved[: n + born].nonzero()[0]
         count, pairs = _inside(
-            moved_cols, x, p, z, r, half, grid, lists, pending, buf, gate, (pc, pd, cost), keep
+            moved_cols, x, p, wide, z, r, half, grid, lists, pending, buf, gate, (pc, pd, cost, turn), keep
         )
-        pc, pd, cost = pairs
+        pc, pd, cost, turn = pairs
     cols = n + born
     rank, ids = np.full(cols, 3), np.empty(cols, np.int64)  # lower is kept; then the older (smaller id)
     for c in range(cols):
@@ -1001,10 +1031,56 @@ def _scan(
 
 
 @numba.njit(cache=True)
-def _reach(p: np.ndarray, c: int, gate: float) -> float:
-    """How far from its state column ``c`` can gate a detection, less the detection's own reach: ``sqrt(gate
-    tr P)`` (it bounds ``sqrt(gate lambda_max(P))``) with the broad phase's slack."""
-    return np.sqrt(gate * (p[c, 0, 0] + p[c, 1, 1] + p[c, 2, 2])) * (1.0 + _SLACK) + _PAD_M
+def _manoeuvres(
+    x: np.ndarray,
+    p: np.ndarray,
+    wide: np.ndarray,
+    lag: np.ndarray,
+    turn_var: float,
+    z: np.ndarray,
+    r: np.ndarray,
+    pc: np.ndarray,
+    pd: np.ndarray,
+    cost: np.ndarray,
+    turn: np.ndarray,
+    count: int,
+) -> int:
+    """Give the columns with a pair only a manoeuvre explains (``turn``), of a detection no column's own gate
+    explains, a velocity step of variance ``turn_var`` per axis ``lag`` s ago, in place, and cost their pairs
+    again; drop the other columns' ``turn`` pairs. The count of pairs kept (in place, in order); then no
+    column has a manoeuvre to open. (Two targets crossing: each one's echo is in the other's wider gate, but
+    in its own track's gate, and opens nothing.)"""
+    explained = np.zeros(len(z), np.bool_)
+    for k in range(count):
+        explained[pd[k]] |= not turn[k]
+    turning = np.zeros(len(wide), np.bool_)
+    for k in range(count):
+        turning[pc[k]] |= turn[k] and not explained[pd[k]]
+    for c in turning.nonzero()[0]:
+        dt = lag[c]
+        for i in range(3):
+            p[c, i, i] += turn_var * dt * dt
+            p[c, i, i + 3] += turn_var * dt
+            p[c, i + 3, i] += turn_var * dt
+            p[c, i + 3, i + 3] += turn_var
+    keep = 0
+    for k in range(count):
+        c = pc[k]
+        if turning[c]:
+            cost[k] = _gate(x, p, c, 0, z, pd[k], r, pd[k])[1]
+        if turning[c] or not turn[k]:
+            pc[keep], pd[keep], cost[keep] = c, pd[k], cost[k]
+            keep += 1
+    wide[:] = 0.0
+    return keep
+
+
+@numba.njit(cache=True)
+def _reach(p: np.ndarray, c: int, gate: float, extra: float = 0.0) -> float:
+    """How far from its state column ``c`` (``extra`` added per axis) can gate a detection, less the
+    detection's own reach: ``sqrt(gate tr P)`` (it bounds ``sqrt(gate lambda_max(P))``) with the broad
+    phase's slack."""
+    return np.sqrt(gate * (p[c, 0, 0] + p[c, 1, 1] + p[c, 2, 2] + 3.0 * extra)) * (1.0 + _SLACK) + _PAD_M
 
 
 @numba.njit(cache=True)
@@ -1012,6 +1088,7 @@ def _lists(
     n: int,
     x: np.ndarray,
     p: np.ndarray,
+    wide: np.ndarray,
     z: np.ndarray,
     half: np.ndarray,
     grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
@@ -1019,15 +1096,15 @@ def _lists(
     gate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For columns ``0..n-1`` as the scan starts, the detections within ``_LIST_MARGIN_M`` more than their
-    reach: ``(first, items, centre, radius)``, column ``c`` listing ``items[first[c]:first[c + 1]]``. A
-    column whose later reach plus its move since then stays within ``radius`` reads its list instead of the
-    grid (:func:`_inside`)."""
+    reach (a manoeuvre's ``wide`` included): ``(first, items, centre, radius)``, column ``c`` listing
+    ``items[first[c]:first[c + 1]]``. A column whose later reach plus its move since then stays within
+    ``radius`` reads its list instead of the grid (:func:`_inside`)."""
     first, items = np.zeros(n + 1, np.int64), np.empty(4 * n + 16, np.int64)
     centre, radius = np.empty((n, 3)), np.empty(n)
     k = 0
     for c in range(n):
         centre[c] = x[c, :3]
-        radius[c] = _reach(p, c, gate) + _LIST_MARGIN_M
+        radius[c] = _reach(p, c, gate, wide[c]) + _LIST_MARGIN_M
         found = _query(grid, z, half, x[c, 0], x[c, 1], x[c, 2], radius[c], buf)
         if k + found > len(items):
             items = _grown(items, k + found)
@@ -1042,6 +1119,7 @@ def _inside(
     cols: np.ndarray,
     x: np.ndarray,
     p: np.ndarray,
+    wide: np.ndarray,
     z: np.ndarray,
     r: np.ndarray,
     half: np.ndarray,
@@ -1050,19 +1128,20 @@ def _inside(
     pending: np.ndarray,
     buf: np.ndarray,
     gate: float,
-    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     count: int,
-) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Append to ``pairs`` (column, detection, cost; ``count`` used) the pending detections inside the gates
-    of columns ``cols``; the new count and arrays.
+) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Append to ``pairs`` (column, detection, cost, by a manoeuvre; ``count`` used) the pending detections
+    inside the gates of columns ``cols``, or only inside the gates ``wide`` opens (:func:`_scan`); the new
+    count and arrays.
 
     A detection inside the gate is within ``_reach`` plus its own ``half`` of the column's state (the
     sphere the grid query returns), so a column still inside its list's sphere (:func:`_lists`) finds the
     same pairs in its list; only the order of its pairs may differ, which no assignment depends on."""
-    pc, pd, cost = pairs
+    pc, pd, cost, turn = pairs
     first, items, centre, radius = lists
     for c in cols:
-        h = _reach(p, c, gate)
+        h = _reach(p, c, gate, wide[c])
         listed = c < len(radius)
         if listed:
             dx, dy, dz = x[c, 0] - centre[c, 0], x[c, 1] - centre[c, 1], x[c, 2] - centre[c, 2]
@@ -1074,15 +1153,19 @@ def _inside(
             found = _query(grid, z, half, x[c, 0], x[c, 1], x[c, 2], h, buf)
             cand = buf
         if count + found > len(pc):
-            pc, pd, cost = _grown(pc, count + found), _grown(pd, count + found), _grown(cost, count + found)
+            pc, pd = _grown(pc, count + found), _grown(pd, count + found)
+            cost, turn = _grown(cost, count + found), _grown(turn, count + found)
         for f in range(found):
             j = cand[f]
             if pending[j]:
                 d2, cost[count] = _gate(x, p, c, 0, z, j, r, j)
+                turn[count] = d2 > gate and wide[c] > 0.0
+                if turn[count]:
+                    d2, cost[count] = _gate(x, p, c, 0, z, j, r, j, wide[c])
                 if d2 <= gate:
                     pc[count], pd[count] = c, j
                     count += 1
-    return count, (pc, pd, cost)
+    return count, (pc, pd, cost, turn)
 
 
 @numba.njit(cache=True)

@@ -297,6 +297,49 @@ def test_a_turning_cooperative_vehicle_keeps_one_track_under_accurate_sensing():
         assert tracks.picture(float(k)).vehicle.tolist() == [7], k
 
 
+def fr3_covariances(azimuths_rad: list[float]) -> np.ndarray:
+    """ISAC detection covariances as FR3 gives them: 5 cm along each TRP's line of sight (horizontal, at the
+    azimuths), 2 m across it (its median cross-range sigma on the bench scenario)."""
+    out = []
+    for az in azimuths_rad:
+        u = np.array([[np.cos(az), -np.sin(az), 0.0], [np.sin(az), np.cos(az), 0.0], [0.0, 0.0, 1.0]])
+        out.append(u @ np.diag([0.05**2, 2.0**2, 2.0**2]) @ u.T)
+    return np.array(out)
+
+
+def turning_twins(sigma_mps: float, seed: int) -> int:
+    """The most sensing-only tracks beside a reporting multirotor's own as it turns 45 deg at each of eight
+    ticks (MVP's turns), seen every 0.2 s by three TRPs (:func:`fr3_covariances`). As in the simulator, its
+    report each second carries the velocity of its last tick, and the scans see it on the next tick's
+    straight move."""
+    rng = np.random.default_rng(seed)
+    tracks = Tracks(FusionConfig(sensing_manoeuvre_sigma_mps=sigma_mps))
+    cov = fr3_covariances([0.3, 2.4, 4.4])
+    low = np.linalg.cholesky(cov)
+    pos, heading, vel = np.array([0.0, 0.0, 60.0]), 0.0, 15.0 * EX
+    most = 0
+    for k in range(20):
+        tracks.update_reports([7], float(k), [pos], [vel])
+        if 5 <= k < 13:  # two half turns, one each way
+            heading += np.pi / 4 * (1 if k < 9 else -1)
+        step = 15.0 * np.array([np.cos(heading), np.sin(heading), 0.0])
+        for f in (0.2, 0.4, 0.6, 0.8, 1.0):
+            z = pos + step * f + np.einsum("nij,nj->ni", low, rng.normal(size=(3, 3)))
+            tracks.update_sensing(k + f, z, cov, sensor=[0, 1, 2])
+            most = max(most, len(tracks.picture(k + f)) - 1)
+        pos, vel = pos + step, step
+    return most
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_echoes_of_a_turn_between_reports_stay_with_the_vehicles_own_track(seed):
+    """With the velocity step a manoeuvre may make, the turning vehicle's echoes keep updating its own track;
+    without it (sigma 0), one TRP's echo fits the straight path along its 5 cm axis, the others leave the
+    gate and start a twin that M-of-N confirms."""
+    assert turning_twins(FusionConfig().sensing_manoeuvre_sigma_mps, seed) == 0
+    assert turning_twins(0.0, seed) > 0
+
+
 def test_out_of_sequence_report_is_skipped():
     tracks = Tracks()
     tracks.update_reports([1, 1], [0.0, 2.0], [[0.0, 0.0, 50.0], [20.0, 0.0, 50.0]])
@@ -403,11 +446,26 @@ def test_bad_settings_name_the_field(field, value):
 def reference_scan(tracks: Tracks, t: float, z: np.ndarray, r: np.ndarray, sensor: np.ndarray) -> None:
     """The scan as documented, by brute force: every round gates every track with every pending detection
     (one that a cooperative track can take, or could at the start of the scan: with cooperative tracks only)
-    and solves one assignment over all pairs; a detection inside a gate at the start starts no track, and is
-    dropped once outside every gate; seeds, merge and M-of-N over all pairs too. Oracle of the sweep, cached
-    pairs, in-place updates and enumerated clusters of :meth:`Tracks.update_sensing`."""
+    and solves one assignment over all pairs; a confirmed track with a detection outside every gate but inside
+    the one a velocity step at its last update opens takes that step (added to its stored covariance for the
+    scan); a detection inside a gate at the start starts no track, and is dropped once outside every gate;
+    seeds, merge and M-of-N over all pairs too. Oracle of the sweep, cached pairs, in-place updates and
+    enumerated clusters of :meth:`Tracks.update_sensing`."""
     gate, gate6 = tracks._gate, 2.0 * gammaincinv(3.0, tracks.config.gate_probability)
+    step_var = tracks.config.sensing_manoeuvre_sigma_mps**2
     tracks.prune(t)
+    rows = tracks.rows()
+    x, p = tracks.predict(t, rows)
+    lag = np.maximum(t - tracks.t_s[rows], 0.0)
+    s = p[:, None, :3, :3] + r[None]
+    nu = z[None] - x[:, None, :3]
+    d2 = np.einsum("tdi,tdi->td", nu, np.linalg.solve(s, nu[..., None])[..., 0])
+    s += (step_var * lag**2)[:, None, None, None] * I3
+    d2_step = np.einsum("tdi,tdi->td", nu, np.linalg.solve(s, nu[..., None])[..., 0])
+    unexplained = ~(d2 <= gate).any(axis=0)
+    may_turn = (lag > 0) & tracks.confirmed[rows]
+    turning = rows[((d2 > gate) & (d2_step <= gate) & unexplained & may_turn[:, None]).any(axis=1)]
+    tracks._p[turning, 3:, 3:] += step_var * I3
     rows = tracks.rows()
     tentative = rows[~tracks.confirmed[rows]]
     hit, taken, pending = set(), set(), np.arange(len(z))
@@ -464,6 +522,8 @@ def reference_scan(tracks: Tracks, t: float, z: np.ndarray, r: np.ndarray, senso
                 kept = (rank[a], tracks.track_id[a]) < (rank[b], tracks.track_id[b])
                 lost.add(b if kept else a)
     tracks._drop(np.array(sorted(lost), int))
+    kept = turning[tracks.active[turning] & (tracks.t_s[turning] < t)]
+    tracks._p[kept, 3:, 3:] -= step_var * I3  # a track the scan did not update keeps no step
     tentative = tentative[tracks.active[tentative]]
     tracks.scans[tentative] += 1
     tracks.hits[tentative] += np.isin(tentative, list(hit))
