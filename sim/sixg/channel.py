@@ -421,10 +421,11 @@ class LargeScale:
     the P_LOS threshold. A link not asked for a while resumes from its old anchor, which is the right
     correlation when the vehicle comes back.
 
-    Storage: per vehicle, a block of ``links_per_vehicle`` links (float32), most recently used first.
-    Each call puts the links it asks for first, in ascending site order, so the next call asking the
-    same set of sites, in any order, finds them with one comparison. Links pushed out of the block are
-    forgotten (oldest first); call :meth:`forget` when a vehicle leaves the simulation.
+    Storage: per vehicle, a block of ``links_per_vehicle`` links (float32) that stay in their columns, each
+    with a recency stamp. A call stamps the links it asks for as the most recent, in ascending site order,
+    and keeps their columns, so the next call asking the same set of sites, in any order, finds them with
+    one comparison per site. A new link takes the column of the least recently used one (an empty column
+    first): links are forgotten oldest first. Call :meth:`forget` when a vehicle leaves the simulation.
 
     Parameters
     ----------
@@ -471,7 +472,7 @@ class LargeScale:
         self.step_m = float(step_m)
         self._rng = rng
         self._sx, self._sy = xy[:, 0].copy(), xy[:, 1].copy()
-        self._col_of = np.full(len(xy), -1, np.int64)  # scratch of _arrange_links, by site
+        self._col_of = np.full(len(xy), -1, np.int64)  # scratch of _place_links, by site
         self._corr = _Corr.of([scn.los_corr_m, *scn.sf_corr_m])
         self._code, self._h_bs_m = scn.code, BS_HEIGHT_M[scenario]
         self._links = int(links_per_vehicle)
@@ -479,6 +480,9 @@ class LargeScale:
         self._free = np.empty(0, dtype=np.int64)  # released slots, sorted
         self._used = 0  # slots ever handed out
         self._site = np.full((0, self._links), -1, dtype=np.int32)  # (slots, L) site per link, -1 = none
+        self._stamp = np.zeros((0, self._links), dtype=np.int64)  # (slots, L) recency, larger = more recent
+        self._last = np.full((0, self._links), -1, dtype=np.int32)  # (slots, L) columns the last call placed
+        self._clock = 0  # stamps handed out so far
         self._state = np.zeros((0, self._F, self._links), dtype=np.float32)  # (slots, F, L)
 
     def draw(self, vehicle_id: ArrayLike, pos_m: ArrayLike, site: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -504,9 +508,12 @@ class LargeScale:
         if not distinct:
             raise ScenarioError("site", "indices must be distinct within each row")
         slot = self._slots_for(vid)
-        new_row, new_col = _arrange_links(self._site, self._state, slot, sites, self._col_of)
+        link, new_row, new_col = _place_links(
+            self._site, self._stamp, self._last, slot, sites, self._col_of, self._clock
+        )
+        self._clock += k
         return _move_links(
-            self._state, slot, sites, col, pos, new_row, new_col, self._rng, self._corr, self.step_m,
+            self._state, slot, sites, col, link, pos, new_row, new_col, self._rng, self._corr, self.step_m,
             self._sx, self._sy, self._code, self.fc_ghz, self._h_bs_m,
         )  # fmt: skip
 
@@ -569,6 +576,8 @@ class LargeScale:
         if self._used > len(self._site):
             grow = max(self._used, 2 * len(self._site), 1024) - len(self._site)
             self._site = np.concatenate([self._site, np.full((grow, self._links), -1, dtype=np.int32)])
+            self._stamp = np.concatenate([self._stamp, np.zeros((grow, self._links), np.int64)])
+            self._last = np.concatenate([self._last, np.full((grow, self._links), -1, dtype=np.int32)])
             self._state = np.concatenate([self._state, np.zeros((grow, self._F, self._links), np.float32)])
         return np.concatenate([reused, fresh])
 
@@ -621,66 +630,78 @@ def _sorted_rows(asked: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
 
 
 @numba.njit(cache=True, inline="always")
-def _same_prefix(blk: np.ndarray, sites: np.ndarray) -> bool:
-    """Whether the block starts with exactly these sites (a loop: a numba array compare allocates)."""
-    j = 0
-    while j < sites.size and blk[j] == sites[j]:
-        j += 1
-    return j == sites.size
+def _same_as_last(blk: np.ndarray, last: np.ndarray, sites: np.ndarray, link: np.ndarray) -> bool:
+    """Whether the last call's links, ``last`` (columns, -1 ends them), start with these sites; then ``link``
+    holds their columns. Those links are the most recent, in this order: the call changes no stamp."""
+    for j in range(sites.size):
+        if last[j] < 0 or blk[last[j]] != sites[j]:
+            return False
+        link[j] = last[j]
+    return True
+
+
+@numba.njit(cache=True, inline="always")
+def _oldest_free(blk: np.ndarray, stamp: np.ndarray, taken: np.ndarray) -> int:
+    """The untaken column with the least recently used link, an empty one first."""
+    oldest = -1
+    for c in range(blk.size):
+        if taken[c]:
+            continue
+        if blk[c] < 0:
+            return c
+        if oldest < 0 or stamp[c] < stamp[oldest]:
+            oldest = c
+    return oldest
 
 
 @numba.njit(cache=True)
-def _arrange_links(
-    site_of: np.ndarray, state: np.ndarray, slot: np.ndarray, sites: np.ndarray, col_of: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reorder each vehicle's block so its asked (sorted) sites come first, in order; the new links' (row,
-    column), row by row, for the caller to draw. ``col_of`` (S,) is scratch, all -1 between calls.
-
-    Kept links follow, most recent first; a new link takes the place of the oldest ones (or an empty).
-    """
+def _place_links(
+    site_of: np.ndarray,
+    stamp: np.ndarray,
+    last: np.ndarray,
+    slot: np.ndarray,
+    sites: np.ndarray,
+    col_of: np.ndarray,
+    clock: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The column of each asked (sorted) link (n, K), and the new links' (row, column), row by row, for the
+    caller to draw. A new link takes the column of the least recently used untaken link (an empty first);
+    the asked links are stamped ``clock + K - j``, the most recent, in ascending site order. ``col_of`` (S,)
+    is scratch, all -1 between calls."""
     n, k = sites.shape
     links = site_of.shape[1]
+    link = np.empty((n, k), np.int64)
     new_row, new_col = np.empty(n * k, np.int64), np.empty(n * k, np.int64)
     count = 0
-    perm, order = np.empty(links, np.int64), np.empty(links, np.int64)
     taken = np.empty(links, np.bool_)
-    blk_was, state_was = np.empty(links, site_of.dtype), np.empty(state.shape[1:], state.dtype)
     for i in range(n):
-        blk, blk_state = site_of[slot[i]], state[slot[i]]
-        if _same_prefix(blk, sites[i]):
+        blk, blk_stamp = site_of[slot[i]], stamp[slot[i]]
+        if _same_as_last(blk, last[slot[i]], sites[i], link[i]):
             continue
         taken[:] = False
-        for c in range(links - 1, -1, -1):  # the first column of each site, by a lookup over the sites
+        for c in range(links):  # each held site's column, by a lookup over the sites
             if blk[c] >= 0:
                 col_of[blk[c]] = c
         for j in range(k):
-            perm[j] = col_of[sites[i, j]]
-            if perm[j] >= 0:
-                taken[perm[j]] = True
+            link[i, j] = col_of[sites[i, j]]
+            if link[i, j] >= 0:
+                taken[link[i, j]] = True
         for c in range(links):
             if blk[c] >= 0:
                 col_of[blk[c]] = -1
-        m = 0  # the untaken columns in recency order, then the taken ones
-        for flag in (False, True):
-            for c in range(links):
-                if taken[c] == flag:
-                    order[m] = c
-                    m += 1
-        victim = links - k  # new links take the untaken columns not kept, oldest last
         for j in range(k):
-            if perm[j] < 0:
-                perm[j] = order[victim]
-                victim += 1
-                new_row[count], new_col[count] = i, j
+            if link[i, j] < 0:
+                link[i, j] = _oldest_free(blk, blk_stamp, taken)
+                taken[link[i, j]] = True
+                blk[link[i, j]] = sites[i, j]
+                new_row[count], new_col[count] = i, link[i, j]
                 count += 1
-        perm[k:] = order[: links - k]
-        blk_was[:], state_was[:] = blk, blk_state  # permuted through copies: no allocation per row
-        for c in range(links):
-            blk[c] = blk_was[perm[c]]
-            for f in range(state_was.shape[0]):
-                blk_state[f, c] = state_was[f, perm[c]]
-        blk[:k] = sites[i]
-    return new_row[:count], new_col[:count]
+        for j in range(k):
+            blk_stamp[link[i, j]] = clock + k - j
+            last[slot[i], j] = link[i, j]
+        if k < links:
+            last[slot[i], k] = -1
+    return link, new_row[:count], new_col[:count]
 
 
 @numba.njit(cache=True)
@@ -689,6 +710,7 @@ def _move_links(
     slot: np.ndarray,
     sites: np.ndarray,
     col: np.ndarray,
+    link: np.ndarray,
     pos: np.ndarray,
     new_row: np.ndarray,
     new_col: np.ndarray,
@@ -703,14 +725,15 @@ def _move_links(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Anchor the new links at ``pos`` with standard normal latents, take one AR(1) step on the links the
     vehicle moved ``step_m`` or more from, anchor those at ``pos``: the LOS states and shadow fadings (n, K)
-    of :meth:`LargeScale.draw`, in the caller's column order ``col``. The height terms are worked out once per
-    vehicle. ``rng`` gives the new latents (new links, 3), then the steps' innovations (3, n, K), drawn even
-    where no latent moves so the stream stays put (numba's draws are numpy's, at half the cost)."""
+    of :meth:`LargeScale.draw`, in the caller's column order ``col``; ``link`` (n, K) is each one's column in
+    the block. The height terms are worked out once per vehicle. ``rng`` gives the new latents (new links,
+    3), then the steps' innovations (3, n, K), drawn even where no latent moves so the stream stays put
+    (numba's draws are numpy's, at half the cost)."""
     init = rng.standard_normal((new_row.size, 3))
     eps = rng.standard_normal((3, *sites.shape))
     for m in range(new_row.size):
-        link = state[slot[new_row[m]], :, new_col[m]]
-        link[:3], link[3:] = pos[new_row[m]], init[m]
+        new_link = state[slot[new_row[m]], :, new_col[m]]
+        new_link[:3], new_link[3:] = pos[new_row[m]], init[m]
     n, k = sites.shape
     los, sf_db = np.empty((n, k), np.bool_), np.empty((n, k))
     for i in range(n):
@@ -718,15 +741,16 @@ def _move_links(
         lh, sigmas = math.log10(h_m), _sigma_sf_of_height(code, h_m, fc_ghz, h_bs_m)
         blk = state[slot[i]]
         for j in range(k):
-            _step_latents(blk, j, pos[i], eps[:, i, j], corr, step_m)
+            b = link[i, j]
+            _step_latents(blk, b, pos[i], eps[:, i, j], corr, step_m)
             c, s = col[i, j], sites[i, j]
             ex, ey = pos[i, 0] - sx[s], pos[i, 1] - sy[s]
             d2d_m = math.sqrt(ex * ex + ey * ey)
             p = _p_los_at(code, d2d_m, h_m, lh)
             is_los = (
-                p >= 1.0 or 0.5 * math.erfc(-np.float64(blk[3, j]) / math.sqrt(2.0)) < p
+                p >= 1.0 or 0.5 * math.erfc(-np.float64(blk[3, b]) / math.sqrt(2.0)) < p
             )  # Phi(z) < P_LOS
-            z_sf = np.float64(blk[4, j] if is_los else blk[5, j])
+            z_sf = np.float64(blk[4, b] if is_los else blk[5, b])
             los[i, c], sf_db[i, c] = is_los, _sigma_sf_at(sigmas, is_los, d2d_m) * z_sf
     return los, sf_db
 

@@ -579,3 +579,62 @@ def test_large_scale_repeated_at_one_place_matches_the_reference(step_m):
             want = slow.draw(ids[rows].tolist(), pos[rows], sites)
             assert (got[0] == want[0]).all(), second
             np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-9, err_msg=f"second {second}")
+
+
+def _recency(ls: LargeScale, vid: int) -> list[int]:
+    """The sites of a vehicle's stored links, most recently used first, read from the stamp store."""
+    slot = ls._slot_of[vid] if vid < ls._slot_of.size else -1
+    if slot < 0:
+        return []
+    held = ls._site[slot] >= 0
+    return ls._site[slot][held][np.argsort(-ls._stamp[slot][held])].tolist()
+
+
+def test_the_stamp_store_keeps_and_evicts_links_as_a_positional_recency_list():
+    """The network's mix (reports ask 4 sites, advisories 19, scans 3) over 60 sites, blocks of 40: after
+    every call the stamp order equals the reference's most-recently-used list, evictions included, and so
+    do the draws. Some rows repeat their last sites, in another order or a prefix of them."""
+    rng = np.random.default_rng(11)
+    site_xy = rng.uniform(-3000.0, 3000.0, (60, 2))
+    kw = {"fc_ghz": 3.5, "step_m": 1.0, "links_per_vehicle": 40}
+    fast = LargeScale("UMa-AV", site_xy, rng_for(3, "ref"), **kw)
+    slow = ReferenceLargeScale("UMa-AV", site_xy, rng_for(3, "ref"), **kw)
+    n_veh = 12
+    pos = np.column_stack([rng.uniform(-2000.0, 2000.0, (n_veh, 2)), rng.uniform(20.0, 150.0, n_veh)])
+    last: dict[int, np.ndarray] = {}
+    for call in range(90):
+        k = (4, 19, 3)[call % 3]
+        rows = rng.choice(n_veh, rng.integers(1, n_veh + 1), replace=False)
+        sites = np.array([rng.choice(60, k, replace=False) for _ in rows])
+        for r, v in enumerate(rows):
+            if v in last and last[v].size >= k and rng.random() < 0.4:
+                sites[r] = rng.permutation(np.sort(last[v])[:k])  # the last call's lowest k: no change
+        last.update(zip(rows.tolist(), sites, strict=True))
+        pos[:, :2] += rng.normal(0.0, 10.0, (n_veh, 2))
+        got = fast.draw(rows, pos[rows], sites)
+        want = slow.draw(rows.tolist(), pos[rows], sites)
+        assert (got[0] == want[0]).all(), f"call {call}"
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-9, err_msg=f"call {call}")
+        for v in range(n_veh):
+            assert _recency(fast, v) == slow.recency.get(v, []), f"call {call}, vehicle {v}"
+        if call % 11 == 10:
+            gone = rng.choice(n_veh, 2, replace=False)
+            fast.forget(gone)
+            slow.forget(gone)
+            for v in gone.tolist():
+                last.pop(v, None)
+
+
+def test_asking_the_last_sites_and_older_ones_restamps_the_older_ones():
+    """After 19 sites then 4 others, asking those 4 with 15 of the 19 moves the 15 ahead of the 19's other
+    4: the 19-site call's columns, still listed beyond the 4-site call's, are not taken as current."""
+    site_xy = np.column_stack([np.arange(60.0) * 100.0, np.zeros(60)])
+    kw = {"fc_ghz": 3.5, "step_m": 1.0, "links_per_vehicle": 40}
+    fast = LargeScale("UMa-AV", site_xy, rng_for(3, "ref"), **kw)
+    slow = ReferenceLargeScale("UMa-AV", site_xy, rng_for(3, "ref"), **kw)
+    pos = np.array([[2000.0, 300.0, 80.0]])
+    for sites in (range(20, 39), range(4), [*range(4), *range(24, 39)], range(40, 60)):
+        asked = np.array([list(sites)])
+        got, want = fast.draw([0], pos, asked), slow.draw([0], pos, asked)
+        assert (got[0] == want[0]).all() and (got[1] == want[1]).all()
+        assert _recency(fast, 0) == slow.recency[0]
