@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -265,6 +266,40 @@ def test_file_database_runs_wal_with_full_sync_and_foreign_keys(db_path):
     raw.close()
 
 
+def _write_intents(store: Store, count: int) -> None:
+    for n in range(count):
+        with store.write() as tx:
+            tx.put_intent(make_intent(n))
+
+
+def test_no_commit_checkpoints_the_wal_the_background_thread_does(db_path):
+    """SQLite's auto-checkpoint (at 1000 WAL pages, inside a COMMIT) is off: with the background one an hour
+    away, 400 commits leave the database file as it was; a short period copies them in while the store is
+    open, and close() stops the thread."""
+    with Store(db_path, FRAME, checkpoint_every_s=3600.0) as s:
+        assert s._con.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        before = db_path.stat().st_size
+        _write_intents(s, 400)
+        assert db_path.stat().st_size == before
+        assert Path(f"{db_path}-wal").stat().st_size > 1000 * 4096  # past SQLite's own threshold
+    with Store(db_path, FRAME, checkpoint_every_s=0.01) as s:
+        _write_intents(s, 400)
+        written = s._con.execute("PRAGMA page_count").fetchone()[0] * 4096
+        for _ in range(500):
+            if db_path.stat().st_size >= written:
+                break
+            time.sleep(0.01)
+        assert db_path.stat().st_size >= written
+        thread = s._checkpointer._thread
+    assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("period_s", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_bad_checkpoint_period_is_refused(db_path, period_s):
+    with pytest.raises(StoreError, match="checkpoint_every_s"):
+        Store(db_path, FRAME, checkpoint_every_s=period_s)
+
+
 def test_migrations_build_an_empty_file_and_reopening_is_idempotent(db_path):
     with Store(db_path, FRAME) as s:
         assert s.schema_version == len(store_module._MIGRATIONS) >= 1
@@ -371,7 +406,7 @@ sys.path.insert(0, {repo!r})
 sys.path.insert(0, {tests!r})
 from test_store import FRAME, decision, make_intent
 from utm.store import Store
-store = Store({path!r}, FRAME)
+store = Store({path!r}, FRAME, checkpoint_every_s={period!r})
 for n in range(100_000):
     intent = make_intent(n)
     with store.write() as tx:
@@ -381,9 +416,11 @@ for n in range(100_000):
 """
 
 
-def test_every_acknowledged_write_survives_sigkill(db_path):
-    """ARCHITECTURE.md: a 2xx is durable. The child prints an id only after its commit, then is SIGKILLed."""
-    code = CHILD.format(repo=str(REPO), tests=str(Path(__file__).parent), path=str(db_path))
+@pytest.mark.parametrize("period_s", [store_module.CHECKPOINT_EVERY_S, 0.002])
+def test_every_acknowledged_write_survives_sigkill(db_path, period_s):
+    """ARCHITECTURE.md: a 2xx is durable. The child prints an id only after its commit, then is SIGKILLed;
+    also with background checkpoints every 2 ms, racing the commits."""
+    code = CHILD.format(repo=str(REPO), tests=str(Path(__file__).parent), path=str(db_path), period=period_s)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     acknowledged = [child.stdout.readline().split() for _ in range(200)]
     child.send_signal(signal.SIGKILL)
