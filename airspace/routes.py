@@ -47,19 +47,21 @@ class RouteGraph:
     ``lateral_buffer_m <= cell_size_m / 2`` stays within the closed free cells it crosses.
     """
 
-    __slots__ = ("_graph", "_layers", "_zones", "geofences", "grid")
+    __slots__ = ("_graph", "_layers", "_squares", "_zones", "geofences", "grid")
 
     def __init__(self, grid: CellGrid, geofences: Sequence[Geofence] = ()) -> None:
         self.grid = grid
         self.geofences = tuple(geofences)
         self._zones = _prohibited_cells(grid, self.geofences)
         self._graph = _octile_graph(grid.nx, grid.ny, grid.cell_size_m)
+        self._squares = grid.cell_box(np.arange(grid.nx)[:, None], np.arange(grid.ny)[None, :])
         self._layers: dict[tuple[int, tuple[int, ...]], _Blocked] = {}
 
     def with_geofences(self, extra: Sequence[Geofence]) -> RouteGraph:
         """A planner that also avoids ``extra`` zones; it shares this one's graph, so nothing is rebuilt."""
         clone = object.__new__(RouteGraph)
         clone.grid, clone.geofences, clone._graph = self.grid, (*self.geofences, *extra), self._graph
+        clone._squares = self._squares
         clone._zones = self._zones + _prohibited_cells(self.grid, extra)
         clone._layers = {}
         return clone
@@ -220,7 +222,8 @@ class RouteGraph:
             for z in zones:
                 blocked[z.columns(k, self.grid.ny)[1]] = True
             blocked = blocked.reshape(self.grid.nx, self.grid.ny)
-            layer = _Blocked(self.grid, [z.geofence for z in zones], blocked, (~blocked).tolist())
+            free = (~blocked).tolist()
+            layer = _Blocked(self.grid, [z.geofence for z in zones], blocked, free, self._squares)
             if len(self._layers) >= _LAYER_MEMO:
                 self._layers.clear()
             self._layers[(k, active)] = layer
@@ -335,13 +338,15 @@ class _Zone:
 
 @dataclass(slots=True)
 class _Blocked:
-    """A layer under a set of active prohibited zones: those zones, the blocked mask and the free mask as
-    nested lists (A*'s edge cost reads it per edge)."""
+    """A layer under a set of active prohibited zones: those zones, the blocked mask, the free mask as
+    nested lists (A*'s edge cost reads it per edge) and the ``(nx, ny)`` squares of the grid's columns (its
+    :meth:`CellGrid.cell_box` of every cell, made once per graph: string pulling asks per leg)."""
 
     grid: CellGrid
     zones: list[Geofence]
     blocked: np.ndarray
     free: list[list[bool]]
+    squares: np.ndarray
 
     def squares_near(self, p: Point, q: Point, margin_m: float) -> np.ndarray:
         """The squares of the blocked cells in the columns and rows that the segment's bounding box, widened
@@ -358,8 +363,7 @@ class _Blocked:
             math.floor((max(p[1], q[1]) + margin_m - y0_m) / size_m) + 2,
         )
         i_lo, j_lo = max(i_lo, 0), max(j_lo, 0)
-        i, j = np.nonzero(self.blocked[i_lo:i_hi, j_lo:j_hi])
-        return self.grid.cell_box(i + i_lo, j + j_lo)
+        return self.squares[i_lo:i_hi, j_lo:j_hi][self.blocked[i_lo:i_hi, j_lo:j_hi]]  # row-major: by (i, j)
 
 
 def corridor(

@@ -2,7 +2,9 @@
 
 Every alternative passes :func:`~utm.deconfliction.validate_request` and
 :func:`~utm.deconfliction.check_plan` exactly as a fresh submission would, so an operator who takes one is
-accepted unless the airspace changed in between. Layer: utm; imports airspace only.
+accepted unless the airspace changed in between. (A refused candidate's rejection need not list every
+reason: only the zones and intents in it steer the reroute, so capacity is not checked once they refuse.)
+Layer: utm; imports airspace only.
 
 Choices (documented here, tested in tests/utm/test_alternatives.py):
 
@@ -101,7 +103,15 @@ def find_alternatives(
         candidate = replace(request, volumes=volumes)
         try:
             validate_request(candidate, now=now, policy=policy)
-            check_plan(live, candidate, intent_id=intent_id, previous=previous, now=now, policy=policy)
+            check_plan(
+                live,
+                candidate,
+                intent_id=intent_id,
+                previous=previous,
+                now=now,
+                policy=policy,
+                every_reason=False,  # whether it is refused, and the zones and intents that refuse it
+            )
         except (InvalidRequest, PlanRejected) as refused:
             return refused
         return None

@@ -101,6 +101,7 @@ def check_plan(
     previous: OperationalIntent | None,
     now: datetime,
     policy: Policy,
+    every_reason: bool = True,
 ) -> tuple[Advisory, ...]:
     """Advisories for an acceptable plan; :class:`PlanRejected` (no alternatives) otherwise.
 
@@ -109,6 +110,10 @@ def check_plan(
     on the volumes' own windows, not on ``now`` (taken for the service's uniform call). A conflict the
     priority rule allows (higher priority, or equal where the policy allows it) yields a
     ``conflict_created`` advisory so the service notifies the other operator (SCD0090/SCD0095).
+
+    ``every_reason=False`` (a search for alternatives: is a candidate refused, and by which zones and
+    intents?) skips the capacity check, the costliest, once a zone or an intent refuses the plan: the same
+    decision, with a rejection listing those blockers only.
     """
     del now  # the plan's windows decide; kept so every decision function has the same signature
     if request.state not in NOMINAL:
@@ -116,7 +121,7 @@ def check_plan(
     advisories: dict[tuple[str, str], Advisory] = {}
     conflicts = _geofence_findings(live, request, advisories)
     conflicts += _intent_findings(live, request, intent_id, previous, policy, advisories)
-    if live.grid is not None:
+    if live.grid is not None and (every_reason or not conflicts):
         conflicts += capacity_conflicts(live, request.volumes, exclude=intent_id)
     if conflicts:
         conflicts.sort(key=_conflict_order)

@@ -401,10 +401,15 @@ def test_squares_near_a_segment_hold_every_blocked_square_within_the_margin():
     for _ in range(200):
         p, q = (tuple(rng.uniform([-1300, 200], [2000, 3000])) for _ in range(2))
         margin_m = rng.uniform(0.0, 150.0)
-        near = {s.wkb for s in layer.squares_near(p, q, margin_m)}
+        found = layer.squares_near(p, q, margin_m)
+        near = {s.wkb for s in found}
         within = squares[shapely.distance(shapely.LineString([p, q]), squares) <= margin_m]
         assert {s.wkb for s in within} <= near
         assert near <= {s.wkb for s in squares}
+        # the cached squares are the grid's own cell_box objects, of blocked cells, in (i, j) order
+        at = [tuple(grid.cell_of(s.centroid.x, s.centroid.y, 45.0)[:2].tolist()) for s in found]
+        assert at == sorted(set(at)) and all(layer.blocked[ij] for ij in at)
+        assert all(s is grid.cell_box(i, j) for s, (i, j) in zip(found, at, strict=True))
 
 
 def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square():

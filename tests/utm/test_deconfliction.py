@@ -460,6 +460,57 @@ def test_check_plan_never_scans_all_intents(box, plan, intent, t0, monkeypatch):
     assert {c.kind for c in refused.value.conflicts} == {"intent", "capacity"}
 
 
+def _outcome(live, request, t0, *, every_reason):
+    """``None`` when accepted (with the advisories), else the rejection's conflicts as (kind, ref) pairs."""
+    try:
+        advisories = check_plan(
+            live, request, intent_id=NEW, previous=None, now=t0, policy=POLICY, every_reason=every_reason
+        )
+    except PlanRejected as refused:
+        return [(c.kind, c.ref) for c in refused.conflicts]
+    return advisories
+
+
+def test_without_every_reason_capacity_is_skipped_only_once_a_zone_or_intent_refuses(box, plan, intent, t0):
+    """The search for alternatives asks whether a candidate is refused, and by which zones and intents."""
+    live = live_with(*(intent(box(120.0 * n, 10.0), priority=100) for n in range(4)), grid=_grid(capacity=2))
+    both = plan(box(50.0, 10.0))  # meets intents and overfills cell (0, 0)
+    assert {k for k, _ in _outcome(live, both, t0, every_reason=True)} == {"intent", "capacity"}
+    assert {k for k, _ in _outcome(live, both, t0, every_reason=False)} == {"intent"}
+    crowd = plan(box(50.0, 300.0), priority=100)  # meets no intent, still overfills the cell
+    assert _outcome(live, crowd, t0, every_reason=False) == _outcome(live, crowd, t0, every_reason=True)
+    assert {k for k, _ in _outcome(live, crowd, t0, every_reason=False)} == {"capacity"}
+
+
+def test_without_every_reason_the_decision_and_its_zone_and_intent_blockers_are_the_same(
+    box, plan, intent, t0
+):
+    """Oracle: the full check, on random plans among intents of random priorities in a small-capacity grid."""
+    rng = np.random.default_rng(11)
+    everyone = []
+    for _ in range(40):
+        x, y = rng.uniform(0, 1_400, 2)
+        start = float(rng.integers(0, 60))
+        volume = box(x, y, size_m=float(rng.uniform(20, 300)), start_min=start, end_min=start + 15)
+        everyone.append(intent(volume, priority=int(rng.integers(0, 3))))
+    live = live_with(*everyone, grid=_grid(capacity=2))
+    kinds = set()
+    for _ in range(60):
+        x, y = rng.uniform(0, 1_400, 2)
+        start = float(rng.integers(0, 60))
+        mine = plan(box(x, y, size_m=float(rng.uniform(20, 300)), start_min=start, end_min=start + 15))
+        mine = plan(*mine.volumes, priority=int(rng.integers(0, 3)))
+        full = _outcome(live, mine, t0, every_reason=True)
+        quick = _outcome(live, mine, t0, every_reason=False)
+        if isinstance(full, tuple):  # accepted: the very same advisories
+            assert quick == full
+        else:
+            blockers = [c for c in full if c[0] != "capacity"]
+            assert quick == (blockers or full)
+            kinds.update(k for k, _ in full)
+    assert kinds == {"intent", "capacity"}  # both reasons were exercised
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_full_windows_are_exactly_the_shifts_capacity_refuses(box, intent, t0, seed):
     """Oracle: capacity_conflicts of the shifted plan at every shift on a 7 s grid (and the windows' own
