@@ -245,18 +245,20 @@ class Tracks:
             raise ValueError(f"sensor: must be {m} ids in [0, 2**31)")
         self.prune(t)
         rows = self.rows()
-        tentative = rows.compress(~self.confirmed.take(rows))
+        confirmed = self.confirmed.take(rows)
+        tent = (~confirmed).nonzero()[0]  # the columns of the tentative tracks
         free = (~self.active).nonzero()[0]
         if len(free) < m:  # a row for every detection that could start a track
             self._grow(max(2 * self._cap, self._cap + m - len(free)))
             free = (~self.active).nonzero()[0]
-        x, p, changed, given, seeds, losers = _scan(
+        x_born, p_born, given, seeds, losers = _scan(
             self._x,
             self._p,
             self.t_s,
+            self.sensed,
             rows,
             self.cooperative.take(rows),
-            self.confirmed.take(rows),
+            confirmed,
             self.track_id.take(rows),
             self._next_id,
             free,
@@ -277,27 +279,14 @@ class Tracks:
             r[seeds].transpose(1, 2, 0),
             self._birth_var,
         )
-        self.vehicle[born] = -1
-        col_row = np.concatenate([rows, born])
-        c = changed.nonzero()[0]
-        upd = col_row.take(c)
-        self._x[upd], self._p[upd], self.t_s[upd], self.sensed[upd] = (
-            x.take(c, axis=0),
-            p.take(c, axis=0),
-            t,
-            True,
-        )
-        self._drop(np.unique(col_row.take(losers)))
-        hit = np.sort(col_row.compress(given))
-        tentative = tentative.compress(self.active.take(tentative))
-        given = np.zeros(self._cap, bool)
-        given[hit] = True
+        # the seeds' states as the scan's rounds left them (the tracks' ones it wrote back itself)
+        self._x[born], self._p[born], self.sensed[born], self.vehicle[born] = x_born, p_born, True, -1
+        self._drop(np.unique(np.concatenate([rows, born]).take(losers)))
+        tent = tent.compress(self.active.take(rows.take(tent)))
+        tentative = rows.take(tent)
         self.scans[tentative] += 1
-        self.hits[tentative] += given.take(tentative)
-        hit = hit.compress(self.active.take(hit) & ~self.confirmed.take(hit))
-        given[:] = False
-        given[tentative] = given[hit] = True
-        self._confirm(given.nonzero()[0])
+        self.hits[tentative] += given.take(tent)
+        self._confirm(np.concatenate([tentative, born.compress(self.active.take(born))]))
 
     # -- bookkeeping
 
@@ -540,10 +529,12 @@ def _near(pos: np.ndarray, half: np.ndarray, split: int | None = None) -> tuple[
 
 
 # -- kernels (numba). Every track's state is a row x (6,) and covariance p (6, 6); the arithmetic of each
-# step is written out in a fixed order, so a run is bit-for-bit reproducible.
+# step is written out in a fixed order, so a run is bit-for-bit reproducible. The per-pair and per-cell
+# helpers are inlined (``inline="always"``): calling one costs more than its arithmetic (a fifth of a
+# sensing scan went to the calls), and inlining keeps every operation and its order.
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _add_noise(p: np.ndarray, c: int, dt: float, q0: float, q1: float, q2: float) -> None:
     """Add the process noise ``Q`` of white acceleration ``q0, q1, q2`` (per axis) over ``dt`` s to
     ``p[c]``."""
@@ -557,7 +548,7 @@ def _add_noise(p: np.ndarray, c: int, dt: float, q0: float, q1: float, q2: float
         p[c, i + 3, i + 3] += q * a
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _predict(x: np.ndarray, p: np.ndarray, c: int, dt: float, q: float) -> None:
     """Constant-velocity prediction of ``x[c]``, ``p[c]`` in place by ``dt`` s: ``F x``, ``F P F^T + Q`` for
     white acceleration ``q``. A negative ``dt`` (gating an out-of-sequence detection) predicts backwards with
@@ -577,7 +568,7 @@ def _predict(x: np.ndarray, p: np.ndarray, c: int, dt: float, q: float) -> None:
         _add_noise(p, c, dt, q, q, q)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _chol3(
     p: np.ndarray, c: int, b: int, r: np.ndarray, k: int, extra: float = 0.0
 ) -> tuple[float, float, float, float, float, float]:
@@ -590,7 +581,7 @@ def _chol3(
     return l00, l10, l20, l11, l21, np.sqrt(p[c, b + 2, b + 2] + r[k, 2, 2] + extra - l20 * l20 - l21 * l21)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _gate(
     x: np.ndarray,
     p: np.ndarray,
@@ -613,7 +604,7 @@ def _gate(
     return d2, d2 + 2.0 * np.log(l00 * l11 * l22)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _update(
     x: np.ndarray, p: np.ndarray, c: int, b: int, z: np.ndarray, j: int, r: np.ndarray, k: int, w: np.ndarray
 ) -> None:
@@ -640,7 +631,7 @@ def _update(
             pc[m, i] = pc[i, m]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _copy(x: np.ndarray, p: np.ndarray, c: int, xs: np.ndarray, ps: np.ndarray, row: int) -> None:
     """``x[c], p[c] = xs[row], ps[row]``, element by element."""
     for i in range(6):
@@ -752,14 +743,14 @@ def _gate_pairs(
 # -- broad phase: cell lists of squares
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _cell(v: float, v0: float, inv: float, n: int) -> int:
     """The cell of coordinate ``v`` along an axis from ``v0`` with ``inv`` cells per metre, clipped to
     ``0..n-1`` (monotone in ``v``, so rounding never drops a cell two squares share)."""
     return min(max(int(np.floor((v - v0) * inv)), 0), n - 1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _span(
     x: float, y: float, h: float, x0: float, y0: float, inv: float, nx: int, ny: int
 ) -> tuple[int, int, int, int]:
@@ -880,6 +871,7 @@ def _scan(
     xs: np.ndarray,
     ps: np.ndarray,
     ts: np.ndarray,
+    sensed: np.ndarray,
     rows: np.ndarray,
     coop: np.ndarray,
     confirmed: np.ndarray,
@@ -912,9 +904,10 @@ def _scan(
     gate: on ``q`` alone, each turning vehicle's echoes started a twin track (1,250 among 300 drones with
     MVP advisories in 60 s at 0.2 s scans), which then drew advisories of its own.
 
-    Returns the columns (first the tracks, then one per seed) as states and covariances, which were updated
-    or started, which were given a detection, the seeds (detections that started columns, in order) and
-    the columns the merge drops.
+    The tracks a round updated are written back to their rows (state, covariance, ``ts`` and ``sensed``).
+    Returns the states and covariances of the columns the seeds started (after the tracks, one per seed),
+    which tracks were given a detection, the seeds (detections that started columns, in order) and the
+    columns the merge drops.
     """
     n, m = len(rows), len(z)
     size = n + m
@@ -958,12 +951,13 @@ def _scan(
     took = np.full((4, size), -1)  # per round, the sensor of the detection each column took
     changed, given, moved = np.zeros(size, np.bool_), np.zeros(size, np.bool_), np.zeros(size, np.bool_)
     gated, claimed = np.zeros(m, np.bool_), np.zeros(m, np.bool_)
+    todo, slot = np.arange(m), np.full(m, -1)  # the pending detections (ascending); scratch of _seeds
     seeds = np.empty(m, np.int64)
     w = np.empty((3, 6))
     born = rounds = 0
     while True:
-        gated[:] = False
-        claimed[:] = reserved
+        for j in todo:
+            gated[j], claimed[j] = False, reserved[j]
         allowed = np.ones(count, np.bool_)
         for k in range(count):
             c, j = pc[k], pd[k]
@@ -987,7 +981,7 @@ def _scan(
                     _copy(x, p, c, xs, ps, row[c])
                 _update(x, p, c, 0, z, j, r, j, w)
                 changed[c] = moved[c] = True
-        start = _seeds(pending & ~gated & ~explained, z, r, sensor, reach, half, grid, buf, gate)
+        start = _seeds(todo, gated, explained, z, r, sensor, reach, half, grid, buf, gate, slot)
         for j in start:
             c = n + born
             x[c, :3], x[c, 3:] = z[j], 0.0
@@ -1005,8 +999,14 @@ def _scan(
         rounds += 1
         pending[pd[pick]] = False
         pending[start] = False
-        pending &= gated | ~explained  # explained, but outside every gate now: it starts no track
-        if not pending.any():
+        left = 0
+        for j in todo:
+            pending[j] &= gated[j] or not explained[j]  # explained, but outside every gate now: starts none
+            if pending[j]:
+                todo[left] = j
+                left += 1
+        todo = todo[:left]
+        if not left:
             break
         keep = 0
         for k in range(count):
@@ -1027,7 +1027,10 @@ def _scan(
         else:
             ids[c] = next_id + c - n
     losers = _merge(x[:cols], p[:cols], changed[:cols], is_coop[:cols], rank, ids, gate6)
-    return x[:cols], p[:cols], changed[:cols], given[:cols], seeds[:born], losers
+    for c in changed[:n].nonzero()[0]:
+        _copy(xs, ps, rows[c], x, p, c)
+        ts[rows[c]], sensed[rows[c]] = t, True
+    return x[n:cols], p[n:cols], given[:n], seeds[:born], losers
 
 
 @numba.njit(cache=True)
@@ -1075,7 +1078,7 @@ def _manoeuvres(
     return keep
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _reach(p: np.ndarray, c: int, gate: float, extra: float = 0.0) -> float:
     """How far from its state column ``c`` (``extra`` added per axis) can gate a detection, less the
     detection's own reach: ``sqrt(gate tr P)`` (it bounds ``sqrt(gate lambda_max(P))``) with the broad
@@ -1170,7 +1173,9 @@ def _inside(
 
 @numba.njit(cache=True)
 def _seeds(
-    free: np.ndarray,
+    todo: np.ndarray,
+    gated: np.ndarray,
+    explained: np.ndarray,
     z: np.ndarray,
     r: np.ndarray,
     sensor: np.ndarray,
@@ -1179,38 +1184,45 @@ def _seeds(
     grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
     buf: np.ndarray,
     gate: float,
+    slot: np.ndarray,
 ) -> np.ndarray:
-    """Detections of ``free`` (outside every gate) that start tracks, ascending: one per cluster of mutually
-    gated detections (``S = R_a + R_b``) from different sensors, the most accurate (least reach, then the
-    first).
+    """Detections of ``todo`` (ascending) outside every gate (neither ``gated`` nor ``explained``) that start
+    tracks, ascending: one per cluster of mutually gated ones (``S = R_a + R_b``) from different sensors, the
+    most accurate (least reach, then the first). ``slot`` (m, all -1: scratch) is left as it came.
 
     Two TRPs seeing one new target give two detections that gate with each other; only one starts a track,
-    which the others then update.
+    which the others then update. The work is over ``todo`` only: a scan's later rounds have few left.
     """
-    m = len(free)
-    parent = np.arange(m)
-    linked = np.zeros(m, np.bool_)
-    for a in range(m):
-        if not free[a]:
-            continue
+    free = np.empty(len(todo), np.int64)  # the candidates; slot[j] is the place of candidate j
+    k = 0
+    for j in todo:
+        if not gated[j] and not explained[j]:
+            free[k], slot[j] = j, k
+            k += 1
+    parent = np.arange(k)
+    linked = np.zeros(k, np.bool_)
+    for qa in range(k):
+        a = free[qa]
         for f in range(_query(grid, z, half, z[a, 0], z[a, 1], z[a, 2], half[a], buf)):
             b = buf[f]
-            if b > a and free[b] and sensor[a] != sensor[b] and _gate(z, r, a, 0, z, b, r, b)[0] <= gate:
-                _union(parent, a, b)
-                linked[a] = linked[b] = True
-    best = np.full(m, -1)
-    for a in range(m):
-        if linked[a]:
-            root = _root(parent, a)
-            if best[root] < 0 or reach[a] < reach[best[root]]:
-                best[root] = a
-    out = np.empty(m, np.int64)
-    k = 0
-    for a in range(m):
-        if free[a] and (not linked[a] or best[_root(parent, a)] == a):
-            out[k] = a
-            k += 1
-    return out[:k]
+            qb = slot[b]
+            if qb > qa and sensor[a] != sensor[b] and _gate(z, r, a, 0, z, b, r, b)[0] <= gate:
+                _union(parent, qa, qb)
+                linked[qa] = linked[qb] = True
+    best = np.full(k, -1)
+    for qa in range(k):
+        if linked[qa]:
+            root = _root(parent, qa)
+            if best[root] < 0 or reach[free[qa]] < reach[free[best[root]]]:
+                best[root] = qa
+    out = np.empty(k, np.int64)
+    started = 0
+    for qa in range(k):
+        slot[free[qa]] = -1
+        if not linked[qa] or best[_root(parent, qa)] == qa:
+            out[started] = free[qa]
+            started += 1
+    return out[:started]
 
 
 @numba.njit(cache=True)
