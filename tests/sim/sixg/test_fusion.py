@@ -436,7 +436,14 @@ def test_same_inputs_give_identical_tracks():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("timeout_s", 0.0), ("gnss_sigma_h_m", -1.0), ("gate_probability", 1.0), ("confirm_m", 6)],
+    [
+        ("timeout_s", 0.0),
+        ("gnss_sigma_h_m", -1.0),
+        ("gate_probability", 1.0),
+        ("confirm_m", 6),
+        ("sensing_manoeuvre_sigma_mps", -1.0),
+        ("sensing_manoeuvre_sigma_mps", float("nan")),
+    ],
 )
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}: "):
