@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import simpy
 
@@ -802,19 +803,25 @@ class Simulation:
 
 
 def most_urgent_partner(n: int, found: Conflicts) -> np.ndarray:
-    """For each of ``n`` picture indices, the other party of its earliest-starting conflict (-1: none).
+    """For each of ``n`` picture indices, the other party of its earliest-starting conflict (-1: none; of
+    pairs starting together, the one listed first, as ``i`` before as ``j``).
 
     >>> columns = ([0, 0], [1, 2], [9.0, 3.0], [12.0, 5.0], [10.0, 4.0], [1.0, 1.0])  # i, j, t_in, ...
     >>> c = Conflicts(*(np.array(v) for v in columns))
     >>> most_urgent_partner(4, c).tolist()
     [2, 0, 0, -1]
     """
-    me = np.concatenate([found.i, found.j])
-    other = np.concatenate([found.j, found.i])
-    order = np.lexsort((np.concatenate([found.t_in_s, found.t_in_s]), me))
-    me, other = me.take(order), other.take(order)
-    first = np.ones(len(me), bool)
-    first[1:] = me[1:] != me[:-1]
-    out = np.full(n, -1, np.int64)
-    out[me.compress(first)] = other.compress(first)
+    return _earliest_partner(n, found.i, found.j, found.t_in_s)
+
+
+@numba.njit(cache=True)
+def _earliest_partner(n: int, i: np.ndarray, j: np.ndarray, t_in: np.ndarray) -> np.ndarray:
+    """:func:`most_urgent_partner` in one pass over the pairs, each side of each (a lexsort of both sides
+    took 1.4 ms a cycle at 10,000 drones)."""
+    out, first = np.full(n, -1, np.int64), np.full(n, np.inf)
+    for side in range(2):
+        me, other = (i, j) if side == 0 else (j, i)
+        for k in range(len(me)):
+            if out[me[k]] < 0 or t_in[k] < first[me[k]]:
+                out[me[k]], first[me[k]] = other[k], t_in[k]
     return out

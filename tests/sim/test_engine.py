@@ -16,13 +16,14 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from sim.engine import Simulation
+from sim.engine import Simulation, most_urgent_partner
 from sim.eventlog import EventLog, read_log
 from sim.incidents import closest_approach
 from sim.plans import FlightRequest
 from sim.run import run_header, simulate
 from sim.scenario import load_scenario
 from utm.service import UTMService
+from utm.tactical import Conflicts
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "scenarios" / "shenzhen-nanshan" / "tiny.yaml"
@@ -376,3 +377,24 @@ def test_a_vehicle_holds_on_its_pad_while_another_lifts_off_next_to_it(tmp_path)
     assert held == (302.0, 1, 0)
     assert takeoff[0] == 300.0 and 307.0 <= takeoff[1] <= 310.0
     assert not [k for _, k, _, _ in rows if k in ("los_start", "nmac")]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_most_urgent_partner_is_the_earliest_conflicts_other_party(seed):
+    """Oracle: per vehicle, its pairs' (t_in, listing order: every pair as i, then every pair as j) minimum,
+    by plain loops; starting times drawn from five values, so ties are common."""
+    rng = np.random.default_rng(seed)
+    n = 40
+    i, j = (a.ravel() for a in np.triu_indices(n, 1))
+    pick = rng.random(len(i)) < 0.2
+    i, j = i[pick], j[pick]
+    t_in = rng.integers(0, 5, len(i)).astype(float)
+    listed = [(t_in[k], k, a, b) for k in range(len(i)) for a, b in [(i[k], j[k])]]
+    listed += [(t_in[k], len(i) + k, b, a) for k in range(len(i)) for a, b in [(i[k], j[k])]]
+    want = [-1] * n
+    for me in range(n):
+        mine = [(t, order, other) for t, order, vehicle, other in listed if vehicle == me]
+        if mine:
+            want[me] = int(min(mine)[2])
+    found = Conflicts(i, j, t_in, t_in + 1.0, t_in, t_in)
+    assert most_urgent_partner(n, found).tolist() == want
