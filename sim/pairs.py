@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from utm.neighbours import sorted_distinct
+
 __all__ = ["Ended", "PairAlerts", "PairEpisodes", "pair_keys", "split_keys"]
 
 _NO_KEYS = np.empty(0, np.int64)
@@ -34,21 +36,6 @@ def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     [[3, 2], [5, 9]]
     """
     return (keys >> 32).astype(np.int32), (keys & 0xFFFFFFFF).astype(np.int32)
-
-
-def _union_sorted(ordered: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``np.union1d(ordered, keys)`` of sorted distinct ``ordered``: the two sorted runs merge in one pass of
-    a stable sort, where ``union1d``'s unique hashes and sorts (2.9 ms against 0.34 ms for 15k and 8k keys).
-
-    >>> _union_sorted(np.array([2, 5, 9]), np.array([9, 1, 5, 1])).tolist()
-    [1, 2, 5, 9]
-    """
-    union = np.concatenate([ordered, np.sort(keys)])
-    union.sort(kind="stable")
-    new = np.empty(len(union), bool)
-    new[:1] = True
-    np.not_equal(union[1:], union[:-1], out=new[1:])
-    return union.compress(new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +143,7 @@ class PairAlerts:
     def update(self, t_s: float, keys: np.ndarray) -> np.ndarray:
         """Note the pairs (keys, repeats allowed) found in the cycle at ``t_s``; the alerted ones, sorted."""
         held = (t_s - self._last_s < self.hold_s - 1e-9).nonzero()[0]
-        union = _union_sorted(self.keys.take(held), keys)
+        union = sorted_distinct(np.concatenate([self.keys.take(held), np.sort(keys)]))
         last_s = np.full(len(union), t_s)
         old = union.searchsorted(self.keys.take(held))
         last_s[old] = self._last_s.take(held)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from utm import neighbours
-from utm.neighbours import near_pairs
+from utm.neighbours import near_pairs, sorted_distinct
 
 
 def brute_near(pos, vel, half_tau, reach_h, r2_near, h_near):
@@ -76,3 +76,13 @@ def test_a_dense_cloud_matches_brute_force():
     want = brute_near(pos, vel, 2.5, zone["reach_h"], 2500.0, 15.0)
     assert len(want) > 500
     assert got.tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(-(2**62), 2**62), max_size=30), max_size=5))
+def test_sorted_distinct_is_numpys_unique(runs):
+    """Oracle: np.unique, on sorted runs (each window's keys) and on shuffled keys alike."""
+    keys = np.array([k for run in runs for k in sorted(run)], np.int64)
+    assert sorted_distinct(keys).tolist() == np.unique(keys).tolist()
+    shuffled = np.random.default_rng(len(keys)).permutation(keys)
+    assert sorted_distinct(shuffled).tolist() == np.unique(keys).tolist()
