@@ -365,7 +365,7 @@ class Simulation:
         t_rx = self.comms.uplink(now, flight, state[:, :3])
         if self._gnss is not None:
             # white noise, independent per report and axis: SIXG-MODEL.md §8 gives only the sigmas
-            state += self._gnss.standard_normal((n, 6)) * self._gnss_sigma
+            _add_gnss_error(self._gnss, state, self._gnss_sigma)
         self.log.messages("report", flight, now, t_rx, state[:, :3])
         ok = ~np.isnan(t_rx)
         if ok.all():
@@ -825,3 +825,12 @@ def _earliest_partner(n: int, i: np.ndarray, j: np.ndarray, t_in: np.ndarray) ->
             if out[me[k]] < 0 or t_in[k] < first[me[k]]:
                 out[me[k]], first[me[k]] = other[k], t_in[k]
     return out
+
+
+@numba.njit(cache=True)
+def _add_gnss_error(rng: np.random.Generator, state: np.ndarray, sigma: np.ndarray) -> None:
+    """``state += rng.standard_normal(state.shape) * sigma``, row by row as numpy draws them, in place (numba
+    draws numpy's numbers from the same generator at about half the cost)."""
+    for i in range(state.shape[0]):
+        for c in range(state.shape[1]):
+            state[i, c] += rng.standard_normal() * sigma[c]

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sim.engine import Simulation
+from sim.engine import Simulation, _add_gnss_error
 from sim.eventlog import EventLog
 from sim.run import run_header, simulate
 from sim.scenario import load_scenario
@@ -183,3 +183,15 @@ def test_the_service_is_told_each_report_s_accuracy(tmp_path, profile, accuracy_
                 reports.append(service.last_telemetry(intent.id))
     assert len(reports) >= 5
     assert all((r.accuracy_h_m, r.accuracy_v_m) == pytest.approx(accuracy_m) for r in reports)
+
+
+def test_the_compiled_gnss_error_is_numpys_draw_bit_for_bit():
+    """The engine adds each report's error in a kernel: the same numbers numpy's generator gives for
+    ``standard_normal((n, 6)) * sigma``, and the generator left in the same state."""
+    sigma = np.array([1.5, 1.5, 3.0, 0.1, 0.1, 0.1])
+    state = np.random.default_rng(1).normal(size=(500, 6)) * 100.0
+    ours, numpys = np.random.default_rng(7), np.random.default_rng(7)
+    got = state.copy()
+    _add_gnss_error(ours, got, sigma)
+    assert got.tobytes() == (state + numpys.standard_normal((500, 6)) * sigma).tobytes()
+    assert ours.random() == numpys.random()
