@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numba
@@ -27,6 +29,7 @@ from sim.kinematics import plan_velocity, step
 from sim.metrics import Tally
 from sim.pairs import PairAlerts, PairEpisodes, pair_keys, split_keys
 from sim.picture import Inbox
+from sim.pipeline import Pipeline
 from sim.plans import FlightPlan, FlightRequest
 from sim.rng import rng_for
 from sim.scenario import LoadedScenario
@@ -77,7 +80,10 @@ class Simulation:
         *,
         on_progress: Callable[[Progress], None] | None = None,
         progress_every_s: float = 10.0,
+        network_thread: bool = True,
     ) -> None:
+        """``network_thread``: a modelled network's calls run on a worker thread (False: in the engine's, for
+        tests; the run is the same either way)."""
         self.spec = loaded.spec
         self.loaded = loaded
         self.env = simpy.Environment()
@@ -92,9 +98,18 @@ class Simulation:
         self._gnss_sigma = settings.fusion.gnss_sigma if settings is not None else None
         # what each report tells the service of its fix's accuracy: the conformance monitor's tolerance
         self._accuracy_m = settings.fusion.gnss_accuracy_m if settings is not None else (0.0, 0.0)
-        self.track_errors = TrackErrors(self.network.site_distance_m) if self.network is not None else None
+        # the network's calls run on a second core; what each gives is taken when simulated time needs it
+        self._jobs = Pipeline(threaded=network_thread and self.network is not None)
+        self._later = self.network is not None  # its results are taken at a later instant than the call's
+        self._uplinks: deque[tuple[float, np.ndarray, np.ndarray, Future]] = deque()  # t, flight, state, t_rx
+        self._downlinks: deque[tuple[float, np.ndarray, np.ndarray, np.ndarray, Future]] = deque()
+        self._sensing: deque[tuple[float, np.ndarray, np.ndarray, Future]] = deque()  # scans being taken
+        sensing = self.network.sensing if self.network is not None else None
+        # a scan is published no sooner than its CPI and processing after it (less 1 us: rounding)
+        self._scan_lead_s = sensing.cpi_s + sensing.processing_s - 1e-6 if sensing is not None else 0.0
+        self.track_errors = TrackErrors(self._site_distance_m) if self.network is not None else None
         self._next_score_s = 0.0
-        self._scans: list[SensedScan] = []
+        self._scans: list[SensedScan] = []  # scans taken, waiting for their publication
         self._moved_s = 0.0  # when the fleet last moved: it moves at ticks, a scan may fall between them
         self._deferred: list[tuple[float, np.ndarray]] = []  # scans between ticks: (time, fleet rows)
         self.uss = SimUSS(loaded, lambda: self.env.now)
@@ -129,8 +144,11 @@ class Simulation:
         env.process(self._every(spec.recording.state_interval_s, self._record, at_start=True))
         if self._on_progress is not None:
             env.process(self._every(self._progress_every_s, self._progress))
-        env.run(until=spec.duration_s)
-        self._finish()
+        try:
+            env.run(until=spec.duration_s)
+            self._finish()
+        finally:
+            self._jobs.close()
         metrics = self.tally.metrics(spec.duration_s)
         metrics["network"] = None
         if self.network is not None:
@@ -298,7 +316,7 @@ class Simulation:
             self.log.flight(flight=flight, landing_s=now)
         if self.network is not None:
             flights = self.fleet.flight.take(rows)
-            self.network.forget(flights)
+            self._jobs.submit(self.network.forget, flights)
             self.tracks.drop_vehicles(flights)
         self.fleet.land(rows)
 
@@ -362,21 +380,31 @@ class Simulation:
         pos, vel = gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel)
         for c in range(3):  # column by column: numpy runs (n, 3) slices row by row
             state[:, c], state[:, 3 + c] = pos[:, c], vel[:, c]
-        t_rx = self.comms.uplink(now, flight, state[:, :3])
+        t_rx = self._jobs.submit(self.comms.uplink, now, flight, state[:, :3].copy())
         if self._gnss is not None:
             # white noise, independent per report and axis: SIXG-MODEL.md §8 gives only the sigmas
             _add_gnss_error(self._gnss, state, self._gnss_sigma)
-        self.log.messages("report", flight, now, t_rx, state[:, :3])
-        ok = ~np.isnan(t_rx)
-        if ok.all():
-            self.reports.push(flight, np.full(n, now), t_rx, state)
-        else:
-            k = ok.nonzero()[0]
-            self.reports.push(flight.take(k), np.full(len(k), now), t_rx.take(k), state.take(k, axis=0))
+        self._uplinks.append((now, flight, state, t_rx))
         self._receive()
+
+    def _sent_reports(self, now: float) -> None:
+        """Reports sent before ``now`` (all of them on ideal comms): logged, and queued for reception when
+        delivered. Those sent at ``now`` wait: every modelled latency is positive (a slot at least), so none
+        can arrive before a later instant, and the network works on them meanwhile."""
+        for t, flight, state, t_rx in self._answered(self._uplinks, now):
+            self.log.messages("report", flight, t, t_rx, state[:, :3])
+            self.reports.send(flight, t, t_rx, state)
+
+    def _answered(self, calls: deque, now: float) -> Iterator[tuple]:
+        """Pop the network calls made before ``now`` (all of them on ideal comms), oldest first: each call's
+        record with the call's result (waiting for it) in place of its future."""
+        while calls and (calls[0][0] < now or not self._later):
+            *record, pending = calls.popleft()
+            yield *record, pending.result()
 
     def _receive(self) -> None:
         """Reports whose time has come update the received picture and reach the service."""
+        self._sent_reports(self.env.now)
         due = self.reports.due(self.env.now)
         if due is None:
             return
@@ -508,6 +536,10 @@ class Simulation:
         held[i.compress(i >= n) - n] = True  # a copy in conflict with a copy: both
         return found.take((found.j < n).nonzero()[0]), back.compress(held)
 
+    def _site_distance_m(self, flight: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
+        """:meth:`Network.site_distance_m`, after the network's pending calls (it reads their state)."""
+        return self._jobs.submit(self.network.site_distance_m, flight, pos_m).result()
+
     def _pair_radii(self, found: Conflicts, grow: tuple | None) -> float | np.ndarray:
         """Each conflict's protected radius as :func:`~utm.tactical.detect` inflated it for its tracks'
         uncertainty (the nominal radius plus the two growths in quadrature): MVP clears its margin times
@@ -614,7 +646,7 @@ class Simulation:
             self._deferred.append((now, rows))
             return
         sel = select(rows)
-        self._sense(now, rows, gather(fleet.pos_m, sel), gather(fleet.vel_mps, sel))
+        self._sense(now, rows, gather(fleet.pos_m, sel).copy(), gather(fleet.vel_mps, sel).copy())
 
     def _sense_deferred(self, t_ref_s: float) -> None:
         """The scans taken since the last tick, each seeing its vehicles at ``pos + vel (t - t_ref_s)``.
@@ -633,26 +665,36 @@ class Simulation:
         self._deferred.clear()
 
     def _sense(self, t_s: float, rows: np.ndarray, pos: np.ndarray, vel: np.ndarray) -> None:
-        """Scan the fleet ``rows`` at ``pos``, ``vel`` as of ``t_s``; publish the scan to the tracker when its
-        last TRP report is in, and log and count what it found."""
+        """Scan the fleet ``rows`` at ``pos``, ``vel`` (the scan's own arrays) as of ``t_s``."""
         fleet = self.fleet
         flight = fleet.flight.take(rows)
-        sensed = self.network.scan(t_s, flight, pos, vel, fleet.evtol.take(rows))
+        found = self._jobs.submit(self.network.scan, t_s, flight, pos, vel, fleet.evtol.take(rows))
+        self._sensing.append((t_s, flight, fleet.cooperative.take(rows), found))
+
+    def _taken_scans(self, now: float) -> None:
+        """Scans that may be published by ``now`` (their CPI and processing over): logged and counted, and
+        queued for the tracker. Later ones wait, the network working on them meanwhile."""
+        while self._sensing and self._sensing[0][0] + self._scan_lead_s <= now:
+            t_s, flight, coop, pending = self._sensing.popleft()
+            self._scans.append(self._found(t_s, flight, coop, pending.result()))
+
+    def _found(self, t_s: float, flight: np.ndarray, coop: np.ndarray, sensed: SensedScan) -> SensedScan:
+        """Log and count what the scan at ``t_s`` of ``flight`` found; the scan."""
         found = sensed.detections
         target = np.full(len(found), -1, flight.dtype)  # the truth flight of each detection; -1: false alarm
         real = (~found.false_alarm).nonzero()[0]
         target[real] = flight.take(found.target.take(real))
         self.log.messages("detection", target, t_s, found.t_delivery_s, found.pos_m, value=found.snr_db)
-        coop = fleet.cooperative.take(rows)
-        hit = np.zeros(len(rows), bool)  # the airborne rows detected (a few thousand detections: no sort)
+        hit = np.zeros(len(flight), bool)  # the airborne rows detected (a few thousand detections: no sort)
         hit[found.target.take(real)] = True
         noncoop = flight.compress(~coop)
         detected = np.sort(flight.compress(hit & ~coop))  # only the non-cooperative ones are counted
         self.tally.sensing(t_s, noncoop, detected, int(found.false_alarm.sum()))
-        self._scans.append(sensed)
+        return sensed
 
     def _ingest_scans(self, now: float) -> None:
         """Scans published by ``now`` update the tracks, oldest first."""
+        self._taken_scans(now)
         while self._scans and self._scans[0].t_publish_s <= now:
             found = self._scans.pop(0).detections
             self.tracks.update_sensing(found.t_s, found.pos_m, found.cov_m2, sensor=found.trp)
@@ -742,22 +784,22 @@ class Simulation:
         self.fleet.cmd_t_s[rows], self.fleet.cmd_vel_mps[rows] = now, vel
         flight = self.fleet.flight.take(rows)
         pos = self.fleet.pos_m.take(rows, axis=0)
-        t_rx = self.comms.downlink(now, flight, pos)
+        t_rx = self._jobs.submit(self.comms.downlink, now, flight, pos)
         speed = np.hypot(vel[:, 0], vel[:, 1])
         self.log.events(now, "advisory_issued", flight, other=partner, value=speed)
-        self.log.messages("advisory", flight, now, t_rx, pos, value=speed)
-        ok = ~np.isnan(t_rx)
-        delivered = int(np.count_nonzero(ok))
-        self.tally.advisories(len(rows), len(rows) - delivered)
-        if delivered == len(rows):
-            self.advisories.push(flight, np.full(delivered, now), t_rx, vel)
-        else:
-            k = ok.nonzero()[0]
-            self.advisories.push(flight.take(k), np.full(delivered, now), t_rx.take(k), vel.take(k, axis=0))
+        self._downlinks.append((now, flight, pos, vel, t_rx))
         self._apply_advisories()
+
+    def _sent_advisories(self, now: float) -> None:
+        """Advisories sent before ``now`` (all of them on ideal comms): logged, counted and queued for
+        delivery; those sent at ``now`` cannot arrive before a later instant (as :meth:`_sent_reports`)."""
+        for t, flight, pos, vel, t_rx in self._answered(self._downlinks, now):
+            self.log.messages("advisory", flight, t, t_rx, pos, value=np.hypot(vel[:, 0], vel[:, 1]))
+            self.tally.advisories(len(flight), len(flight) - self.advisories.send(flight, t, t_rx, vel))
 
     def _apply_advisories(self) -> None:
         """Advisories whose delivery time has come take effect (the latest one per vehicle wins)."""
+        self._sent_advisories(self.env.now)
         due = self.advisories.due(self.env.now)
         if due is None:
             return
@@ -795,6 +837,11 @@ class Simulation:
         the run's end time)."""
         if self._deferred:
             self._sense_deferred(self._moved_s)
+        # what the network was still working on: logged and counted like the rest
+        self._sent_reports(math.inf)
+        self._sent_advisories(math.inf)
+        self._taken_scans(math.inf)
+        self._jobs.drain()
         empty = np.empty(0, np.int64)
         now = self.env.now
         for name, episodes in (("los", self.los), ("conflict", self.conflicts)):

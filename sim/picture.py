@@ -36,6 +36,22 @@ class Inbox:
         if len(flight):
             self._chunks.append((flight, t_sent_s, t_received_s, payload))
 
+    def send(self, flight: np.ndarray, t_sent_s: float, t_received_s: np.ndarray, payload: np.ndarray) -> int:
+        """Messages sent together at ``t_sent_s``: those delivered (``t_received_s`` not NaN) are pushed, the
+        lost dropped; how many were delivered.
+
+        >>> box = Inbox()
+        >>> box.send(np.array([1, 2]), 0.0, np.array([np.nan, 0.2]), np.array([[10.0], [20.0]])), len(box)
+        (1, 1)
+        """
+        ok = ~np.isnan(t_received_s)
+        if ok.all():
+            self.push(flight, np.full(len(flight), t_sent_s), t_received_s, payload)
+            return len(flight)
+        k = ok.nonzero()[0]
+        self.push(flight.take(k), np.full(len(k), t_sent_s), t_received_s.take(k), payload.take(k, axis=0))
+        return len(k)
+
     def due(self, now_s: float) -> Due | None:
         """The messages received by ``now_s``, in reception order (ties: sending order); None if none."""
         if not self._chunks:

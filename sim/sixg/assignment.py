@@ -13,7 +13,7 @@ import numpy as np
 _UNGATED = 1e9  # assignment cost of a pair outside the gate (an assignment using it is discarded)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _root(parent: np.ndarray, a: int) -> int:
     """The root of ``a`` in a union-find forest, halving the path on the way."""
     while parent[a] != a:
@@ -22,14 +22,14 @@ def _root(parent: np.ndarray, a: int) -> int:
     return a
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _union(parent: np.ndarray, a: int, b: int) -> None:
     """Join the sets of ``a`` and ``b`` (the lesser root becomes the root)."""
     ra, rb = _root(parent, a), _root(parent, b)
     parent[max(ra, rb)] = min(ra, rb)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gnn(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Pairs (indices) of a one-to-one assignment with the most pairs, then the least cost, per cluster.
 
@@ -79,7 +79,7 @@ def _gnn(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return chosen[:got]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _assign(
     ti: np.ndarray, dj: np.ndarray, cost: np.ndarray, k: np.ndarray, chosen: np.ndarray, got: int
 ) -> int:
@@ -99,7 +99,7 @@ def _assign(
     return got
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _lsap(cost: np.ndarray) -> np.ndarray:
     """The column of each row (-1: none) of a least-cost assignment of ``cost`` (finite, n x m) that pairs
     min(n, m) rows and columns; a matrix with more rows than columns is solved transposed, since the
@@ -114,7 +114,7 @@ def _lsap(cost: np.ndarray) -> np.ndarray:
     return row_col
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _lsap_wide(cost: np.ndarray) -> np.ndarray:
     """The column of each row of a least-cost assignment of ``cost`` (finite, n x m, n <= m; every row
     paired), by shortest augmenting paths over reduced costs.

@@ -70,7 +70,7 @@ class _Scenario:
 # ufuncs, LargeScale's kernel per link. Heights come clamped into [1.5, 300] m and d_3D raised to 1 m.
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _two_term(d2d: float, d1: float, p1: float) -> float:
     """``d1/d + exp(-d/p1)(1 - d1/d)`` for ``d > d1``, else 1 (TR 36.777 Table B-1 and 38.901 UMi/UMa).
 
@@ -80,7 +80,7 @@ def _two_term(d2d: float, d1: float, p1: float) -> float:
     return r + math.exp(-d2d / p1) * (1.0 - r)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _p_los_at(code: int, d2d: float, h: float, lh: float) -> float:
     """:func:`_p_los_one` given ``lh = log10(h)``, computed once per vehicle by callers with many links."""
     aerial = h > _AERIAL_ABOVE_M[code]
@@ -109,7 +109,7 @@ def _p_los_one(code: int, d2d: float, h: float) -> float:
     return _p_los_at(code, d2d, h, math.log10(h))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rma_pl1(d3d: float, fc: float) -> float:
     """TR 38.901 RMa LOS PL1 with the default building height h = 5 m."""
     return (
@@ -120,13 +120,13 @@ def _rma_pl1(d3d: float, fc: float) -> float:
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rma_d_bp(h: float, fc: float, h_bs: float) -> float:
     """TR 38.901 RMa breakpoint distance ``2 pi h_BS h_UT f_c / c``."""
     return 2.0 * math.pi * h_bs * min(h, 10.0) * fc * 1e9 / _C_BP_MPS
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _path_loss_at(
     code: int,
     los: bool,
@@ -183,7 +183,7 @@ def _path_loss_at(
     return max(pl_los, pl_nlos)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _carrier_logs(fc: float) -> tuple[float, float]:
     """``log10(f_c)`` and the free-space loss at 1 m, ``20 log10(40 pi f_c / 3)`` (B-2 and RMa-AV's form)."""
     return math.log10(fc), 20.0 * math.log10(40.0 * math.pi * fc / 3.0)
@@ -195,7 +195,7 @@ def _path_loss_one(code: int, los: bool, d2d: float, d3d: float, h: float, fc: f
     return _path_loss_at(code, los, d2d, d3d, h, fc, h_bs, (lf, l1m, math.log10(h)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sigma_sf_of_height(code: int, h: float, fc: float, h_bs: float) -> tuple[float, float, float, float]:
     """Shadow-fading sigmas at height ``h``: LOS up to the breakpoint, LOS beyond it, NLOS, and the breakpoint
     distance (inf but for RMa below the aerial band, the only sigma that reads ``d2d``)."""
@@ -212,7 +212,7 @@ def _sigma_sf_of_height(code: int, h: float, fc: float, h_bs: float) -> tuple[fl
     return 4.0, 6.0, 8.0, _rma_d_bp(h, fc, h_bs)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sigma_sf_at(sigmas: tuple[float, float, float, float], los: bool, d2d: float) -> float:
     """The sigma of a link in state ``los`` at ``d2d`` from :func:`_sigma_sf_of_height`'s ``sigmas``."""
     near, far, nlos, d_bp = sigmas
@@ -350,7 +350,7 @@ def path_loss_rows_db(
     return _path_loss_rows(_scenario(scenario).code, los, d2d_m, d3d_m, h_m, float(fc_ghz), float(h_bs_m))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _path_loss_rows(
     code: int, los: np.ndarray, d2d: np.ndarray, d3d: np.ndarray, h_m: np.ndarray, fc: float, h_bs: float
 ) -> np.ndarray:
@@ -582,7 +582,7 @@ class LargeScale:
         return np.concatenate([reused, fresh])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _batch_ok(vid: np.ndarray, pos: np.ndarray, sites: np.ndarray, n_sites: int) -> tuple[bool, bool, bool]:
     """Whether the ids are non-negative, the positions finite and the sites in ``[0, n_sites)``, one pass."""
     vid_ok, pos_ok, sites_ok = True, True, True
@@ -595,7 +595,7 @@ def _batch_ok(vid: np.ndarray, pos: np.ndarray, sites: np.ndarray, n_sites: int)
     return vid_ok, pos_ok, sites_ok
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _slots_of(slot_of: np.ndarray, vid: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """The slot of each id (-1: none yet), the rows of those with none, and whether no id repeats."""
     seen = np.zeros(slot_of.size, np.bool_)
@@ -611,7 +611,7 @@ def _slots_of(slot_of: np.ndarray, vid: np.ndarray) -> tuple[np.ndarray, np.ndar
     return slot, new[:count], distinct
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sorted_rows(asked: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """Each row of ``asked`` (n, K) in ascending order, the column each entry came from, and whether no row
     repeats an entry (insertion sort: K is a handful)."""
@@ -654,7 +654,7 @@ def _oldest_free(blk: np.ndarray, stamp: np.ndarray, taken: np.ndarray) -> int:
     return oldest
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _place_links(
     site_of: np.ndarray,
     stamp: np.ndarray,
@@ -704,7 +704,7 @@ def _place_links(
     return link, new_row[:count], new_col[:count]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _move_links(
     state: np.ndarray,
     slot: np.ndarray,

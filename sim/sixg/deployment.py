@@ -248,7 +248,7 @@ def _clear_row(d2: np.ndarray) -> bool:
     return j >= d2.size - 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _kept_nearest(
     cand_of: np.ndarray,
     at: np.ndarray,
@@ -309,7 +309,7 @@ class _Grid(NamedTuple):
         return cls(float(lo[0]), float(lo[1]), cell_m, nx, ny, start, np.argsort(cell, kind="stable"))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _grid_nearest(
     grid: _Grid, sx: np.ndarray, sy: np.ndarray, x: float, y: float, site: np.ndarray, d2: np.ndarray
 ) -> None:
@@ -353,7 +353,7 @@ def _insert(site: np.ndarray, d2: np.ndarray, count: int, s: int, e: float) -> i
     return min(count + 1, m)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _nearest(
     cand_of: np.ndarray,
     at: np.ndarray,
@@ -406,7 +406,7 @@ def link_geometry(
     return d2d_m, d3d_m, np.arctan2(dy, dx), np.arctan2(dz, d2d_m)  # numpy's arctan2, not libm's: its bits
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _offsets(
     xy_m: np.ndarray, height_m: np.ndarray, site: np.ndarray, pos: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -495,7 +495,7 @@ def best_sector(sites: Sites, az_rad: ArrayLike, el_rad: ArrayLike) -> tuple[np.
     return sector.reshape(az.shape), gain.reshape(az.shape)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _best_sector(
     boresight_rad: np.ndarray, downtilt_rad: float, az_rad: np.ndarray, el_rad: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -643,7 +643,7 @@ def _copy(x: np.ndarray, p: np.ndarray, c: int, xs: np.ndarray, ps: np.ndarray, 
             p[c, i, j] = ps[row, i, j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _filter_rows(
     xs: np.ndarray,
     ps: np.ndarray,
@@ -709,7 +709,7 @@ def _filter_rows(
         ts[row] = t[k]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _predicted(
     xs: np.ndarray, ps: np.ndarray, rows: np.ndarray, dt: np.ndarray, q: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -721,7 +721,7 @@ def _predicted(
     return x, p
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gate_pairs(
     xs: np.ndarray,
     ps: np.ndarray,
@@ -766,7 +766,7 @@ def _span(
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _grid(pos: np.ndarray, half: np.ndarray) -> tuple[float, float, float, int, int, np.ndarray, np.ndarray]:
     """Cell lists of the squares ``x +- half, y +- half`` of points ``pos`` (k, 3): each point is listed in
     every cell its square touches. Cells are at least a mean square wide and at most about 4k, however
@@ -806,7 +806,7 @@ def _grid(pos: np.ndarray, half: np.ndarray) -> tuple[float, float, float, int, 
     return x0, y0, inv, nx, ny, start, items
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _query(
     grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
     pos: np.ndarray,
@@ -838,7 +838,7 @@ def _query(
     return found
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pairs(
     a_pos: np.ndarray, a_half: np.ndarray, b_pos: np.ndarray, b_half: np.ndarray, ordered: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -858,7 +858,7 @@ def _pairs(
     return i[:n], j[:n]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _grown(a: np.ndarray, need: int) -> np.ndarray:
     """``a`` copied into an array of at least ``need`` and twice its length."""
     b = np.empty(max(need, 2 * len(a)), a.dtype)
@@ -869,7 +869,7 @@ def _grown(a: np.ndarray, need: int) -> np.ndarray:
 # -- the sensing scan
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _scan(
     xs: np.ndarray,
     ps: np.ndarray,
@@ -1036,7 +1036,7 @@ def _scan(
     return x[n:cols], p[n:cols], given[:n], seeds[:born], losers
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _manoeuvres(
     x: np.ndarray,
     p: np.ndarray,
@@ -1089,7 +1089,7 @@ def _reach(p: np.ndarray, c: int, gate: float, extra: float = 0.0) -> float:
     return np.sqrt(gate * (p[c, 0, 0] + p[c, 1, 1] + p[c, 2, 2] + 3.0 * extra)) * (1.0 + _SLACK) + _PAD_M
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _lists(
     n: int,
     x: np.ndarray,
@@ -1120,7 +1120,7 @@ def _lists(
     return first, items, centre, radius
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _inside(
     cols: np.ndarray,
     x: np.ndarray,
@@ -1174,7 +1174,7 @@ def _inside(
     return count, (pc, pd, cost, turn)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _seeds(
     todo: np.ndarray,
     gated: np.ndarray,
@@ -1228,7 +1228,7 @@ def _seeds(
     return out[:started]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _merge(
     x: np.ndarray,
     p: np.ndarray,
@@ -1271,7 +1271,7 @@ def _merge(
     return losers[:lost]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dist6(x: np.ndarray, p: np.ndarray, a: int, b: int) -> float:
     """``e^T (P_a + P_b)^-1 e`` of ``e = x_a - x_b`` (Cholesky, forward substitution)."""
     low = np.zeros((6, 6))

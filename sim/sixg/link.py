@@ -217,7 +217,7 @@ def sinr_db(
     return serving.reshape(lead), sinr.reshape(lead)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sinr_rows(rx_dbm: np.ndarray, n_dbm: np.ndarray, others_load: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`sinr_db` of rows ``rx_dbm`` (m, K) with noise plus IoT ``n_dbm`` (m,): serving column, SINR."""
     m, k = rx_dbm.shape
@@ -309,7 +309,7 @@ class _Mcs(NamedTuple):
         return cls(p.se_alpha, p.sinr_min_db, p.sinr_max_db, p.se_max_bps_hz, backoff_db)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _adapt_one(sinr_est_db: float, mcs: _Mcs) -> tuple[float, float]:
     """:func:`link_adaptation` of one estimate: (spectral efficiency, SINR50)."""
     sinr_mcs = min(max(sinr_est_db, mcs.sinr_min_db), mcs.sinr_max_db)
@@ -317,7 +317,7 @@ def _adapt_one(sinr_est_db: float, mcs: _Mcs) -> tuple[float, float]:
     return se, sinr_mcs - mcs.backoff_db
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _adapt(sinr_est_db: np.ndarray, mcs: _Mcs) -> tuple[np.ndarray, np.ndarray]:
     """:func:`link_adaptation` of flat estimates."""
     se, sinr50 = np.empty(sinr_est_db.size), np.empty(sinr_est_db.size)
@@ -341,7 +341,7 @@ def harq_residuals(sinr_db: ArrayLike, sinr50_db: ArrayLike, slope_per_db: float
     return residual.reshape((max_tx, *sinr.shape))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _combining_db(max_tx: int) -> np.ndarray:
     """The chase-combining gain ``10 log10(k)`` of the k-th transmission, k = 1..max_tx."""
     gain_db = np.empty(max_tx)
@@ -350,7 +350,7 @@ def _combining_db(max_tx: int) -> np.ndarray:
     return gain_db
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _residuals_one(
     sinr_db: float,
     sinr50_db: float,
@@ -370,7 +370,7 @@ def _residuals_one(
     return out.size
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _residuals(sinr_db: np.ndarray, sinr50_db: np.ndarray, slope_per_db: float, out: np.ndarray) -> None:
     """:func:`harq_residuals` of flat messages into ``out`` (max_tx, n)."""
     one, combining_db = np.empty(out.shape[0]), _combining_db(out.shape[0])
@@ -395,7 +395,7 @@ class _Frame:
         self.first_after = np.array(first_after, np.int64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _message_draws(
     rng: np.random.Generator,
     sinr_db: np.ndarray,
@@ -420,7 +420,7 @@ def _message_draws(
     return phase_s, sinr_est_db, u_harq, delay_s
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _deliver(
     sinr_db: np.ndarray,
     rng: np.random.Generator,
@@ -472,7 +472,7 @@ def _deliver(
     return delivered, latency_s
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _monitor(
     t_s: float,
     ids: np.ndarray,
@@ -511,7 +511,7 @@ def _monitor(
     return up
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _batch_ok(ids: np.ndarray, sinr_db: np.ndarray) -> tuple[bool, bool]:
     """Whether every id is in ``[0, 2**31)`` and whether no SINR is NaN, one pass."""
     ids_ok, sinr_ok = True, True

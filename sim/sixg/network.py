@@ -60,7 +60,7 @@ class Histogram:
         return np.linspace(self.lo, self.hi, self.bins + 1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _count_into(counts: np.ndarray, values: np.ndarray, lo: float, per_unit: float) -> None:
     """Add each value to its bin of ``counts`` (``int((v - lo) * per_unit)`` clipped into the bins): one pass,
     not a bincount of all the bins per batch."""
@@ -69,7 +69,7 @@ def _count_into(counts: np.ndarray, values: np.ndarray, lo: float, per_unit: flo
         counts[min(max(np.int64((v - lo) * per_unit), 0), last)] += 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pair_values(value: np.ndarray, site: np.ndarray, target: np.ndarray, trp: np.ndarray) -> np.ndarray:
     """``value`` (n, K) of each pair (``target``, ``trp``): at the first column of ``trp`` in its target's
     row of ``site`` (n, K)."""

@@ -245,7 +245,7 @@ _coupling_one, _element_gain_one = (
 )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _snr_int(
     pl_db: np.ndarray,
     sf_db: np.ndarray,
@@ -291,7 +291,7 @@ def spherical_to_enu(
     return pos.reshape((*r.shape, 3)), cov.reshape((*r.shape, 3, 3))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _spherical_to_enu(
     r: np.ndarray, az: np.ndarray, el: np.ndarray, s_r: np.ndarray, s_az: np.ndarray, s_el: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -593,7 +593,7 @@ def scan(
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rcs_draws(rng: np.random.Generator, rcs: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Swerling 0 RCS of each pair, dBsm: ``rcs`` (2, classes) mean + std x a standard normal of ``rng``, by
     the pair's ``kind`` (numba's draws are numpy's, at half the cost)."""
@@ -603,7 +603,7 @@ def _rcs_draws(rng: np.random.Generator, rcs: np.ndarray, kind: np.ndarray) -> n
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pair_offsets(
     target_pos_m: np.ndarray, trp_pos_m: np.ndarray, pair_target: np.ndarray, pair_trp: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -619,7 +619,7 @@ def _pair_offsets(
     return offset, horiz_m, r_m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _true_measurements(
     rows: np.ndarray,
     offset: np.ndarray,
@@ -650,7 +650,7 @@ def _fa_bounds(params: SensingParams) -> tuple[tuple[float, float], ...]:
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _scan_draws(
     rng: np.random.Generator,
     n_det: int,
@@ -691,7 +691,7 @@ def _false_alarms(params: SensingParams, fa: np.ndarray) -> None:
     fa[3] = 10.0 * np.log10(-math.log(params.pfa_cell) - 1.0 + fa[3])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _measure(
     true: np.ndarray,
     noise: np.ndarray,

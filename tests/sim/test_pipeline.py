@@ -1,0 +1,93 @@
+"""The network's worker thread: calls in submission order, failures raised to the caller, and a run that
+is byte for byte the run without the thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from sim.engine import Simulation
+from sim.eventlog import EventLog
+from sim.pipeline import Pipeline
+from sim.run import LOG_DIR, run_header, simulate
+from sim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "scenarios" / "shenzhen-nanshan" / "tiny.yaml"
+FREE = ROOT / "scenarios" / "bench" / "free-flight-10km.yaml"
+
+
+def test_calls_run_on_the_worker_one_at_a_time_in_submission_order():
+    jobs = Pipeline(threaded=True)
+    gate, seen = threading.Event(), []
+    first = jobs.submit(lambda: (gate.wait(5.0), seen.append(("first", threading.current_thread().name))))
+    second = jobs.submit(lambda: seen.append(("second", threading.current_thread().name)))
+    assert not second.done()  # the first holds the worker
+    gate.set()
+    second.result(timeout=5.0)
+    assert first.done() and [name for name, _ in seen] == ["first", "second"]
+    assert all(thread.startswith("utm6g-network") for _, thread in seen)
+    jobs.close()
+
+
+def test_a_failed_call_raises_where_its_result_is_taken_and_at_the_next_submit_or_drain():
+    jobs = Pipeline(threaded=True)
+    failed = jobs.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failed.result(timeout=5.0)
+    with pytest.raises(ZeroDivisionError):
+        jobs.submit(sum, [1])
+    assert jobs.submit(sum, [1, 2]).result(timeout=5.0) == 3  # raised once; the worker goes on
+    jobs.submit(lambda: [].pop())
+    with pytest.raises(IndexError):
+        jobs.drain()
+    jobs.drain()
+    jobs.close()
+    jobs.close()  # idempotent
+
+
+def test_inline_calls_run_at_once_and_raise_in_the_caller():
+    jobs = Pipeline(threaded=False)
+    assert not jobs.threaded
+    assert jobs.submit(sum, [1, 2]).result() == 3
+    with pytest.raises(ZeroDivisionError):
+        jobs.submit(lambda: 1 / 0)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrides", "duration_s", "happened"),
+    [
+        # filed flights, take-offs and landings (links forgotten), a few non-cooperative drones
+        (TINY, ["comms.profile=6g-isac-fr1"], 240.0, ("flights", "landed")),
+        # scans five times a tick (taken after the tick), a fifth non-cooperative, advisories
+        (
+            FREE,
+            [
+                "comms.profile=6g-isac-fr3",
+                "traffic.count=120",
+                "traffic.box_m=3000",
+                "traffic.noncooperative_share=0.2",
+            ],
+            30.0,
+            ("advisories", "issued"),
+        ),
+    ],
+)
+def test_a_run_with_the_network_thread_is_the_run_without_it(
+    tmp_path, scenario, overrides, duration_s, happened
+):
+    """Oracle: the same run with every network call made in the engine's thread, as it comes."""
+    loaded = load_scenario(scenario, overrides, duration_s=duration_s)
+    threaded = simulate(loaded, tmp_path / "threaded", report=False)
+    inline_dir = tmp_path / "inline" / LOG_DIR
+    with EventLog(inline_dir, run_header(loaded)) as log:
+        metrics = Simulation(loaded, log, network_thread=False).run()
+    assert json.dumps(metrics, sort_keys=True) == json.dumps(threaded.metrics, sort_keys=True)
+    section, key = happened
+    assert metrics[section][key] > 0 and metrics["network"]["reports"]["sent"] > 0
+    for name in ("events", "states", "messages", "flights"):
+        mine = (threaded.log_dir / f"{name}.parquet").read_bytes()
+        assert mine == (inline_dir / f"{name}.parquet").read_bytes(), name
