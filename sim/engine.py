@@ -107,7 +107,7 @@ class Simulation:
         sensing = self.network.sensing if self.network is not None else None
         # a scan is published no sooner than its CPI and processing after it (less 1 us: rounding)
         self._scan_lead_s = sensing.cpi_s + sensing.processing_s - 1e-6 if sensing is not None else 0.0
-        self.track_errors = TrackErrors(self._site_distance_m) if self.network is not None else None
+        self.track_errors = TrackErrors(self.network.site_distance_m) if self.network is not None else None
         self._next_score_s = 0.0
         self._scans: list[SensedScan] = []  # scans taken, waiting for their publication
         self._moved_s = 0.0  # when the fleet last moved: it moves at ticks, a scan may fall between them
@@ -535,10 +535,6 @@ class Simulation:
         held[j.compress(i != back.take(j))] = True  # not the copy's own vehicle
         held[i.compress(i >= n) - n] = True  # a copy in conflict with a copy: both
         return found.take((found.j < n).nonzero()[0]), back.compress(held)
-
-    def _site_distance_m(self, flight: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
-        """:meth:`Network.site_distance_m`, after the network's pending calls (it reads their state)."""
-        return self._jobs.submit(self.network.site_distance_m, flight, pos_m).result()
 
     def _pair_radii(self, found: Conflicts, grow: tuple | None) -> float | np.ndarray:
         """Each conflict's protected radius as :func:`~utm.tactical.detect` inflated it for its tracks'

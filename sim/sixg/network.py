@@ -157,6 +157,7 @@ class Network:
             self.sites, max(ch.uplink_sites, ch.sensing_sites if settings.sensing else 0)
         )
         self._near_down = NearestSites(self.sites, ch.downlink_sites)  # an advisory's serving + interferers
+        self._near_scored = NearestSites(self.sites, self._near.k)  # :meth:`site_distance_m`'s own
         self._large = LargeScale(
             ch.scenario, self.sites.xy_m, rng_for(seed, "sixg.channel"), fc_ghz=ch.fc_ghz
         )
@@ -247,9 +248,10 @@ class Network:
         self.detect_by_altitude.add(np.repeat(height_m, d3d.shape[1]), height_m.take(target))
 
     def site_distance_m(self, flight: np.ndarray, pos_m: np.ndarray) -> np.ndarray:
-        """Horizontal distance of each vehicle at ``pos_m`` (n, 3) to its nearest site: from the sites kept
-        near it (:class:`NearestSites`), cheap for vehicles the reports and scans already follow."""
-        xy = self.sites.xy_m.take(self._near.query(flight, pos_m[:, :2])[:, 0], axis=0)
+        """Horizontal distance of each vehicle at ``pos_m`` (n, 3) to its nearest site, from the sites kept
+        near it (:class:`NearestSites`) in a cache of its own (the answer never depends on one), so it may
+        run beside the other calls, on another thread."""
+        xy = self.sites.xy_m.take(self._near_scored.query(flight, pos_m[:, :2])[:, 0], axis=0)
         return np.hypot(pos_m[:, 0] - xy[:, 0], pos_m[:, 1] - xy[:, 1])
 
     # -- the channel
