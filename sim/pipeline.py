@@ -42,12 +42,13 @@ class Pipeline:
         """Whether calls run on the worker (results may still be pending) or at once."""
         return self._pool is not None
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+    def submit(self, fn: Callable[..., T], *args: Any, inline: bool = False) -> Future[T]:
         """Run ``fn(*args)`` after every call submitted before it; its future. The caller must not change
         ``args`` until the future is done. A failed call raises from its future, and from the next
-        :meth:`submit` or :meth:`drain` after it ended. Inline, the call runs now and its exception
-        propagates."""
-        if self._pool is None:
+        :meth:`submit` or :meth:`drain` after it ended. ``inline`` (or an unthreaded pipeline): the call
+        runs now in the caller, once the calls before it are done, and its exception propagates."""
+        if self._pool is None or inline:
+            self.drain()
             done: Future[T] = Future()
             done.set_result(fn(*args))
             return done

@@ -4,6 +4,7 @@ is byte for byte the run without the thread."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from sim.engine import Simulation
 from sim.eventlog import EventLog
 from sim.pipeline import Pipeline
-from sim.run import LOG_DIR, run_header, simulate
+from sim.run import LOG_DIR, run_header
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,11 +58,22 @@ def test_inline_calls_run_at_once_and_raise_in_the_caller():
         jobs.submit(lambda: 1 / 0)
 
 
+def test_an_inline_call_on_a_threaded_pipeline_runs_after_the_queued_ones():
+    jobs = Pipeline(threaded=True)
+    gate, seen = threading.Event(), []
+    jobs.submit(lambda: (gate.wait(5.0), seen.append("queued")))
+    threading.Timer(0.05, gate.set).start()
+    jobs.submit(seen.append, "inline", inline=True)
+    assert seen == ["queued", "inline"]
+    jobs.close()
+
+
 @pytest.mark.parametrize(
-    ("scenario", "overrides", "duration_s", "happened"),
+    ("scenario", "overrides", "duration_s", "happened", "thread_min"),
     [
-        # filed flights, take-offs and landings (links forgotten), a few non-cooperative drones
-        (TINY, ["comms.profile=6g-isac-fr1"], 240.0, ("flights", "landed")),
+        # filed flights, take-offs and landings (links forgotten), a few non-cooperative drones; calls
+        # inline while fewer than 6 fly, on the worker once more do
+        (TINY, ["comms.profile=6g-isac-fr1"], 240.0, ("flights", "landed"), 6),
         # scans five times a tick (taken after the tick), a fifth non-cooperative, advisories
         (
             FREE,
@@ -73,21 +85,24 @@ def test_inline_calls_run_at_once_and_raise_in_the_caller():
             ],
             30.0,
             ("advisories", "issued"),
+            0,
         ),
     ],
 )
 def test_a_run_with_the_network_thread_is_the_run_without_it(
-    tmp_path, scenario, overrides, duration_s, happened
+    tmp_path, scenario, overrides, duration_s, happened, thread_min
 ):
     """Oracle: the same run with every network call made in the engine's thread, as it comes."""
     loaded = load_scenario(scenario, overrides, duration_s=duration_s)
-    threaded = simulate(loaded, tmp_path / "threaded", report=False)
+    threaded_dir = tmp_path / "threaded" / LOG_DIR
+    with EventLog(threaded_dir, run_header(loaded)) as log:
+        threaded = Simulation(loaded, log, network_thread_min=thread_min).run()
     inline_dir = tmp_path / "inline" / LOG_DIR
     with EventLog(inline_dir, run_header(loaded)) as log:
-        metrics = Simulation(loaded, log, network_thread=False).run()
-    assert json.dumps(metrics, sort_keys=True) == json.dumps(threaded.metrics, sort_keys=True)
+        metrics = Simulation(loaded, log, network_thread_min=math.inf).run()
+    assert json.dumps(metrics, sort_keys=True) == json.dumps(threaded, sort_keys=True)
     section, key = happened
     assert metrics[section][key] > 0 and metrics["network"]["reports"]["sent"] > 0
     for name in ("events", "states", "messages", "flights"):
-        mine = (threaded.log_dir / f"{name}.parquet").read_bytes()
+        mine = (threaded_dir / f"{name}.parquet").read_bytes()
         assert mine == (inline_dir / f"{name}.parquet").read_bytes(), name
