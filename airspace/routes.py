@@ -57,12 +57,18 @@ class RouteGraph:
         self._squares = grid.cell_box(np.arange(grid.nx)[:, None], np.arange(grid.ny)[None, :])
         self._layers: dict[tuple[int, tuple[int, ...]], _Blocked] = {}
 
-    def with_geofences(self, extra: Sequence[Geofence]) -> RouteGraph:
-        """A planner that also avoids ``extra`` zones; it shares this one's graph, so nothing is rebuilt."""
+    def with_geofences(
+        self, extra: Sequence[Geofence], cells: Sequence[np.ndarray | None] = ()
+    ) -> RouteGraph:
+        """A planner that also avoids ``extra`` zones; it shares this one's graph, so nothing is rebuilt.
+
+        ``cells``, when given, holds each zone's :meth:`CellGrid.cells_of_geofence` on ``grid`` where the
+        caller already knows it (``None`` where not): only the others are computed.
+        """
         clone = object.__new__(RouteGraph)
         clone.grid, clone.geofences, clone._graph = self.grid, (*self.geofences, *extra), self._graph
         clone._squares = self._squares
-        clone._zones = self._zones + _prohibited_cells(self.grid, extra)
+        clone._zones = self._zones + _prohibited_cells(self.grid, extra, cells)
         clone._layers = {}
         return clone
 
@@ -467,7 +473,12 @@ def _ids(geofences: Iterable[Geofence]) -> str:
     return ", ".join(sorted({g.identifier for g in geofences}))
 
 
-def _prohibited_cells(grid: CellGrid, geofences: Sequence[Geofence]) -> list[_Zone]:
-    """Each PROHIBITED zone with the cell-layers it touches (computed once; only activity varies per plan)."""
-    zones = [g for g in geofences if g.restriction == Restriction.PROHIBITED]
-    return [_Zone(g, cells) for g, cells in zip(zones, grid.cells_of_geofences(zones), strict=True)]
+def _prohibited_cells(
+    grid: CellGrid, geofences: Sequence[Geofence], known: Sequence[np.ndarray | None] = ()
+) -> list[_Zone]:
+    """Each PROHIBITED zone with the cell-layers it touches (computed once; only activity varies per plan),
+    taken from ``known`` (per zone, ``None`` where unknown) where given."""
+    given = list(known) or [None] * len(geofences)
+    zones = [(g, c) for g, c in zip(geofences, given, strict=True) if g.restriction == Restriction.PROHIBITED]
+    found = iter(grid.cells_of_geofences([g for g, c in zones if c is None]))
+    return [_Zone(g, next(found) if c is None else c) for g, c in zones]

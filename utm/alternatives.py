@@ -39,6 +39,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import numpy as np
+
 from airspace.cells import CellGrid, Layer
 from airspace.errors import AirspaceInputError
 from airspace.geofences import Applicability, Geofence, Restriction
@@ -265,7 +267,7 @@ def _reroute(
     speed_mps = length_m / (duration_s - 2.0 * buffer_s)
     lateral_m = min(50.0, routes.grid.cell_size_m / 2.0)
     known = _blockers(live, routes, refused) if refused is not None else {}
-    seeded = routes.with_geofences(list(known.values())) if known else routes
+    seeded = _avoiding(routes, known) if known else routes
     for layer in _layers_by_distance(routes.grid, volumes)[:REROUTE_LAYERS]:
         extra, graph = dict(known), seeded
         for _ in range(REROUTE_PASSES):
@@ -293,28 +295,36 @@ def _reroute(
             new = _blockers(live, routes, why)
             if not isinstance(why, PlanRejected) or new.keys() <= extra.keys():
                 break
-            added = {k: g for k, g in new.items() if k not in extra}
-            graph = graph.with_geofences(list(added.values()))  # each zone's cells computed once
+            added = {k: zone for k, zone in new.items() if k not in extra}
+            graph = _avoiding(graph, added)  # each zone's cells computed once
             extra.update(added)
     return None
 
 
 def _blockers(
     live: LiveAirspace, routes: RouteGraph, refused: PlanRejected | InvalidRequest
-) -> dict[str, Geofence]:
+) -> dict[str, tuple[Geofence, np.ndarray | None]]:
     """Temporary PROHIBITED zones for what refused a corridor: each blocking intent volume, each zone the
-    route graph does not already keep out of."""
-    out: dict[str, Geofence] = {}
+    route graph does not already keep out of; each with its cells on the route graph's grid where the live
+    picture keeps them (a nominal volume's, on the same grid), else ``None``."""
+    out: dict[str, tuple[Geofence, np.ndarray | None]] = {}
     for c in getattr(refused, "conflicts", ()):
         if c.kind == "geofence" and (g := live.geofence(c.ref)) is not None and not routes.avoids(g):
-            out[c.ref] = replace(g, restriction=Restriction.PROHIBITED)
+            out[c.ref] = replace(g, restriction=Restriction.PROHIBITED), None
         elif c.kind == "intent" and (other := live.intents.get(UUID(c.ref))) is not None:
+            kept = live.cells_of_intent(other.id) if live.grid is routes.grid else ()
             for n, b in enumerate(other.all_volumes):
                 key = f"intent {c.ref} #{n}"
-                out[key] = Geofence(
+                zone = Geofence(
                     key, Restriction.PROHIBITED, (b.volume,), (Applicability(b.time_start, b.time_end),)
                 )
+                out[key] = zone, kept[n] if n < len(kept) else None
     return out
+
+
+def _avoiding(graph: RouteGraph, zones: dict[str, tuple[Geofence, np.ndarray | None]]) -> RouteGraph:
+    """``graph`` also keeping out of ``zones`` (:func:`_blockers`' answer), with the cells already known."""
+    return graph.with_geofences([g for g, _ in zones.values()], [cells for _, cells in zones.values()])
 
 
 def _layers_by_distance(grid: CellGrid, volumes: Iterable[Volume4D]) -> list[Layer]:

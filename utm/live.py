@@ -3,7 +3,8 @@
 Every pair search goes through :class:`~airspace.index.SpaceTimeIndex` (an R*-tree broad phase, then the
 exact F3548 test), never through a scan of all intents (ARCHITECTURE.md, hot paths). With a cell grid, the
 picture also keeps each cell-layer's occupancy (the nominal spans touching it, sorted by start), updated
-with every put and remove, so a capacity check reads only the plan's own cells. The picture is in memory
+with every put and remove, so a capacity check reads only the plan's own cells, and each intent's cells (a
+removal and a reroute around a blocking intent need no geometry test). The picture is in memory
 only; the service rebuilds it from the store at start-up (in bulk) and updates it after each commit.
 Layer: utm; imports airspace only.
 """
@@ -48,6 +49,7 @@ class LiveAirspace:
     """
 
     __slots__ = (
+        "_cells",
         "_fence_index",
         "_fences",
         "_index",
@@ -74,6 +76,7 @@ class LiveAirspace:
         )
         self._occupancy: dict[Cell, list[Span]] = {}
         self._longest_s: dict[Cell, float] = {}
+        self._cells: dict[UUID, tuple[np.ndarray, ...]] = {}
         self._fences: dict[str, Geofence] = {}
         self._fence_index: SpaceTimeIndex[str] = SpaceTimeIndex()
         self._recent: OrderedDict[int, tuple[Volume3D, np.ndarray]] = OrderedDict()
@@ -85,6 +88,7 @@ class LiveAirspace:
             spans = [(v.t_start_s, v.t_end_s, key) for key, v in nominal]
             cells, owner = grid.cells_of_volumes([v.volume for _, v in nominal])
             self._occupy(zip(map(tuple, cells.tolist()), map(spans.__getitem__, owner.tolist()), strict=True))
+            self._keep_cells(cells, np.searchsorted(owner, np.arange(len(nominal) + 1)).tolist())
 
     @property
     def intents(self) -> Mapping[UUID, OperationalIntent]:
@@ -110,13 +114,17 @@ class LiveAirspace:
         self._intents[intent.id] = intent
         for volume in intent.all_volumes:
             self._index.insert(intent.id, volume)
+        if self.grid is not None:
+            self._cells[intent.id] = tuple(self.cells_of_each([v.volume for v in intent.volumes]))
         self._occupy(self._rows_of(intent))
 
     def remove(self, intent_id: UUID) -> None:
         """Drop ``intent_id`` from the live set (F3548: Ended); :class:`NotFound` when absent."""
         intent = self.get(intent_id)
+        rows = self._rows_of(intent)  # what put entered, from the cells it kept
         del self._intents[intent_id]
-        for cell, span in self._rows_of(intent):  # what put entered: cells are a function of the volume
+        self._cells.pop(intent_id, None)
+        for cell, span in rows:
             spans = self._occupancy[cell]
             del spans[bisect.bisect_left(spans, span)]
             if not spans:
@@ -155,6 +163,11 @@ class LiveAirspace:
         """For each of ``volumes``, ``(intent id, its volume)`` for each live intent volume truly intersecting
         it (closed), by indexing order; a plan's volumes in few index queries."""
         return [[(k, v) for k, v in met if k != exclude] for met in self._index.meeting_each(volumes)]
+
+    def cells_of_intent(self, intent_id: UUID) -> tuple[np.ndarray, ...]:
+        """``grid.cells_of_volume`` of each nominal volume of the live intent ``intent_id``, as kept since it
+        was put (no geometry test: a refused plan's blockers are read many times); ``()`` without a grid."""
+        return self._cells.get(intent_id, ())
 
     def occupants(self, cell: Cell, start_s: float, end_s: float) -> list[Span]:
         """Spans of live intents' nominal volumes in cell-layer ``cell`` meeting the closed window, by start.
@@ -214,9 +227,19 @@ class LiveAirspace:
             if len(self._outlines) > _RECENT_VOLUMES:
                 self._outlines.popitem(last=False)
 
+    def _keep_cells(self, cells: np.ndarray, ends: list[int]) -> None:
+        """Keep each live intent's cells: ``cells[ends[n] : ends[n + 1]]`` are its ``n``-th nominal volume's,
+        the volumes taken intent by intent, in the order of ``_intents``."""
+        at = 0
+        for intent_id, intent in self._intents.items():
+            n = len(intent.volumes)
+            self._cells[intent_id] = tuple(cells[ends[m] : ends[m + 1]] for m in range(at, at + n))
+            at += n
+
     def _rows_of(self, intent: OperationalIntent) -> list[tuple[Cell, Span]]:
-        """``(cell, span)`` for each cell-layer a nominal volume of ``intent`` touches (none without grid)."""
-        cells = self.cells_of_each([v.volume for v in intent.volumes])
+        """``(cell, span)`` for each cell-layer a nominal volume of the live ``intent`` touches (none without
+        grid), from the cells kept when it was put."""
+        cells = self._cells.get(intent.id, ())
         return [
             ((i, j, k), (v.t_start_s, v.t_end_s, intent.id))
             for v, of_v in zip(intent.volumes, cells, strict=False)  # no cells at all without a grid

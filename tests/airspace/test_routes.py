@@ -356,6 +356,19 @@ def test_with_geofences_avoids_the_extra_zones_and_leaves_the_original_alone():
     assert detour.avoids(wall) and not graph.avoids(wall)
 
 
+def test_with_geofences_given_cells_plans_as_with_cells_computed():
+    """Cells handed in (where known, ``None`` elsewhere; a non-prohibited zone's are ignored) give the very
+    routes of a graph that computes every zone's cells."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10, cell_size_m=200.0)
+    wall, gate = zone("W", box(900.0, 0.0, 1100.0, 1700.0)), zone("G", box(500.0, 1000.0, 700.0, 1300.0))
+    noted = zone("N", box(0.0, 0.0, 100.0, 100.0), Restriction.CONDITIONAL)
+    extra = [wall, noted, gate]
+    given = RouteGraph(grid).with_geofences(extra, [grid.cells_of_geofence(wall), None, None])
+    computed = RouteGraph(grid).with_geofences(extra)
+    for origin, destination in [((300.0, 300.0), (1700.0, 300.0)), ((300.0, 1900.0), (1700.0, 1900.0))]:
+        assert plan(given, origin, destination) == plan(computed, origin, destination)
+
+
 def test_avoids_names_only_the_very_prohibited_zones_of_the_graph():
     """An equal copy counts (zones read back from a store are new objects); a changed zone, a zone that is
     not PROHIBITED and an unknown one do not."""

@@ -242,6 +242,29 @@ def test_a_bulk_built_picture_answers_like_one_built_by_puts(box, intent, t0):
         assert bulk.occupants(cell, *window) == one_by_one.occupants(cell, *window)
 
 
+def test_kept_cells_of_each_intent_equal_the_grid_through_puts_replacements_and_removals(box, intent):
+    """Oracle: ``grid.cells_of_volume`` of each nominal volume, computed afresh; bulk-built and put-built
+    pictures keep them through replacements, state changes (same volumes) and removals; ended ones go."""
+    rng = np.random.default_rng(14)
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=4, ny=4)
+    intents = _random_intents(rng, box, intent, 40)
+    bulk, one_by_one = LiveAirspace(grid=grid, intents=intents[:20]), LiveAirspace(grid=grid)
+    for i in intents[:20]:
+        one_by_one.put(i)
+    for live in (bulk, one_by_one):
+        for i in intents[20:]:
+            live.put(i)  # ids 1..20 again: replacements with other volumes
+        for i in intents[30:35]:
+            live.put(replace(i, version=2, state=State.ACTIVATED))  # same volumes: only the record changes
+        for i in intents[35:]:
+            live.remove(i.id)
+        for i in live.intents.values():
+            expected = [grid.cells_of_volume(v.volume).tolist() for v in i.volumes]
+            assert [c.tolist() for c in live.cells_of_intent(i.id)] == expected
+        assert all(live.cells_of_intent(i.id) == () for i in intents[35:])
+    assert LiveAirspace().cells_of_intent(intents[0].id) == ()
+
+
 def test_occupants_without_a_grid_or_in_an_empty_cell_are_empty(box, intent, t0):
     live = LiveAirspace()
     live.put(intent(box()))
