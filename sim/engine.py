@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numba
@@ -106,6 +107,9 @@ class Simulation:
         # the network's calls run on a second core; what each gives is taken when simulated time needs it
         self._jobs = Pipeline(threaded=self.network is not None and network_thread_min < math.inf)
         self._thread_min = network_thread_min
+        # the tracker's updates on a thread of their own: long compiled scans, taken while the engine sends
+        # the next reports (the picture waits for them)
+        self._fusion = Pipeline(threaded=self.tracks is not None and network_thread_min < math.inf)
         self._later = self.network is not None  # its results are taken at a later instant than the call's
         self._uplinks: deque[tuple[float, np.ndarray, np.ndarray, Future]] = deque()  # t, flight, state, t_rx
         self._downlinks: deque[tuple[float, np.ndarray, np.ndarray, np.ndarray, Future]] = deque()
@@ -155,6 +159,7 @@ class Simulation:
             self._finish()
         finally:
             self._jobs.close()
+            self._fusion.close()
         metrics = self.tally.metrics(spec.duration_s)
         metrics["network"] = None
         if self.network is not None:
@@ -323,7 +328,7 @@ class Simulation:
         if self.network is not None:
             flights = self.fleet.flight.take(rows)
             self._call_network(self.network.forget, flights)
-            self.tracks.drop_vehicles(flights)
+            self._fusion.submit(self.tracks.drop_vehicles, flights)
         self.fleet.land(rows)
 
     # -- the periodic work
@@ -371,8 +376,11 @@ class Simulation:
         Over a modelled network the payload is the GNSS fix, truth plus zero-mean Gaussian errors of
         ``comms.fusion.gnss_sigma_*`` (the sigmas the tracker assumes), and the log, the service and the
         tracker all get that fix; the radio link is evaluated where the vehicle truly is. Ideal comms, the
-        no-network baseline, send the exact state.
+        no-network baseline, send the exact state. What arrived by now is received first, so the tracker
+        works on it while these are sent (none of these can arrive now over a modelled network; over ideal
+        comms they arrive at once and are received after).
         """
+        self._receive()
         fleet = self.fleet
         rows = fleet.rows()
         sel = select(rows)
@@ -413,12 +421,20 @@ class Simulation:
             yield *record, pending.result()
 
     def _receive(self) -> None:
-        """Reports whose time has come update the received picture and reach the service."""
-        self._sent_reports(self.env.now)
-        due = self.reports.due(self.env.now)
-        if due is None:
-            return
-        flight, t_sent, _, payload = due
+        """Reports whose time has come update the received picture and reach the service; then the scans
+        published by now reach the tracker (an instant's reports first)."""
+        now = self.env.now
+        self._sent_reports(now)
+        due = self.reports.due(now)
+        if due is not None:
+            self._take_reports(*due)
+        if self.tracks is not None:
+            self._ingest_scans(now)
+
+    def _take_reports(
+        self, flight: np.ndarray, t_sent: np.ndarray, _: np.ndarray, payload: np.ndarray
+    ) -> None:
+        """Received reports into the received picture (airborne vehicles only), the tracker, the service."""
         fleet = self.fleet
         rows, airborne = fleet.rows_of(flight)
         if len(rows) < len(flight):
@@ -436,7 +452,7 @@ class Simulation:
             fleet.rx_pos_m[sel, c], fleet.rx_vel_mps[sel, c] = fresh[:, c], fresh[:, 3 + c]
         fleet.rx_t_s[sel], fleet.rx_valid[sel] = t_fresh, True
         if self.tracks is not None:
-            self.tracks.update_reports(flight, t_sent, payload[:, :3], payload[:, 3:])
+            self._fusion.submit(self.tracks.update_reports, flight, t_sent, payload[:, :3], payload[:, 3:])
         if self.spec.strategic.enabled:
             changes = self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:], self._accuracy_m)
             self._conformance_changes(changes)
@@ -465,7 +481,6 @@ class Simulation:
         if self.tracks is None:
             rows, ids, pos, vel, grow, seen = self._received_picture(now)
         else:
-            self._ingest_scans(now)
             rows, ids, pos, vel, grow, seen = self._fused_picture(now)
             if now >= self._next_score_s - 1e-9:
                 self._score_tracks(rows, ids, pos, seen, grow[0])
@@ -576,6 +591,7 @@ class Simulation:
     def _fused_picture(self, now: float) -> tuple:
         """The confirmed tracks predicted to now: fleet rows (-1 for sensing-only tracks), ids, states and
         each track's zone growth (SIXG-MODEL.md 6.2: k sigma; the picture is already extrapolated)."""
+        self._fusion.drain()  # the tracker's updates so far
         pic = self.tracks.picture(now)
         coop = pic.vehicle >= 0
         rows = np.full(len(pic), -1, np.int64)
@@ -703,7 +719,9 @@ class Simulation:
         self._taken_scans(now)
         while self._scans and self._scans[0].t_publish_s <= now:
             found = self._scans.pop(0).detections
-            self.tracks.update_sensing(found.t_s, found.pos_m, found.cov_m2, sensor=found.trp)
+            self._fusion.submit(
+                partial(self.tracks.update_sensing, sensor=found.trp), found.t_s, found.pos_m, found.cov_m2
+            )
 
     def _resolve(
         self,
@@ -848,6 +866,7 @@ class Simulation:
         self._sent_advisories(math.inf)
         self._taken_scans(math.inf)
         self._jobs.drain()
+        self._fusion.drain()
         empty = np.empty(0, np.int64)
         now = self.env.now
         for name, episodes in (("los", self.los), ("conflict", self.conflicts)):
