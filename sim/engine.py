@@ -55,9 +55,12 @@ CONFORMANCE_PERIOD_S = 1.0
 SENSED_ID_BASE = 1 << 30
 """Conflict pairs name a sensing-only track ``SENSED_ID_BASE + track_id`` (flight ids stay below it)."""
 NETWORK_THREAD_MIN = 2000
-"""With fewer vehicles airborne the network's calls run in the engine's thread: handing the GIL to and fro
-costs more than the overlap gives (measured on 2 cores: 1,000 drones +35 % CPU and 8 % slower on the worker,
-3,000 drones 20 % faster, 10,000 drones 23 % faster)."""
+"""From this many vehicles airborne the network's calls run on a worker thread and the tracker's updates in
+the engine's; below it, the other way round. One worker is busy beside the engine (2 cores). The network's
+calls are many short numpy steps: for a small fleet, handing the GIL to and fro costs more than the overlap
+gives (measured: 1,000 drones +35 % CPU and 8 % slower, 3,000 drones 20 % faster, 10,000 drones 23 %
+faster). The tracker's update is one long compiled scan, cheap to hand over at any size, and runs while
+the engine sends the next reports (1,000 drones: 24 -> 21 s per simulated hour)."""
 MAX_ZONE_GROWTH_M = 100.0
 """A track's own share of the zone inflation is capped here (the broad phase runs at the largest zone)."""
 _MODE_OF_STATE = {
@@ -86,10 +89,10 @@ class Simulation:
         *,
         on_progress: Callable[[Progress], None] | None = None,
         progress_every_s: float = 10.0,
-        network_thread_min: float = NETWORK_THREAD_MIN,
+        network_thread_min: float | None = NETWORK_THREAD_MIN,
     ) -> None:
-        """``network_thread_min``: a modelled network's calls run on a worker thread while this many vehicles
-        or more are airborne (0: always, inf: never); the run is the same either way."""
+        """``network_thread_min``: see :data:`NETWORK_THREAD_MIN` (0: the network's calls always on the
+        worker, inf: the tracker's; None: no worker threads). The run is the same either way."""
         self.spec = loaded.spec
         self.loaded = loaded
         self.env = simpy.Environment()
@@ -104,12 +107,11 @@ class Simulation:
         self._gnss_sigma = settings.fusion.gnss_sigma if settings is not None else None
         # what each report tells the service of its fix's accuracy: the conformance monitor's tolerance
         self._accuracy_m = settings.fusion.gnss_accuracy_m if settings is not None else (0.0, 0.0)
-        # the network's calls run on a second core; what each gives is taken when simulated time needs it
-        self._jobs = Pipeline(threaded=self.network is not None and network_thread_min < math.inf)
-        self._thread_min = network_thread_min
-        # the tracker's updates on a thread of their own: long compiled scans, taken while the engine sends
-        # the next reports (the picture waits for them)
-        self._fusion = Pipeline(threaded=self.tracks is not None and network_thread_min < math.inf)
+        # the network's calls, or the tracker's updates, run on a second core (NETWORK_THREAD_MIN); what each
+        # gives is taken when simulated time needs it
+        self._jobs = Pipeline(threaded=self.network is not None and network_thread_min is not None)
+        self._fusion = Pipeline(threaded=self.tracks is not None and network_thread_min is not None)
+        self._thread_min = math.inf if network_thread_min is None else network_thread_min
         self._later = self.network is not None  # its results are taken at a later instant than the call's
         self._uplinks: deque[tuple[float, np.ndarray, np.ndarray, Future]] = deque()  # t, flight, state, t_rx
         self._downlinks: deque[tuple[float, np.ndarray, np.ndarray, np.ndarray, Future]] = deque()
@@ -328,7 +330,7 @@ class Simulation:
         if self.network is not None:
             flights = self.fleet.flight.take(rows)
             self._call_network(self.network.forget, flights)
-            self._fusion.submit(self.tracks.drop_vehicles, flights)
+            self._call_tracker(self.tracks.drop_vehicles, flights)
         self.fleet.land(rows)
 
     # -- the periodic work
@@ -405,6 +407,11 @@ class Simulation:
         """``fn(*args)`` on the network's worker after the calls before it, or at once for a small fleet."""
         return self._jobs.submit(fn, *args, inline=len(self.fleet) < self._thread_min)
 
+    def _call_tracker(self, fn: Callable[..., Any], *args: Any) -> None:
+        """``fn(*args)`` on the tracker's worker after the updates before it (the picture waits for them), or
+        at once for a large fleet."""
+        self._fusion.submit(fn, *args, inline=len(self.fleet) >= self._thread_min)
+
     def _sent_reports(self, now: float) -> None:
         """Reports sent before ``now`` (all of them on ideal comms): logged, and queued for reception when
         delivered. Those sent at ``now`` wait: every modelled latency is positive (a slot at least), so none
@@ -452,7 +459,7 @@ class Simulation:
             fleet.rx_pos_m[sel, c], fleet.rx_vel_mps[sel, c] = fresh[:, c], fresh[:, 3 + c]
         fleet.rx_t_s[sel], fleet.rx_valid[sel] = t_fresh, True
         if self.tracks is not None:
-            self._fusion.submit(self.tracks.update_reports, flight, t_sent, payload[:, :3], payload[:, 3:])
+            self._call_tracker(self.tracks.update_reports, flight, t_sent, payload[:, :3], payload[:, 3:])
         if self.spec.strategic.enabled:
             changes = self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:], self._accuracy_m)
             self._conformance_changes(changes)
@@ -719,7 +726,7 @@ class Simulation:
         self._taken_scans(now)
         while self._scans and self._scans[0].t_publish_s <= now:
             found = self._scans.pop(0).detections
-            self._fusion.submit(
+            self._call_tracker(
                 partial(self.tracks.update_sensing, sensor=found.trp), found.t_s, found.pos_m, found.cov_m2
             )
 

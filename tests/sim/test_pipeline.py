@@ -1,5 +1,5 @@
-"""The network's worker thread: calls in submission order, failures raised to the caller, and a run that
-is byte for byte the run without the thread."""
+"""The worker threads: calls in submission order, failures raised to the caller, and a run that
+is byte for byte the run without them."""
 
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def test_an_inline_call_on_a_threaded_pipeline_runs_after_the_queued_ones():
 @pytest.mark.parametrize(
     ("scenario", "overrides", "duration_s", "happened", "thread_min"),
     [
-        # filed flights, take-offs and landings (links forgotten), a few non-cooperative drones; calls
-        # inline while fewer than 6 fly, on the worker once more do
+        # filed flights, take-offs and landings (links and tracks forgotten), a few non-cooperative drones;
+        # the tracker on its worker while fewer than 6 fly, the network on its own once more do
         (TINY, ["comms.profile=6g-isac-fr1"], 240.0, ("flights", "landed"), 6),
         # scans five times a tick (taken after the tick), a fifth non-cooperative, advisories
         (
@@ -87,19 +87,32 @@ def test_an_inline_call_on_a_threaded_pipeline_runs_after_the_queued_ones():
             ("advisories", "issued"),
             0,
         ),
+        # the tracker on its worker all along
+        (
+            FREE,
+            [
+                "comms.profile=6g-isac-fr1",
+                "traffic.count=120",
+                "traffic.box_m=3000",
+                "traffic.noncooperative_share=0.2",
+            ],
+            60.0,
+            ("advisories", "issued"),
+            math.inf,
+        ),
     ],
 )
-def test_a_run_with_the_network_thread_is_the_run_without_it(
+def test_a_run_with_worker_threads_is_the_run_without_them(
     tmp_path, scenario, overrides, duration_s, happened, thread_min
 ):
-    """Oracle: the same run with every network call made in the engine's thread, as it comes."""
+    """Oracle: the same run with every network call and tracker update made in the engine's thread."""
     loaded = load_scenario(scenario, overrides, duration_s=duration_s)
     threaded_dir = tmp_path / "threaded" / LOG_DIR
     with EventLog(threaded_dir, run_header(loaded)) as log:
         threaded = Simulation(loaded, log, network_thread_min=thread_min).run()
     inline_dir = tmp_path / "inline" / LOG_DIR
     with EventLog(inline_dir, run_header(loaded)) as log:
-        metrics = Simulation(loaded, log, network_thread_min=math.inf).run()
+        metrics = Simulation(loaded, log, network_thread_min=None).run()
     assert json.dumps(metrics, sort_keys=True) == json.dumps(threaded, sort_keys=True)
     section, key = happened
     assert metrics[section][key] > 0 and metrics["network"]["reports"]["sent"] > 0
