@@ -447,6 +447,8 @@ class Simulation:
         if len(rows) < len(flight):
             k = airborne.nonzero()[0]
             flight, t_sent, payload = flight.take(k), t_sent.take(k), payload.take(k, axis=0)
+        if self.tracks is not None:  # first: a tracker on its worker is at it while the rest is done
+            self._call_tracker(self.tracks.update_reports, flight, t_sent, payload[:, :3], payload[:, 3:])
         newer = t_sent >= fleet.rx_t_s.take(rows) - 1e-9
         newer |= ~fleet.rx_valid.take(rows)
         if newer.all():
@@ -458,8 +460,6 @@ class Simulation:
         for c in range(3):  # column by column: 2-D fancy or sliced assignment is several times slower
             fleet.rx_pos_m[sel, c], fleet.rx_vel_mps[sel, c] = fresh[:, c], fresh[:, 3 + c]
         fleet.rx_t_s[sel], fleet.rx_valid[sel] = t_fresh, True
-        if self.tracks is not None:
-            self._call_tracker(self.tracks.update_reports, flight, t_sent, payload[:, :3], payload[:, 3:])
         if self.spec.strategic.enabled:
             changes = self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:], self._accuracy_m)
             self._conformance_changes(changes)
@@ -700,15 +700,18 @@ class Simulation:
         found = self._call_network(self.network.scan, t_s, flight, pos, vel, fleet.evtol.take(rows))
         self._sensing.append((t_s, flight, fleet.cooperative.take(rows), found))
 
-    def _taken_scans(self, now: float) -> None:
-        """Scans that may be published by ``now`` (their CPI and processing over): logged and counted, and
-        queued for the tracker. Later ones wait, the network working on them meanwhile."""
+    def _taken_scans(self, now: float) -> list[tuple[float, np.ndarray, np.ndarray, SensedScan]]:
+        """Scans that may be published by ``now`` (their CPI and processing over), queued for the tracker;
+        each with what :meth:`_found` logs. Later ones wait, the network working on them meanwhile."""
+        taken = []
         while self._sensing and self._sensing[0][0] + self._scan_lead_s <= now:
             t_s, flight, coop, pending = self._sensing.popleft()
-            self._scans.append(self._found(t_s, flight, coop, pending.result()))
+            taken.append((t_s, flight, coop, pending.result()))
+            self._scans.append(taken[-1][-1])
+        return taken
 
-    def _found(self, t_s: float, flight: np.ndarray, coop: np.ndarray, sensed: SensedScan) -> SensedScan:
-        """Log and count what the scan at ``t_s`` of ``flight`` found; the scan."""
+    def _found(self, t_s: float, flight: np.ndarray, coop: np.ndarray, sensed: SensedScan) -> None:
+        """Log and count what the scan at ``t_s`` of ``flight`` found."""
         found = sensed.detections
         target = np.full(len(found), -1, flight.dtype)  # the truth flight of each detection; -1: false alarm
         real = (~found.false_alarm).nonzero()[0]
@@ -719,16 +722,18 @@ class Simulation:
         noncoop = flight.compress(~coop)
         detected = np.sort(flight.compress(hit & ~coop))  # only the non-cooperative ones are counted
         self.tally.sensing(t_s, noncoop, detected, int(found.false_alarm.sum()))
-        return sensed
 
     def _ingest_scans(self, now: float) -> None:
-        """Scans published by ``now`` update the tracks, oldest first."""
-        self._taken_scans(now)
+        """Scans published by ``now`` update the tracks, oldest first; the scans taken are logged after, so
+        a tracker on its worker is at it meanwhile."""
+        taken = self._taken_scans(now)
         while self._scans and self._scans[0].t_publish_s <= now:
             found = self._scans.pop(0).detections
             self._call_tracker(
                 partial(self.tracks.update_sensing, sensor=found.trp), found.t_s, found.pos_m, found.cov_m2
             )
+        for scan in taken:
+            self._found(*scan)
 
     def _resolve(
         self,
@@ -871,7 +876,8 @@ class Simulation:
         # what the network was still working on: logged and counted like the rest
         self._sent_reports(math.inf)
         self._sent_advisories(math.inf)
-        self._taken_scans(math.inf)
+        for scan in self._taken_scans(math.inf):
+            self._found(*scan)
         self._jobs.drain()
         self._fusion.drain()
         empty = np.empty(0, np.int64)
