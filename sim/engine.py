@@ -60,7 +60,7 @@ the engine's; below it, the other way round. One worker is busy beside the engin
 calls are many short numpy steps: for a small fleet, handing the GIL to and fro costs more than the overlap
 gives (measured: 1,000 drones +35 % CPU and 8 % slower, 3,000 drones 20 % faster, 10,000 drones 23 %
 faster). The tracker's update is one long compiled scan, cheap to hand over at any size, and runs while
-the engine sends the next reports (1,000 drones: 24 -> 21 s per simulated hour)."""
+the engine sends the next reports (1,000 drones: 24 -> 19.4-20.8 s per simulated hour)."""
 MAX_ZONE_GROWTH_M = 100.0
 """A track's own share of the zone inflation is capped here (the broad phase runs at the largest zone)."""
 _MODE_OF_STATE = {
@@ -109,8 +109,9 @@ class Simulation:
         self._accuracy_m = settings.fusion.gnss_accuracy_m if settings is not None else (0.0, 0.0)
         # the network's calls, or the tracker's updates, run on a second core (NETWORK_THREAD_MIN); what each
         # gives is taken when simulated time needs it
-        self._jobs = Pipeline(threaded=self.network is not None and network_thread_min is not None)
-        self._fusion = Pipeline(threaded=self.tracks is not None and network_thread_min is not None)
+        threads = network_thread_min is not None
+        self._jobs = Pipeline(threaded=threads and self.network is not None, name="network")
+        self._fusion = Pipeline(threaded=threads and self.tracks is not None, name="tracker")
         self._thread_min = math.inf if network_thread_min is None else network_thread_min
         self._later = self.network is not None  # its results are taken at a later instant than the call's
         self._uplinks: deque[tuple[float, np.ndarray, np.ndarray, Future]] = deque()  # t, flight, state, t_rx
@@ -706,8 +707,9 @@ class Simulation:
         taken = []
         while self._sensing and self._sensing[0][0] + self._scan_lead_s <= now:
             t_s, flight, coop, pending = self._sensing.popleft()
-            taken.append((t_s, flight, coop, pending.result()))
-            self._scans.append(taken[-1][-1])
+            sensed = pending.result()
+            taken.append((t_s, flight, coop, sensed))
+            self._scans.append(sensed)
         return taken
 
     def _found(self, t_s: float, flight: np.ndarray, coop: np.ndarray, sensed: SensedScan) -> None:

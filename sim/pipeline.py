@@ -1,13 +1,13 @@
-"""The network model's calls, run on one worker thread while the engine goes on with its own work.
+"""Calls run on a worker thread while the engine goes on with its own work: the network model's, or the
+tracker's updates (:data:`sim.engine.NETWORK_THREAD_MIN` says which).
 
-A modelled network's uplink, scan and downlink are compiled kernels that release the GIL; what the
-engine needs from them (reception times, detections) is needed only later in simulated time: a report
-sent now arrives after its latency, a scan is published after its CPI and processing. So the engine
-submits each call and takes its result when simulated time needs it, while the calls run on a second
-core. The calls run one at a time, in submission order, so the network's state and random streams see
-exactly the sequence a synchronous run gives; where the engine takes each result is decided by simulated
-time alone, never by which thread finished first, so a run stays a pure function of (scenario, seed).
-Layer: sim.
+Their compiled kernels release the GIL, and what the engine needs from them is needed only later in
+simulated time: a report sent now arrives after its latency, a scan is published after its CPI and
+processing, the tracks are read when CD&R takes its picture. So the engine submits each call and takes its
+result when simulated time needs it, while the call runs on a second core. The calls run one at a time,
+in submission order, so the model's state and random streams see exactly the sequence a synchronous run
+gives; where the engine takes each result is decided by simulated time alone, never by which thread
+finished first, so a run stays a pure function of (scenario, seed). Layer: sim.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ T = TypeVar("T")
 class Pipeline:
     """Calls run in submission order, on one worker thread (``threaded``) or at once in the caller.
 
-    >>> jobs = Pipeline(threaded=True)
+    >>> jobs = Pipeline(threaded=True, name="doc")
     >>> seen = []
     >>> first, second = jobs.submit(seen.append, 1), jobs.submit(seen.append, 2)
     >>> jobs.submit(sum, seen).result(), seen
@@ -33,8 +33,9 @@ class Pipeline:
     >>> jobs.close()
     """
 
-    def __init__(self, *, threaded: bool) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="utm6g-network") if threaded else None
+    def __init__(self, *, threaded: bool, name: str = "worker") -> None:
+        """``name``: the worker thread's, after ``utm6g-`` (for profilers and stack dumps)."""
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"utm6g-{name}") if threaded else None
         self._unread: deque[Future] = deque()  # calls not yet known to have succeeded
 
     @property

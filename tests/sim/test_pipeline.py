@@ -30,7 +30,7 @@ def test_calls_run_on_the_worker_one_at_a_time_in_submission_order():
     gate.set()
     second.result(timeout=5.0)
     assert first.done() and [name for name, _ in seen] == ["first", "second"]
-    assert all(thread.startswith("utm6g-network") for _, thread in seen)
+    assert all(thread.startswith("utm6g-worker") for _, thread in seen)
     jobs.close()
 
 
