@@ -60,7 +60,7 @@ the engine's; below it, the other way round. One worker is busy beside the engin
 calls are many short numpy steps: for a small fleet, handing the GIL to and fro costs more than the overlap
 gives (measured: 1,000 drones +35 % CPU and 8 % slower, 3,000 drones 20 % faster, 10,000 drones 23 %
 faster). The tracker's update is one long compiled scan, cheap to hand over at any size, and runs while
-the engine sends the next reports (1,000 drones: 24 -> 19.4-20.8 s per simulated hour)."""
+the engine sends the next reports (1,000 drones: 24 -> 20.8 s per simulated hour, median of six runs)."""
 MAX_ZONE_GROWTH_M = 100.0
 """A track's own share of the zone inflation is capped here (the broad phase runs at the largest zone)."""
 _MODE_OF_STATE = {
