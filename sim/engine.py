@@ -402,7 +402,8 @@ class Simulation:
             # white noise, independent per report and axis: SIXG-MODEL.md §8 gives only the sigmas
             _add_gnss_error(self._gnss, state, self._gnss_sigma)
         self._uplinks.append((now, flight, state, t_rx))
-        self._receive()
+        if not self._later:  # ideal comms: these arrived at once
+            self._receive()
 
     def _call_network(self, fn: Callable[..., Any], *args: Any) -> Future:
         """``fn(*args)`` on the network's worker after the calls before it, or at once for a small fleet."""
