@@ -443,14 +443,24 @@ class Simulation:
     def _take_reports(
         self, flight: np.ndarray, t_sent: np.ndarray, _: np.ndarray, payload: np.ndarray
     ) -> None:
-        """Received reports into the received picture (airborne vehicles only), the tracker, the service."""
+        """Received reports (airborne vehicles only) into the tracker over a modelled network, else into the
+        received picture (CD's input on ideal comms, and nothing else's); and to the service."""
         fleet = self.fleet
         rows, airborne = fleet.rows_of(flight)
         if len(rows) < len(flight):
             k = airborne.nonzero()[0]
             flight, t_sent, payload = flight.take(k), t_sent.take(k), payload.take(k, axis=0)
-        if self.tracks is not None:  # first: a tracker on its worker is at it while the rest is done
+        if self.tracks is not None:  # a tracker on its worker is at it while the rest is done
             self._call_tracker(self.tracks.update_reports, flight, t_sent, payload[:, :3], payload[:, 3:])
+        else:
+            self._keep_received(rows, t_sent, payload)
+        if self.spec.strategic.enabled:
+            changes = self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:], self._accuracy_m)
+            self._conformance_changes(changes)
+
+    def _keep_received(self, rows: np.ndarray, t_sent: np.ndarray, payload: np.ndarray) -> None:
+        """The received picture keeps each vehicle's (fleet ``rows``) newest report."""
+        fleet = self.fleet
         newer = t_sent >= fleet.rx_t_s.take(rows) - 1e-9
         newer |= ~fleet.rx_valid.take(rows)
         if newer.all():
@@ -462,9 +472,6 @@ class Simulation:
         for c in range(3):  # column by column: 2-D fancy or sliced assignment is several times slower
             fleet.rx_pos_m[sel, c], fleet.rx_vel_mps[sel, c] = fresh[:, c], fresh[:, 3 + c]
         fleet.rx_t_s[sel], fleet.rx_valid[sel] = t_fresh, True
-        if self.spec.strategic.enabled:
-            changes = self.uss.telemetry(flight, t_sent, payload[:, :3], payload[:, 3:], self._accuracy_m)
-            self._conformance_changes(changes)
 
     def _conformance(self) -> None:
         self._conformance_changes(self.uss.tick())

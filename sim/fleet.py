@@ -146,7 +146,7 @@ class Fleet:
     vel_mps: np.ndarray
     adv_vel_mps: np.ndarray
     cmd_vel_mps: np.ndarray  # the service side: the last advisory velocity sent to the vehicle
-    rx_pos_m: np.ndarray
+    rx_pos_m: np.ndarray  # rx_*: the received picture, newest report per vehicle (CD input on ideal comms)
     rx_vel_mps: np.ndarray
     cruise_speed_mps: np.ndarray
     climb_rate_mps: np.ndarray
