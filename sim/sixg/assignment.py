@@ -35,7 +35,9 @@ def _gnn(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray) -> np.ndarray:
 
     Clusters are the connected components of the pairs (track ``ti``, detection ``dj``). One with a single
     track or a single detection (nearly all: most are one pair) takes its cheapest pair (ties: the least
-    detection, or track); any other is solved by :func:`_lsap` (tracks and detections ascending).
+    detection, or track); any other is solved by :func:`_lsap` (tracks and detections ascending). Clusters
+    come in the order of their first pairs; the work is over the pairs (and clearing arrays as long as the
+    greatest track and detection, so callers pass small numbers).
     """
     n = len(ti)
     if n == 0:
@@ -44,38 +46,38 @@ def _gnn(ti: np.ndarray, dj: np.ndarray, cost: np.ndarray) -> np.ndarray:
     parent = np.arange(nt + nd)
     for k in range(n):
         _union(parent, ti[k], nt + dj[k])
-    start = np.zeros(nt + 1, np.int64)  # pairs by cluster (labelled by its least track), each in order
-    label = np.empty(n, np.int64)
-    for k in range(n):
+    # each cluster's pairs as a chain in order from its first pair, by the root (its least track)
+    head, after, label = np.full(nt, -1), np.empty(n, np.int64), np.empty(n, np.int64)
+    for k in range(n - 1, -1, -1):
         label[k] = _root(parent, ti[k])
-        start[label[k] + 1] += 1
-    start = np.cumsum(start)
-    order, fill = np.empty(n, np.int64), start[:-1].copy()
-    for k in range(n):
-        order[fill[label[k]]] = k
-        fill[label[k]] += 1
+        after[k], head[label[k]] = head[label[k]], k
     seen_t, seen_d = np.full(nt, -1), np.full(nd, -1)  # the last cluster that counted each
-    chosen = np.empty(n, np.int64)
+    chosen, members = np.empty(n, np.int64), np.empty(n, np.int64)
     got = 0
-    for root in range(nt):
-        s, e = start[root], start[root + 1]
-        tracks = dets = 0
-        for c in order[s:e]:
+    for first in range(n):
+        root = label[first]
+        if head[root] != first:
+            continue
+        tracks = dets = size = 0
+        c = first
+        while c >= 0:
             tracks += seen_t[ti[c]] != root
             dets += seen_d[dj[c]] != root
             seen_t[ti[c]], seen_d[dj[c]] = root, root
-        if s == e:
-            continue
+            members[size] = c
+            size += 1
+            c = after[c]
         if tracks == 1 or dets == 1:
             other = dj if tracks == 1 else ti
-            best = order[s]
-            for c in order[s + 1 : e]:
+            best = first
+            for i in range(1, size):
+                c = members[i]
                 if cost[c] < cost[best] or (cost[c] == cost[best] and other[c] < other[best]):
                     best = c
             chosen[got] = best
             got += 1
         else:
-            got = _assign(ti, dj, cost, order[s:e], chosen, got)
+            got = _assign(ti, dj, cost, members[:size], chosen, got)
     return chosen[:got]
 
 

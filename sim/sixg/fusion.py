@@ -870,6 +870,21 @@ def _grown(a: np.ndarray, need: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _ranks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The ranks of the elements of ``a`` then of ``b`` (each ascending, none in both) in their union."""
+    rank = np.empty(len(a) + len(b), np.int64)
+    i = j = 0
+    while i + j < len(rank):
+        if j == len(b) or (i < len(a) and a[i] < b[j]):
+            rank[i] = i + j
+            i += 1
+        else:
+            rank[len(a) + j] = i + j
+            j += 1
+    return rank
+
+
+@numba.njit(cache=True, nogil=True)
 def _scan(
     xs: np.ndarray,
     ps: np.ndarray,
@@ -915,13 +930,16 @@ def _scan(
     n, m = len(rows), len(z)
     size = n + m
     x, p = np.empty((size, 6)), np.empty((size, 6, 6))
-    t_col, row, is_coop = np.empty(size), np.empty(size, np.int64), np.zeros(size, np.bool_)
+    t_col, is_coop = np.empty(size), np.zeros(size, np.bool_)
+    # per column, the rank of its row among those of the tracks and the seeds' rows ``free[:m]``: the GNN
+    # orders the columns as their rows, over arrays as long as the columns and not the rows
+    key = _ranks(rows, free[:m])
     wide = np.zeros(size)  # per column, the position variance per axis a velocity step would add (0: none)
     for c in range(n):
         _copy(x, p, c, xs, ps, rows[c])
         lag = t - ts[rows[c]]
         _predict(x, p, c, lag, q)
-        t_col[c], row[c], is_coop[c] = ts[rows[c]], rows[c], coop[c]
+        t_col[c], is_coop[c] = ts[rows[c]], coop[c]
         if lag > 0.0 and confirmed[c]:  # a tentative track has its birth's velocity prior still
             wide[c] = turn_var * lag * lag
     reach, half = np.empty(m), np.empty(m)
@@ -961,17 +979,25 @@ def _scan(
     while True:
         for j in todo:
             gated[j], claimed[j] = False, reserved[j]
-        allowed = np.ones(count, np.bool_)
+        allowed = np.empty(count, np.bool_)
         for k in range(count):
             c, j = pc[k], pd[k]
-            gated[j] = True
+            gated[j] = allowed[k] = True
             for done in range(rounds):
                 allowed[k] &= took[done, c] != sensor[j]
             claimed[j] |= allowed[k] & is_coop[c]
+        pair, col, det, price = (
+            np.empty(count, np.int64),
+            np.empty(count, np.int64),
+            np.empty(count, np.int64),
+            np.empty(count),
+        )
+        cand = 0
         for k in range(count):  # a detection that a cooperative track can take goes to one
-            allowed[k] &= is_coop[pc[k]] | ~claimed[pd[k]]
-        k = allowed.nonzero()[0]
-        pick = k[_gnn(row[pc[k]], pd[k], cost[k])]
+            if allowed[k] and (is_coop[pc[k]] or not claimed[pd[k]]):
+                pair[cand], col[cand], det[cand], price[cand] = k, key[pc[k]], pd[k], cost[k]
+                cand += 1
+        pick = pair[_gnn(col[:cand], det[:cand], price[:cand])]
         if rounds == len(took):
             took = np.concatenate((took, np.full(took.shape, -1)))
         moved[:] = False
@@ -981,7 +1007,7 @@ def _scan(
             took[rounds, c] = sensor[j]
             if t_col[c] <= t + _OOSM_S:  # else out of sequence: only consumed
                 if t_col[c] > t and not changed[c]:  # updated from its state, not predicted back
-                    _copy(x, p, c, xs, ps, row[c])
+                    _copy(x, p, c, xs, ps, rows[c])
                 _update(x, p, c, 0, z, j, r, j, w)
                 changed[c] = moved[c] = True
         start = _seeds(todo, gated, explained, z, r, sensor, reach, half, grid, buf, gate, slot)
@@ -992,7 +1018,7 @@ def _scan(
             p[c, :3, :3] = r[j]
             for a in range(3):
                 p[c, 3 + a, 3 + a] = birth_var[a]
-            t_col[c], row[c] = t, free[born]
+            t_col[c] = t
             changed[c] = moved[c] = given[c] = True
             took[rounds, c] = sensor[j]
             seeds[born] = j
