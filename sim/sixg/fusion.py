@@ -612,15 +612,37 @@ def _update(
     x: np.ndarray, p: np.ndarray, c: int, b: int, z: np.ndarray, j: int, r: np.ndarray, k: int, w: np.ndarray
 ) -> None:
     """Kalman update in place of the block ``b:b+3`` (0 position, 3 velocity) of state ``c`` measured as
-    ``z[j]`` with noise ``r[k]``; ``w`` (3, 6) is scratch.
+    ``z[j]`` with noise ``r[k]``; ``w`` (3, 6) is scratch (:func:`_whiten`, then :func:`_correct`)."""
+    _correct(x, p, c, b, _whiten(x, p, c, b, z, j, r, k), w)
 
-    With ``S = H P H^T + R = L L^T`` and ``w = L^-1 H P``: ``x += w^T L^-1 (z - H x)`` and ``P -= w^T w``,
-    which is the textbook ``K = P H^T S^-1`` update, and keeps ``P`` symmetric to the last bit.
-    """
+
+@numba.njit(cache=True, inline="always")
+def _whiten(
+    x: np.ndarray, p: np.ndarray, c: int, b: int, z: np.ndarray, j: int, r: np.ndarray, k: int
+) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """The first half of :func:`_update`: ``L`` of ``S = H P H^T + R = L L^T`` (as :func:`_chol3`) and the
+    whitened innovation ``u = L^-1 (z - H x)``, as ``(l00, l10, l20, l11, l21, l22, u0, u1, u2)``."""
     l00, l10, l20, l11, l21, l22 = _chol3(p, c, b, r, k)
     u0 = (z[j, 0] - x[c, b]) / l00
     u1 = (z[j, 1] - x[c, b + 1] - l10 * u0) / l11
     u2 = (z[j, 2] - x[c, b + 2] - l20 * u0 - l21 * u1) / l22
+    return l00, l10, l20, l11, l21, l22, u0, u1, u2
+
+
+@numba.njit(cache=True, inline="always")
+def _correct(
+    x: np.ndarray,
+    p: np.ndarray,
+    c: int,
+    b: int,
+    f: tuple[float, float, float, float, float, float, float, float, float],
+    w: np.ndarray,
+) -> None:
+    """The second half of :func:`_update`, from its :func:`_whiten` ``f``: with ``w = L^-1 H P``,
+    ``x += w^T u`` and ``P -= w^T w``, which is the textbook ``K = P H^T S^-1`` update, and keeps ``P``
+    symmetric to the last bit. Apart so that a scan whitens all its updates first: the square roots and
+    divisions of one then overlap the others' instead of waiting on each other."""
+    l00, l10, l20, l11, l21, l22, u0, u1, u2 = f
     pc, xc = p[c], x[c]
     for i in range(6):
         w[0, i] = pc[b, i] / l00
@@ -745,6 +767,8 @@ def _gate_pairs(
 
 # -- broad phase: cell lists of squares
 
+_Grid = tuple[float, float, float, int, int, np.ndarray, np.ndarray, np.ndarray]  # what _grid returns
+
 
 @numba.njit(cache=True, inline="always")
 def _cell(v: float, v0: float, inv: float, n: int) -> int:
@@ -767,13 +791,14 @@ def _span(
 
 
 @numba.njit(cache=True, nogil=True)
-def _grid(pos: np.ndarray, half: np.ndarray) -> tuple[float, float, float, int, int, np.ndarray, np.ndarray]:
+def _grid(pos: np.ndarray, half: np.ndarray) -> _Grid:
     """Cell lists of the squares ``x +- half, y +- half`` of points ``pos`` (k, 3): each point is listed in
     every cell its square touches. Cells are at least a mean square wide and at most about 4k, however
     different the radii (one wide point does not widen the search of the others).
 
-    Returns ``(x0, y0, cells per metre, nx, ny, start, items)``: cell ``(i, j)`` lists
-    ``items[start[i ny + j]:start[i ny + j + 1]]``."""
+    Returns ``(x0, y0, cells per metre, nx, ny, start, items, span)``: cell ``(i, j)`` lists
+    ``items[start[i ny + j]:start[i ny + j + 1]]``, and point ``a`` is listed in the cells ``span[a, 0]`` to
+    ``span[a, 1]`` along x by ``span[a, 2]`` to ``span[a, 3]`` along y."""
     k = len(half)
     x0, y0, x1, y1, total = np.inf, np.inf, -np.inf, -np.inf, 0.0
     for a in range(k):
@@ -788,9 +813,10 @@ def _grid(pos: np.ndarray, half: np.ndarray) -> tuple[float, float, float, int, 
         size *= 1.5
     inv = 1.0 / size
     nx, ny = _cell(x1, x0, inv, 1 << 40) + 1, _cell(y1, y0, inv, 1 << 40) + 1
-    start = np.zeros(nx * ny + 1, np.int64)
+    start, span = np.zeros(nx * ny + 1, np.int64), np.empty((k, 4), np.int64)
     for a in range(k):
         i0, i1, j0, j1 = _span(pos[a, 0], pos[a, 1], half[a], x0, y0, inv, nx, ny)
+        span[a, 0], span[a, 1], span[a, 2], span[a, 3] = i0, i1, j0, j1
         for i in range(i0, i1 + 1):
             for c in range(i * ny + j0, i * ny + j1 + 1):
                 start[c + 1] += 1
@@ -798,17 +824,16 @@ def _grid(pos: np.ndarray, half: np.ndarray) -> tuple[float, float, float, int, 
     items = np.empty(start[-1], np.int64)
     fill = start[:-1].copy()
     for a in range(k):
-        i0, i1, j0, j1 = _span(pos[a, 0], pos[a, 1], half[a], x0, y0, inv, nx, ny)
-        for i in range(i0, i1 + 1):
-            for c in range(i * ny + j0, i * ny + j1 + 1):
+        for i in range(span[a, 0], span[a, 1] + 1):
+            for c in range(i * ny + span[a, 2], i * ny + span[a, 3] + 1):
                 items[fill[c]] = a
                 fill[c] += 1
-    return x0, y0, inv, nx, ny, start, items
+    return x0, y0, inv, nx, ny, start, items, span
 
 
 @numba.njit(cache=True, nogil=True)
 def _query(
-    grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
+    grid: _Grid,
     pos: np.ndarray,
     half: np.ndarray,
     x: float,
@@ -819,18 +844,18 @@ def _query(
 ) -> int:
     """The points of ``grid`` (:func:`_grid` of ``pos``, ``half``) at most ``h + half`` from ``(x, y, z)``,
     each once, into ``out``; returns how many. A point is taken in the cell of the corner of the overlap of
-    its square and the query's, which both list."""
-    x0, y0, inv, nx, ny, start, items = grid
+    its square and the query's, which both list: the later of the first cells of the two (the cell is monotone
+    in the coordinate), an integer test."""
+    x0, y0, inv, nx, ny, start, items, span = grid
     found = 0
     i0, i1, j0, j1 = _span(x, y, h, x0, y0, inv, nx, ny)
     for i in range(i0, i1 + 1):
         for j in range(j0, j1 + 1):
             for s in range(start[i * ny + j], start[i * ny + j + 1]):
                 a = items[s]
-                ha = half[a]
-                lx, ly = max(x - h, pos[a, 0] - ha), max(y - h, pos[a, 1] - ha)
-                if _cell(lx, x0, inv, nx) != i or _cell(ly, y0, inv, ny) != j:
+                if (i != i0 and span[a, 0] != i) or (j != j0 and span[a, 2] != j):
                     continue  # listed in the overlap's own cell too: taken there
+                ha = half[a]
                 dx, dy, dz = pos[a, 0] - x, pos[a, 1] - y, pos[a, 2] - z
                 if dx * dx + dy * dy + dz * dz <= (h + ha) * (h + ha):
                     out[found] = a
@@ -1001,15 +1026,21 @@ def _scan(
         if rounds == len(took):
             took = np.concatenate((took, np.full(took.shape, -1)))
         moved[:] = False
-        for k in pick:
-            c, j = pc[k], pd[k]
+        white = np.empty((len(pick), 9))  # each in-sequence update's _whiten, all before any _correct
+        for k in range(len(pick)):
+            c, j = pc[pick[k]], pd[pick[k]]
             given[c] = True
             took[rounds, c] = sensor[j]
             if t_col[c] <= t + _OOSM_S:  # else out of sequence: only consumed
                 if t_col[c] > t and not changed[c]:  # updated from its state, not predicted back
                     _copy(x, p, c, xs, ps, rows[c])
-                _update(x, p, c, 0, z, j, r, j, w)
+                white[k] = _whiten(x, p, c, 0, z, j, r, j)
                 changed[c] = moved[c] = True
+        for k in range(len(pick)):
+            c = pc[pick[k]]
+            if moved[c]:
+                f = white[k]
+                _correct(x, p, c, 0, (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]), w)
         start = _seeds(todo, gated, explained, z, r, sensor, reach, half, grid, buf, gate, slot)
         for j in start:
             c = n + born
@@ -1123,7 +1154,7 @@ def _lists(
     wide: np.ndarray,
     z: np.ndarray,
     half: np.ndarray,
-    grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
+    grid: _Grid,
     buf: np.ndarray,
     gate: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -1155,7 +1186,7 @@ def _inside(
     z: np.ndarray,
     r: np.ndarray,
     half: np.ndarray,
-    grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
+    grid: _Grid,
     lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     pending: np.ndarray,
     buf: np.ndarray,
@@ -1210,7 +1241,7 @@ def _seeds(
     sensor: np.ndarray,
     reach: np.ndarray,
     half: np.ndarray,
-    grid: tuple[float, float, float, int, int, np.ndarray, np.ndarray],
+    grid: _Grid,
     buf: np.ndarray,
     gate: float,
     slot: np.ndarray,
