@@ -1298,23 +1298,24 @@ def _merge(
     """Duplicates of the ``changed`` columns, to drop: of two columns whose states differ by less than the
     chi-square gate on 6 dof (``S = P_a + P_b``), the one of greater ``rank``, then greater id, goes.
 
-    Crossing vehicles are not merged: their velocities differ. Two cooperative tracks never are, so only the
-    others (sensing-only: a few per cent) are listed in cells, and every column looks for them there; a pair
-    of two such is looked at from its later column. The losers come in no particular order.
+    Crossing vehicles are not merged: their velocities differ. Two cooperative tracks never are, so every
+    column is listed in cells and only the others (sensing-only: a few per cent, and the tentative ones) look
+    for columns near them there; a pair of two such is looked at from its earlier column. The broad phase is
+    symmetric, so which of the two looks decides nothing. The losers come in no particular order.
     """
     n = len(x)
     half = np.empty(n)
     for c in range(n):
         half[c] = _reach(p, c, gate6)
-    others = (~coop).nonzero()[0]
-    at, reach = x[others], half[others]
-    grid = _grid(at, reach)
-    buf = np.empty(max(len(others), 1), np.int64)
+    grid = _grid(x, half)
+    buf = np.empty(max(n, 1), np.int64)
     losers = np.empty(16, np.int64)
     lost = 0
-    for b in range(n):
-        for f in range(_query(grid, at, reach, x[b, 0], x[b, 1], x[b, 2], half[b], buf)):
-            a = others[buf[f]]
+    for a in range(n):
+        if coop[a]:
+            continue
+        for f in range(_query(grid, x, half, x[a, 0], x[a, 1], x[a, 2], half[a], buf)):
+            b = buf[f]
             if a == b or not (changed[a] or changed[b]) or (not coop[b] and a > b):
                 continue
             # the position part of the distance is at most the whole: a cheap 3-dof test first
