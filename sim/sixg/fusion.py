@@ -275,14 +275,9 @@ class Tracks:
             self.config.sensing_manoeuvre_sigma_mps**2,
             self._birth_var,
         )
-        born = self._birth(
-            z.take(seeds, axis=0).T,
-            None,
-            np.full(len(seeds), t),
-            r[seeds].transpose(1, 2, 0),
-            self._birth_var,
-        )
-        # the seeds' states as the scan's rounds left them (the tracks' ones it wrote back itself)
+        # the seeds' tracks, with their states as the scan's rounds left them (the tracks' ones it wrote back
+        # itself), on the rows it gave them
+        born = self._open(np.full(len(seeds), t))
         self._x[born], self._p[born], self.sensed[born], self.vehicle[born] = x_born, p_born, True, -1
         self._drop(np.unique(np.concatenate([rows, born]).take(losers)))
         tent = tent.compress(self.active.take(rows.take(tent)))
@@ -351,13 +346,8 @@ class Tracks:
         self, z: np.ndarray, vel: np.ndarray | None, t: np.ndarray, pos_cov: np.ndarray, vel_var: np.ndarray
     ) -> np.ndarray:
         """New tracks at ``z`` (3, k) with ``pos_cov`` (3, 3, k or 1), and velocity ``vel`` (or 0) with
-        ``vel_var``; their rows, the lowest free ones."""
+        ``vel_var``; their rows, the lowest free ones (:meth:`_open`)."""
         k = z.shape[1]
-        free = (~self.active).nonzero()[0]
-        if len(free) < k:
-            self._grow(max(2 * self._cap, self._cap + k))
-            free = (~self.active).nonzero()[0]
-        rows = free[:k]
         x, p = np.zeros((k, 6)), np.zeros((k, 6, 6))
         x[:, :3] = z.T
         if vel is not None:
@@ -365,7 +355,20 @@ class Tracks:
         p[:, :3, :3] = pos_cov.transpose(2, 0, 1)
         for a in range(3):
             p[:, 3 + a, 3 + a] = vel_var[a]
-        self._x[rows], self._p[rows], self.t_s[rows] = x, p, t
+        rows = self._open(t)
+        self._x[rows], self._p[rows] = x, p
+        return rows
+
+    def _open(self, t: np.ndarray) -> np.ndarray:
+        """Rows, the lowest free ones, for new tentative tracks last updated at ``t`` (k,): ids, M-of-N
+        counts, flags; the caller writes their states."""
+        k = len(t)
+        free = (~self.active).nonzero()[0]
+        if len(free) < k:
+            self._grow(max(2 * self._cap, self._cap + k))
+            free = (~self.active).nonzero()[0]
+        rows = free[:k]
+        self.t_s[rows] = t
         self.track_id[rows] = np.arange(self._next_id, self._next_id + k)
         self._next_id += k
         self.active[rows] = True
@@ -374,6 +377,8 @@ class Tracks:
         return rows
 
     def _drop(self, rows: np.ndarray) -> None:
+        if not len(rows):
+            return
         coop = rows.compress(self.cooperative.take(rows))
         self._row_of[self.vehicle.take(coop)] = -1
         self.active[rows] = False
@@ -938,7 +943,7 @@ def _scan(
     pending ones inside its gate (its square is its reach ``sqrt(gate tr P)``, which bounds
     ``sqrt(gate lambda_max(P))``, plus theirs). A round assigns the allowed pairs by :func:`_gnn`, updates the
     assigned columns and starts a column at each seed, the ``k``-th on row ``free[k]`` (the rows
-    :meth:`Tracks._birth` gives them next). Only the columns a round moved look for their pairs again.
+    :meth:`Tracks._open` gives them next). Only the columns a round moved look for their pairs again.
 
     Manoeuvre detection: a confirmed track with an echo outside every gate but inside the one it would have
     after a velocity step of variance ``turn_var`` per axis at its last update takes that step for the whole
@@ -1166,7 +1171,7 @@ def _lists(
     centre, radius = np.empty((n, 3)), np.empty(n)
     k = 0
     for c in range(n):
-        centre[c] = x[c, :3]
+        centre[c, 0], centre[c, 1], centre[c, 2] = x[c, 0], x[c, 1], x[c, 2]
         radius[c] = _reach(p, c, gate, wide[c]) + _LIST_MARGIN_M
         found = _query(grid, z, half, x[c, 0], x[c, 1], x[c, 2], radius[c], buf)
         if k + found > len(items):
