@@ -377,11 +377,8 @@ class Tracks:
         return rows
 
     def _drop(self, rows: np.ndarray) -> None:
-        if not len(rows):
-            return
-        coop = rows.compress(self.cooperative.take(rows))
-        self._row_of[self.vehicle.take(coop)] = -1
-        self.active[rows] = False
+        if len(rows):
+            _deactivate(np.asarray(rows, np.int64), self.active, self.cooperative, self.vehicle, self._row_of)
 
     def _rows_of(self, flight: np.ndarray) -> np.ndarray:
         """Rows of the flights' tracks; -1 where a flight has none (internal only)."""
@@ -408,12 +405,19 @@ class Tracks:
 
     def _confirm(self, rows: np.ndarray) -> None:
         """M-of-N: confirm the tentative ``rows`` with ``confirm_m`` hits; drop those that cannot get them."""
-        m, n = self.config.confirm_m, self.config.confirm_n
-        hits = self.hits.take(rows)
-        ok = rows.compress(hits >= m)
-        self.confirmed[ok] = True
-        self.vehicle[ok] = -2 - self.track_id.take(ok)
-        self._drop(rows.compress((hits < m) & (hits + n - self.scans.take(rows) < m)))
+        c = self.config
+        self._drop(
+            _m_of_n(
+                np.asarray(rows, np.int64),
+                self.hits,
+                self.scans,
+                c.confirm_m,
+                c.confirm_n,
+                self.confirmed,
+                self.vehicle,
+                self.track_id,
+            )
+        )
 
     def _filter(
         self,
@@ -734,6 +738,44 @@ def _filter_rows(
         if has_vel:
             _update(xs, ps, row, 3, vel, k, r_vel, 0, w)
         ts[row] = t[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _deactivate(
+    rows: np.ndarray, active: np.ndarray, cooperative: np.ndarray, vehicle: np.ndarray, row_of: np.ndarray
+) -> None:
+    """Deactivate ``rows``, unmapping the flight of each cooperative one (:meth:`Tracks._drop`, in one call
+    instead of a few numpy ones)."""
+    for row in rows:
+        if cooperative[row]:
+            row_of[vehicle[row]] = -1
+    for row in rows:
+        active[row] = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _m_of_n(
+    rows: np.ndarray,
+    hits: np.ndarray,
+    scans: np.ndarray,
+    m: int,
+    n: int,
+    confirmed: np.ndarray,
+    vehicle: np.ndarray,
+    track_id: np.ndarray,
+) -> np.ndarray:
+    """Confirm the ``rows`` with ``m`` hits (vehicle ``-2 - track_id``); the others that cannot get them in
+    ``n`` scans, to drop (:meth:`Tracks._confirm`)."""
+    out = np.empty(len(rows), np.int64)
+    k = 0
+    for row in rows:
+        if hits[row] >= m:
+            confirmed[row] = True
+            vehicle[row] = -2 - track_id[row]
+        elif hits[row] + n - scans[row] < m:
+            out[k] = row
+            k += 1
+    return out[:k]
 
 
 @numba.njit(cache=True, nogil=True)
