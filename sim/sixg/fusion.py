@@ -1041,7 +1041,7 @@ def _scan(
     for k in range(count):
         explained[pd[k]] = True
         reserved[pd[k]] |= is_coop[pc[k]]
-    took = np.full((4, size), -1)  # per round, the sensor of the detection each column took
+    took = np.full((size, 4), -1)  # per column, the sensor of the detection it took in each round
     changed, given, moved = np.zeros(size, np.bool_), np.zeros(size, np.bool_), np.zeros(size, np.bool_)
     gated, claimed = np.zeros(m, np.bool_), np.zeros(m, np.bool_)
     todo, slot = np.arange(m), np.full(m, -1)  # the pending detections (ascending); scratch of _seeds
@@ -1056,7 +1056,7 @@ def _scan(
             c, j = pc[k], pd[k]
             gated[j] = allowed[k] = True
             for done in range(rounds):
-                allowed[k] &= took[done, c] != sensor[j]
+                allowed[k] &= took[c, done] != sensor[j]
             claimed[j] |= allowed[k] & is_coop[c]
         pair, col, det, price = (
             np.empty(count, np.int64),
@@ -1070,14 +1070,14 @@ def _scan(
                 pair[cand], col[cand], det[cand], price[cand] = k, key[pc[k]], pd[k], cost[k]
                 cand += 1
         pick = pair[_gnn(col[:cand], det[:cand], price[:cand])]
-        if rounds == len(took):
-            took = np.concatenate((took, np.full(took.shape, -1)))
+        if rounds == took.shape[1]:
+            took = np.concatenate((took, np.full(took.shape, -1)), axis=1)
         moved[:] = False
         white = np.empty((len(pick), 9))  # each in-sequence update's _whiten, all before any _correct
         for k in range(len(pick)):
             c, j = pc[pick[k]], pd[pick[k]]
             given[c] = True
-            took[rounds, c] = sensor[j]
+            took[c, rounds] = sensor[j]
             if t_col[c] <= t + _OOSM_S:  # else out of sequence: only consumed
                 if t_col[c] > t and not changed[c]:  # updated from its state, not predicted back
                     _copy(x, p, c, xs, ps, rows[c])
@@ -1098,7 +1098,7 @@ def _scan(
                 p[c, 3 + a, 3 + a] = birth_var[a]
             t_col[c] = t
             changed[c] = moved[c] = given[c] = True
-            took[rounds, c] = sensor[j]
+            took[c, rounds] = sensor[j]
             seeds[born] = j
             born += 1
         if not len(pick) and not len(start):
