@@ -284,7 +284,7 @@ class CellGrid:
 
     def _cover(self, volumes: Sequence[Volume3D], first: int) -> np.ndarray:
         """``(i, j, k, owner)`` rows of ``volumes[first : first + _CHUNK]``: the candidate cells under each
-        bounding box (plain Python: a plan has a handful), then one vectorized shapely test of them all."""
+        bounding box (plain Python: a plan has a handful), then the exact test of them all."""
         chunk = range(first, min(first + _CHUNK, len(volumes)))
         ranges = {n: self._ranges(volumes[n]) for n in chunk}
         candidates = [
@@ -293,9 +293,7 @@ class CellGrid:
             for i in range(i_lo, i_lo + ni)
             for j in range(j_lo, j_lo + nj)
         ]
-        columns = np.array([(i, j) for _, i, j in candidates], dtype=np.int64).reshape(-1, 2)
-        boxes = self._column_boxes()[columns[:, 0], columns[:, 1]]
-        hit = _outlines_meet([volumes[n].outline for n, _, _ in candidates], boxes).tolist()
+        hit = self._candidates_meet(volumes, candidates)
         rows = [
             (i, j, k, n)
             for (n, i, j), meets in zip(candidates, hit, strict=True)
@@ -303,6 +301,19 @@ class CellGrid:
             for k in range(ranges[n][0], ranges[n][0] + ranges[n][1])
         ]
         return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+    def _candidates_meet(
+        self, volumes: Sequence[Volume3D], candidates: list[tuple[int, int, int]]
+    ) -> list[bool]:
+        """Whether ``volumes[n]`` meets column ``(i, j)``, for each candidate ``(n, i, j)``: one test per
+        candidate through shapely's scalar methods while they are few (a plan's dozen: cheaper than building
+        the arrays), one vectorized test of them all otherwise (a restart's thousands)."""
+        boxes = self._column_boxes()
+        if len(candidates) <= _SCALAR_MAX:
+            return [volumes[n].outline_intersects(boxes[i, j]) for n, i, j in candidates]
+        columns = np.array([(i, j) for _, i, j in candidates], dtype=np.int64).reshape(-1, 2)
+        outlines = [volumes[n].outline for n, _, _ in candidates]
+        return _outlines_meet(outlines, boxes[columns[:, 0], columns[:, 1]]).tolist()
 
     def restacked(self, cells: np.ndarray, z_lower_m: float, z_upper_m: float) -> np.ndarray:
         """:meth:`cells_of_volume` of a volume with the outline of the one whose cells ``cells`` are (at least
@@ -438,6 +449,7 @@ class CellGrid:
 
 
 _CHUNK = 4096  # volumes per vectorized pass of cells_of_volumes: bounds its temporary arrays
+_SCALAR_MAX = 32  # up to this many candidate columns, one scalar shapely test each beats the array pass
 
 
 def _axis_index(v: np.ndarray, edges_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -357,9 +357,11 @@ def _mixed_volumes(grid: CellGrid, rng: np.random.Generator, n: int) -> list[Vol
     return out
 
 
-def test_cells_of_volumes_in_one_call_match_each_volume_and_brute_force(monkeypatch):
+@pytest.mark.parametrize("scalar_max", [0, 10**9])  # every exact test vectorized, or every one scalar
+def test_cells_of_volumes_in_one_call_match_each_volume_and_brute_force(monkeypatch, scalar_max):
     """Oracle: brute-force shapely boxes per volume; the batch, in several chunks, answers as each alone."""
     monkeypatch.setattr("airspace.cells._CHUNK", 7)  # several chunks, one partial
+    monkeypatch.setattr("airspace.cells._SCALAR_MAX", scalar_max)
     grid = CellGrid(x_min_m=-1000.0, y_min_m=-500.0, nx=8, ny=6, cell_size_m=250.0)
     volumes = _mixed_volumes(grid, np.random.default_rng(5), 150)
     cells, owner = grid.cells_of_volumes(volumes)
