@@ -148,6 +148,11 @@ def _hull(a: Box, b: Box) -> Box:
     return (*map(min, a[:4], b[:4]), *map(max, a[4:], b[4:]))  # type: ignore[return-value]
 
 
+def _keys(hits: list[tuple[K, Volume4D]]) -> list[K]:
+    """The sorted distinct keys of ``(key, volume)`` pairs."""
+    return sorted({key for key, _ in hits})
+
+
 def _properties() -> index.Property:
     """A 4D R*-tree with 32-entry nodes and a 0.3 fill factor.
 
@@ -242,14 +247,21 @@ class SpaceTimeIndex(Generic[K]):
         ``box`` is ``(x_min, y_min, z_min, t_min, x_max, y_max, z_max, t_max)`` in metres and POSIX
         seconds; bounds may be infinite.
         """
-        entries = self._entries
-        return sorted({entries[row][0] for row in self._rows(_tree_box(_clamped(box)))})
+        return self.candidates_each([box])[0]
+
+    def candidates_each(self, boxes: Sequence[Box]) -> list[list[K]]:
+        """:meth:`candidates` of each box, with one row query per run of boxes that meet (:func:`_runs`)."""
+        return [_keys(hits) for hits in self._each([_tree_box(_clamped(box)) for box in boxes], None)]
 
     def near(self, volume: Volume4D) -> list[K]:
         """Keys with a volume whose 4D box meets ``volume``'s, grown as for the exact queries (broad phase
         only, sorted, unique): for callers whose own exact test is stricter than :meth:`query`'s."""
-        entries = self._entries
-        return sorted({entries[row][0] for row in self._rows(_tree_box(_search_box(volume)))})
+        return self.near_each([volume])[0]
+
+    def near_each(self, volumes: Sequence[Volume4D]) -> list[list[K]]:
+        """:meth:`near` of each volume, with one row query per run of volumes whose boxes meet (a plan's legs
+        against the few zones: one scan of them, not one per leg)."""
+        return [_keys(hits) for hits in self._each([_tree_box(_search_box(v)) for v in volumes], None)]
 
     def entries(self, box: Box) -> list[tuple[K, Volume4D]]:
         """``(key, volume)`` of each stored volume whose 4D box meets the closed ``box`` (broad phase per

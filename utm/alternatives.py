@@ -179,11 +179,12 @@ def _skips(
     ends: list[float] = []
     reaches = [_reach(v, window_s) for v in volumes]
     stacked = live.volumes_near_each([_every_height(r) for r in reaches], exclude=intent_id)
-    for v, reach, near in zip(volumes, reaches, stacked, strict=True):
+    zones = live.fences_near_each(reaches)
+    for v, reach, near, fences in zip(volumes, reaches, stacked, zones, strict=True):
         for other, b in near:
             if blocks(other) and v.volume.intersects(b.volume):  # closed times meet for these shifts
                 forbidden.append((b.t_start_s - v.t_end_s, b.t_end_s - v.t_start_s))
-        for g in live.fences_near(reach):
+        for g in fences:
             ends += [end_s - v.t_start_s for end_s in _window_ends(g, v.t_start_s, reach[7])]
             if fenced(g) and any(v.volume.intersects(z) for z in g.volumes):
                 forbidden += [(a - v.t_end_s, b - v.t_start_s) for a, b in _active_windows(g)]
@@ -242,7 +243,7 @@ def _blocked(
 ) -> bool:
     """Whether one of ``volumes`` meets a zone it may not enter or an intent the priority rule forbids
     (closed, exact): surely refused, so no full check is needed."""
-    return any(fenced(g) for v in volumes for g in live.geofences_meeting(v)) or any(
+    return any(fenced(g) for met in live.geofences_meeting_each(volumes) for g in met) or any(
         blocks(live.get(oid)) for met in live.meeting_each(volumes, exclude=intent_id) for oid, _ in met
     )
 

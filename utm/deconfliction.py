@@ -306,8 +306,8 @@ def _geofence_findings(
 ) -> list[Conflict]:
     """PROHIBITED and unauthorised REQ_AUTHORISATION zones a nominal volume meets; advisories for others."""
     hits: dict[str, tuple[Geofence, list[int]]] = {}
-    for n, v in enumerate(request.volumes):
-        for g in live.geofences_meeting(v):
+    for n, met in enumerate(live.geofences_meeting_each(request.volumes)):
+        for g in met:
             hits.setdefault(g.identifier, (g, []))[1].append(n)
     out = []
     for ident in sorted(hits):

@@ -290,12 +290,24 @@ class LiveAirspace:
 
     def geofences_meeting(self, volume: Volume4D) -> list[Geofence]:
         """Geofences active during ``volume``'s window whose volumes meet it (exact), sorted by identifier."""
-        fences = (self._fences[k] for k in self._fence_index.near(volume))
-        return [g for g in fences if g.intersects(volume)]  # the one exact test, with the zone's windows
+        return self.geofences_meeting_each([volume])[0]
+
+    def geofences_meeting_each(self, volumes: Sequence[Volume4D]) -> list[list[Geofence]]:
+        """:meth:`geofences_meeting` of each volume (a plan's: one broad phase for all its legs)."""
+        fences = self._fences
+        return [
+            [g for g in map(fences.__getitem__, near) if g.intersects(v)]  # the one exact test, with windows
+            for v, near in zip(volumes, self._fence_index.near_each(volumes), strict=True)
+        ]
 
     def fences_near(self, box: Box) -> list[Geofence]:
         """Broad phase only: geofences whose indexed box meets ``box``, sorted by identifier."""
-        return [self._fences[k] for k in self._fence_index.candidates(box)]
+        return self.fences_near_each([box])[0]
+
+    def fences_near_each(self, boxes: Sequence[Box]) -> list[list[Geofence]]:
+        """:meth:`fences_near` of each box (one broad phase for all)."""
+        fences = self._fences
+        return [[fences[k] for k in near] for near in self._fence_index.candidates_each(boxes)]
 
 
 def _hull(geofence: Geofence) -> tuple[datetime | None, datetime | None]:

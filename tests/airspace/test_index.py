@@ -333,7 +333,13 @@ def test_batched_queries_answer_each_volume_like_brute_force(monkeypatch, scan_m
         assert idx.entries_each([p.box for p in probes]) == [
             [(k, v) for k, v in stored if boxes_meet(p.box, v.box)] for p in probes
         ]
-    assert idx.meeting_each([]) == [] and idx.entries_each([]) == []
+        assert idx.candidates_each([p.box for p in probes]) == [
+            sorted({k for k, v in stored if boxes_meet(p.box, v.box)}) for p in probes
+        ]
+        assert idx.near_each(probes) == [idx.near(p) for p in probes]
+        for p, near in zip(probes, idx.near_each(probes), strict=True):
+            assert set(idx.query(p)) <= set(near) and set(idx.candidates(p.box)) <= set(near)
+    assert idx.meeting_each([]) == [] and idx.entries_each([]) == [] and idx.near_each([]) == []
 
 
 @given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(1, 3)), max_size=8))

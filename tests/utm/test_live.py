@@ -111,6 +111,8 @@ def test_geofences_put_replace_remove_and_meet_only_while_active(box, t0):
     assert [g.identifier for g in live.geofences] == ["A", "B"]
     assert [g.identifier for g in live.geofences_meeting(box(600.0))] == ["B"]  # A starts at 40 min
     assert [g.identifier for g in live.geofences_meeting(box(600.0, start_min=30, end_min=40))] == ["A", "B"]
+    legs = [box(600.0), box(600.0, start_min=30, end_min=40), box(600.0, start_min=200, end_min=210)]
+    assert live.geofences_meeting_each(legs) == [live.geofences_meeting(v) for v in legs]
     later = _fence("B", Restriction.PROHIBITED, box, t0, 90, 120)
     live.put_geofence(later)  # replaced: new window
     assert live.geofences_meeting(box(600.0)) == []
@@ -127,6 +129,7 @@ def test_a_permanent_geofence_meets_at_any_time(box, t0):
         "P"
     ]
     assert [g.identifier for g in live.fences_near(box(550.0).box)] == ["P"]
+    assert live.fences_near_each([box(550.0).box, box(550.0).box]) == [live.fences_near(box(550.0).box)] * 2
 
 
 def test_cells_of_volume_is_remembered_by_identity_and_equals_the_grid(box):
