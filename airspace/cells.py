@@ -11,7 +11,7 @@ import bisect
 import copy
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,6 +70,7 @@ class CellGrid:
     __slots__ = (
         "_boxes",
         "_capacity",
+        "_capacity_table",
         "_edge_lists",
         "_x_edges_m",
         "_y_edges_m",
@@ -110,6 +111,7 @@ class CellGrid:
         self._capacity = np.full(self.shape, _valid_capacity(capacity, "capacity"), dtype=np.int64)
         self._override(capacity_overrides or {})
         self._capacity.flags.writeable = False
+        self._capacity_table: list[list[list[int]]] = self._capacity.tolist()  # for capacity_of_cells
         self._boxes: np.ndarray | None = None  # every column's square, built on first use
 
     @property
@@ -378,16 +380,18 @@ class CellGrid:
         out = self._capacity[tuple(np.broadcast_arrays(*index))]
         return int(out) if out.ndim == 0 else out
 
-    def capacity_of_cells(self, cells: np.ndarray) -> np.ndarray:
-        """:meth:`capacity` of each ``(i, j, k)`` row of ``cells``, rows as :meth:`cells_of_volumes` returns
-        them (in range by construction: not checked again, one gather for a whole plan).
+    def capacity_of_cells(self, cells: Iterable[tuple[int, int, int]]) -> list[int]:
+        """:meth:`capacity` of each ``(i, j, k)`` of ``cells``, cells as :meth:`cells_of_volumes` returns them
+        (in range by construction: not checked again), read from nested lists: a plan's few cells cost less
+        than building an array to gather from.
 
         >>> closed = {(1, 0, 2): 0}
         >>> grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=2, ny=1, capacity=4, capacity_overrides=closed)
-        >>> grid.capacity_of_cells(np.array([[0, 0, 2], [1, 0, 2]])).tolist()
+        >>> grid.capacity_of_cells([(0, 0, 2), (1, 0, 2)])
         [4, 0]
         """
-        return self._capacity[cells[:, 0], cells[:, 1], cells[:, 2]]
+        table = self._capacity_table
+        return [table[i][j][k] for i, j, k in cells]
 
     def scaled(self, factor: float) -> CellGrid:
         """The same grid with every cell-layer's capacity times ``factor``, rounded down: a what-if on how
@@ -403,6 +407,7 @@ class CellGrid:
         out = copy.copy(self)
         out._capacity = np.floor(self._capacity * factor).astype(np.int64)
         out._capacity.flags.writeable = False
+        out._capacity_table = out._capacity.tolist()
         return out
 
     def blocked_at(

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import numpy as np
 import shapely
 
 from airspace.geofences import Geofence, Restriction
@@ -197,7 +196,7 @@ def _plan_cells(
     if not out:
         return []
     keys = sorted(out)
-    capacities = live.grid.capacity_of_cells(np.array(keys)).tolist()  # type: ignore[union-attr]
+    capacities = live.grid.capacity_of_cells(keys)  # type: ignore[union-attr]
     return [(cell, capacity, out[cell]) for cell, capacity in zip(keys, capacities, strict=True)]
 
 
