@@ -105,6 +105,11 @@ class Volume3D:
             object.__setattr__(volume, "_bounds_xy_m", bounds_xy_m)
         return volume
 
+    def between(self, z_lower_m: float, z_upper_m: float) -> Volume3D:
+        """The same outline between other heights, nothing checked (as the constructor), with the outline's
+        bounds if this volume has computed them: an altitude alternative's volumes need no shapely call."""
+        return Volume3D.trusted(self.outline, z_lower_m, z_upper_m, self._bounds_xy_m)
+
     @property
     def bounds_xy_m(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the outline."""

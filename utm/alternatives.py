@@ -222,9 +222,7 @@ def _altitude_layer(
         lo_m, hi_m = layer.z_lower_m + LAYER_MARGIN_M, layer.z_upper_m - LAYER_MARGIN_M
         if all((v.volume.z_lower_m, v.volume.z_upper_m) == (lo_m, hi_m) for v in volumes):
             continue
-        moved = tuple(
-            Volume4D(Volume3D(v.volume.outline, lo_m, hi_m), v.time_start, v.time_end) for v in volumes
-        )
+        moved = tuple(Volume4D(v.volume.between(lo_m, hi_m), v.time_start, v.time_end) for v in volumes)
         if not _blocked(live, moved, intent_id, blocks, fenced) and verdict(moved) is None:
             return Alternative(
                 "altitude_layer",

@@ -288,3 +288,15 @@ def test_intersects_agrees_with_shapely_on_random_near_misses_and_touches():
         assert a.intersects(b) == exact == b.intersects(a)
         c = box(left + 50.0 + gap, y - 5.0, left + 90.0, y + 5.0)
         assert b.intersects(c) == (gap == 0.0) == c.intersects(b)
+
+
+def test_between_keeps_the_outline_and_its_bounds_at_new_heights():
+    """Oracle: the constructor with the same outline; the bounds come along without being computed again."""
+    square = Volume3D.polygon([(0, 0), (10, 0), (10, 4), (0, 4)], z_lower_m=0.0, z_upper_m=5.0)
+    fresh = square.between(30.5, 59.5)
+    assert fresh == Volume3D(square.outline, 30.5, 59.5) and fresh.outline is square.outline
+    assert fresh.bounds_xy_m == (0.0, 0.0, 10.0, 4.0)
+    assert square.bounds_xy_m == (0.0, 0.0, 10.0, 4.0)  # now computed: handed on
+    assert square.between(60.5, 89.5)._bounds_xy_m == (0.0, 0.0, 10.0, 4.0)
+    disc = Volume3D.circle(5.0, 5.0, 2.0, z_lower_m=0.0, z_upper_m=1.0).between(2.0, 3.0)
+    assert (disc.z_lower_m, disc.z_upper_m, disc.bounds_xy_m) == (2.0, 3.0, (3.0, 3.0, 7.0, 7.0))
