@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from types import MappingProxyType
@@ -49,6 +49,7 @@ class LiveAirspace:
     """
 
     __slots__ = (
+        "_asked",
         "_cells",
         "_fence_index",
         "_fences",
@@ -80,6 +81,7 @@ class LiveAirspace:
         self._fences: dict[str, Geofence] = {}
         self._fence_index: SpaceTimeIndex[str] = SpaceTimeIndex()
         self._recent: OrderedDict[int, tuple[Volume3D, np.ndarray]] = OrderedDict()
+        self._asked: dict[str, tuple[Sequence[Volume4D], UUID | None, list]] = {}
         self._outlines: OrderedDict[int, tuple[Polygon | Circle, np.ndarray]] = OrderedDict()
         for fence in geofences:
             self.put_geofence(fence)
@@ -105,6 +107,7 @@ class LiveAirspace:
     def put(self, intent: OperationalIntent) -> None:
         """Insert or replace ``intent``: index all its volumes (nominal and off-nominal), occupy cells. A new
         version with the very same volumes (a state change) only replaces the record."""
+        self._asked.clear()
         old = self._intents.get(intent.id)
         if old is not None:
             if _same(old.all_volumes, intent.all_volumes):
@@ -121,6 +124,7 @@ class LiveAirspace:
     def remove(self, intent_id: UUID) -> None:
         """Drop ``intent_id`` from the live set (F3548: Ended); :class:`NotFound` when absent."""
         intent = self.get(intent_id)
+        self._asked.clear()
         rows = self._rows_of(intent)  # what put entered, from the cells it kept
         del self._intents[intent_id]
         self._cells.pop(intent_id, None)
@@ -161,8 +165,29 @@ class LiveAirspace:
         self, volumes: Sequence[Volume4D], *, exclude: UUID | None = None
     ) -> list[list[tuple[UUID, Volume4D]]]:
         """For each of ``volumes``, ``(intent id, its volume)`` for each live intent volume truly intersecting
-        it (closed), by indexing order; a plan's volumes in few index queries."""
-        return [[(k, v) for k, v in met if k != exclude] for met in self._index.meeting_each(volumes)]
+        it (closed), by indexing order; a plan's volumes in few index queries. Answered again from memory
+        for the very same sequence (see :meth:`_again`): the answer is shared, not to be modified."""
+        return self._again(
+            "intents",
+            volumes,
+            exclude,
+            lambda: [[(k, v) for k, v in met if k != exclude] for met in self._index.meeting_each(volumes)],
+        )
+
+    def _again(
+        self, kind: str, volumes: Sequence[Volume4D], exclude: UUID | None, answer: Callable[[], list]
+    ) -> list:
+        """``answer()``, or what it gave when this very tuple of ``volumes`` (immutable, and held, so its id
+        is not reused) was last asked about, with the same ``exclude``, if the picture has not changed since:
+        an altitude alternative is asked about once to rule it out, then again in its full check."""
+        if not isinstance(volumes, tuple):
+            return answer()
+        last = self._asked.get(kind)
+        if last is not None and last[0] is volumes and last[1] == exclude:
+            return last[2]
+        out = answer()
+        self._asked[kind] = (volumes, exclude, out)
+        return out
 
     def cells_of_intent(self, intent_id: UUID) -> tuple[np.ndarray, ...]:
         """``grid.cells_of_volume`` of each nominal volume of the live intent ``intent_id``, as kept since it
@@ -272,6 +297,7 @@ class LiveAirspace:
 
     def put_geofence(self, geofence: Geofence) -> None:
         """Insert or replace a geofence, indexed over the hull of its applicability windows."""
+        self._asked.clear()
         if geofence.identifier in self._fences:
             self.remove_geofence(geofence.identifier)
         self._fences[geofence.identifier] = geofence
@@ -285,6 +311,7 @@ class LiveAirspace:
         """Drop a geofence; :class:`NotFound` when absent."""
         if identifier not in self._fences:
             raise NotFound(f"geofence {identifier!r} not found")
+        self._asked.clear()
         del self._fences[identifier]
         self._fence_index.remove(identifier)
 
@@ -293,12 +320,20 @@ class LiveAirspace:
         return self.geofences_meeting_each([volume])[0]
 
     def geofences_meeting_each(self, volumes: Sequence[Volume4D]) -> list[list[Geofence]]:
-        """:meth:`geofences_meeting` of each volume (a plan's: one broad phase for all its legs)."""
+        """:meth:`geofences_meeting` of each volume (a plan's: one broad phase for all its legs); answered
+        again from memory for the very same sequence, as :meth:`meeting_each`."""
         fences = self._fences
-        return [
-            [g for g in map(fences.__getitem__, near) if g.intersects(v)]  # the one exact test, with windows
-            for v, near in zip(volumes, self._fence_index.near_each(volumes), strict=True)
-        ]
+        return self._again(
+            "zones",
+            volumes,
+            None,
+            lambda: [
+                [
+                    g for g in map(fences.__getitem__, near) if g.intersects(v)
+                ]  # the one exact test, with windows
+                for v, near in zip(volumes, self._fence_index.near_each(volumes), strict=True)
+            ],
+        )
 
     def fences_near(self, box: Box) -> list[Geofence]:
         """Broad phase only: geofences whose indexed box meets ``box``, sorted by identifier."""

@@ -311,3 +311,29 @@ def test_cells_of_a_remembered_outline_at_new_heights_equal_the_grid(box):
     for n in range(100):  # the outline memo stays bounded too
         live.cells_of_volume(box(x_m=float(n)).volume)
     assert len(live._outlines) <= 64
+
+
+def test_a_tuple_asked_about_again_is_answered_from_memory_until_the_picture_changes(box, intent):
+    """Oracle: the same questions asked of a fresh picture holding the same intents and zones."""
+    one, two = intent(box()), intent(box(50.0))
+    live = LiveAirspace(intents=[one])
+    plan = (box(20.0), box(2_000.0))
+
+    def fresh() -> tuple[list, list]:
+        again = LiveAirspace(intents=live.intents.values(), geofences=live.geofences)
+        return again.meeting_each(plan), again.geofences_meeting_each(plan)
+
+    met = live.meeting_each(plan)
+    assert live.meeting_each(plan) is met and met == fresh()[0]
+    assert live.meeting_each(plan, exclude=one.id) == [[], []]  # another exclude: asked anew
+    assert live.meeting_each(list(plan)) is not live.meeting_each(list(plan))  # lists are never remembered
+    live.put(two)
+    assert live.meeting_each(plan) == fresh()[0] == [[(one.id, one.volumes[0]), (two.id, two.volumes[0])], []]
+    live.remove(one.id)
+    assert live.meeting_each(plan) == fresh()[0]
+    zones = live.geofences_meeting_each(plan)
+    assert live.geofences_meeting_each(plan) is zones == [[], []]
+    live.put_geofence(Geofence("Z", Restriction.PROHIBITED, (box().volume,)))
+    assert live.geofences_meeting_each(plan) == fresh()[1] == [[live.geofence("Z")], []]
+    live.remove_geofence("Z")
+    assert live.geofences_meeting_each(plan) == fresh()[1] == [[], []]
