@@ -11,18 +11,21 @@ Layer: airspace; imports nothing of ours but airspace.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from airspace.errors import AirspaceInputError, InvalidGeozone
 from airspace.volumes import Volume3D, Volume4D
 
-__all__ = ["Applicability", "Geofence", "Restriction", "WeeklySchedule"]
+__all__ = ["Applicability", "Geofence", "Restriction", "WeeklySchedule", "posix_us"]
 
 # _DAY_S, _ALL_DAYS and _seconds are shared with the importers in airspace.geozones.
 _DAY_S = 86400.0
 _WEEK_S = 7 * _DAY_S
 _ALL_DAYS = frozenset(range(7))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 class Restriction(enum.StrEnum):
@@ -134,7 +137,44 @@ class Geofence:
     def intersects(self, volume: Volume4D) -> bool:
         """Active during the volume's window and some volume meets it (closed, exact: F3548 GEN0500)."""
         active = self.active_during(volume.time_start, volume.time_end)
-        return active and any(v.intersects(volume.volume) for v in self.volumes)
+        return active and self.meets(volume.volume)
+
+    def meets(self, volume: Volume3D) -> bool:
+        """Whether some of the zone's volumes meets ``volume`` (closed, exact), whenever the zone applies."""
+        return any(v.intersects(volume) for v in self.volumes)
+
+    @property
+    def windows_us(self) -> tuple[tuple[float, float], ...] | None:
+        """When no weekly schedule limits the zone, the closed windows in which it applies, as
+        :func:`posix_us` (``-inf`` / ``inf`` for an open side; one unbounded window when permanent); else
+        ``None``.
+
+        A window ``[t_start, t_end]`` is then :meth:`active_during` exactly when it meets one of these, so a
+        caller testing one zone against many windows compares integers instead of datetimes.
+
+        >>> from dataclasses import replace
+        >>> day = Geofence("z", Restriction.PROHIBITED, (Volume3D.circle(0, 0, 1, z_lower_m=0, z_upper_m=1),),
+        ...                (Applicability(datetime(1970, 1, 2, tzinfo=UTC), None),))
+        >>> day.windows_us, replace(day, applicability=()).windows_us
+        (((86400000000, inf),), ((-inf, inf),))
+        """
+        if any(a.schedules for a in self.applicability):
+            return None
+        if not self.applicability:
+            return ((-math.inf, math.inf),)
+        return tuple(
+            (
+                -math.inf if a.start is None else posix_us(a.start),
+                math.inf if a.end is None else posix_us(a.end),
+            )
+            for a in self.applicability
+        )
+
+
+def posix_us(t: datetime) -> int:
+    """Whole microseconds since the POSIX epoch of the timezone-aware ``t``: exact, so comparisons of these
+    agree with those of the datetimes (float seconds lose microseconds past the year 2242)."""
+    return (t - _EPOCH) // _ONE_US
 
 
 def _seconds(t: time) -> float:

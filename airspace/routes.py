@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -19,7 +20,7 @@ import shapely
 
 from airspace.cells import CellGrid
 from airspace.errors import AirspaceInputError, InvalidRegion, NoRoute
-from airspace.geofences import Geofence, Restriction
+from airspace.geofences import Geofence, Restriction, posix_us
 from airspace.volumes import Volume3D, Volume4D, format_time
 
 __all__ = ["Route", "RouteGraph", "corridor"]
@@ -145,11 +146,11 @@ class RouteGraph:
         start, goal = self._column("origin_xy_m", origin, k), self._column("destination_xy_m", destination, k)
         length_m = math.dist(origin, destination)
         while True:  # ends: the window only grows, so at most two passes per newly activated zone
-            window = (
+            window = _Window.of(
                 t0 - timedelta(seconds=time_buffer_s),
                 t0 + timedelta(seconds=length_m / speed_mps + time_buffer_s),
             )
-            active = tuple(n for n, z in enumerate(self._zones) if z.geofence.active_during(*window))
+            active = tuple(n for n, z in enumerate(self._zones) if z.active_during(window))
             self._check_ends(start, goal, k, active, window)
             layer = self._blocked(k, active)
             centres = self.grid.column_centres(self._search(start, goal, layer, k, window))
@@ -202,15 +203,12 @@ class RouteGraph:
             )
         return cell[0], cell[1]
 
-    def _check_ends(
-        self, start: Cell, goal: Cell, k: int, active: tuple[int, ...], window: tuple[datetime, datetime]
-    ) -> None:
+    def _check_ends(self, start: Cell, goal: Cell, k: int, active: tuple[int, ...], window: _Window) -> None:
         """NoRoute naming the end and its zones when the origin or destination cell is blocked on layer ``k``
         by the ``active`` zones (checked before the layer is built: a blocked end needs no layer)."""
-        ny = self.grid.ny
         for end, cell in (("origin", start), ("destination", goal)):
-            at = cell[0] * ny + cell[1]
-            hits = [z.geofence for z in map(self._zones.__getitem__, active) if at in z.columns(k, ny)[0]]
+            at = (*cell, k)
+            hits = [z.geofence for z in map(self._zones.__getitem__, active) if at in z.cell_layers]
             if hits:
                 raise NoRoute(
                     end,
@@ -226,7 +224,7 @@ class RouteGraph:
             zones = [self._zones[n] for n in active]
             blocked = np.zeros(self.grid.nx * self.grid.ny, dtype=bool)
             for z in zones:
-                blocked[z.columns(k, self.grid.ny)[1]] = True
+                blocked[z.columns(k, self.grid.ny)] = True
             blocked = blocked.reshape(self.grid.nx, self.grid.ny)
             free = (~blocked).tolist()
             layer = _Blocked(self.grid, [z.geofence for z in zones], blocked, free, self._squares)
@@ -235,9 +233,7 @@ class RouteGraph:
             self._layers[(k, active)] = layer
         return layer
 
-    def _search(
-        self, start: Cell, goal: Cell, layer: _Blocked, k: int, window: tuple[datetime, datetime]
-    ) -> list[Cell]:
+    def _search(self, start: Cell, goal: Cell, layer: _Blocked, k: int, window: _Window) -> list[Cell]:
         """A* over the free cells between free ends; NoRoute naming the zones when they cut the ends off."""
         free = layer.free
 
@@ -305,7 +301,10 @@ class RouteGraph:
         the first / last segment is such a leg (origin to its cell centre, that centre to the destination).
         """
         for n, volume in enumerate(corridor):
-            hits = [z.geofence for z in self._zones if z.geofence.intersects(volume)]
+            window = _Window.of(volume.time_start, volume.time_end)  # type: ignore[arg-type]  # legs have both
+            hits = [
+                z.geofence for z in self._zones if z.active_during(window) and z.geofence.meets(volume.volume)
+            ]
             if not hits:
                 continue
             if n == 0 and end_legs[0]:
@@ -324,21 +323,52 @@ _LAYER_MEMO = 64
 """Layers-with-active-zones a :class:`RouteGraph` keeps built (there are a few per region and day)."""
 
 
+class _Window(NamedTuple):
+    """A closed flight window as datetimes (messages, weekly schedules) and as :func:`posix_us` (activity)."""
+
+    start: datetime
+    end: datetime
+    start_us: int
+    end_us: int
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime) -> _Window:
+        return cls(start, end, posix_us(start), posix_us(end))
+
+
 @dataclass(slots=True, eq=False)
 class _Zone:
-    """A PROHIBITED zone, the cell-layers it touches and, per layer once asked, its columns as flat indices
-    ``i * ny + j`` (a set for the end test, an array for the mask); ``with_geofences`` graphs share it."""
+    """A PROHIBITED zone, the cell-layers it touches and, once asked, those as a set of ``(i, j, k)`` (the end
+    test) and per layer its columns as flat indices ``i * ny + j`` (the mask); ``with_geofences`` graphs share
+    it. Its :attr:`Geofence.windows_us` are kept: every route asks every zone whether it is active."""
 
     geofence: Geofence
     cells: np.ndarray
-    _columns: dict[int, tuple[frozenset[int], np.ndarray]] = field(default_factory=dict)
+    windows_us: tuple[tuple[float, float], ...] | None = field(init=False)
+    _cell_layers: frozenset[tuple[int, ...]] | None = field(default=None, init=False)
+    _columns: dict[int, np.ndarray] = field(default_factory=dict, init=False)
 
-    def columns(self, k: int, ny: int) -> tuple[frozenset[int], np.ndarray]:
-        """The flat indices of the zone's columns on layer ``k``, as a set and as an array."""
+    def __post_init__(self) -> None:
+        self.windows_us = self.geofence.windows_us
+
+    def active_during(self, window: _Window) -> bool:
+        """:meth:`Geofence.active_during` the window, from integers unless weekly schedules limit the zone."""
+        if self.windows_us is None:
+            return self.geofence.active_during(window.start, window.end)
+        return any(lo_us <= window.end_us and window.start_us <= hi_us for lo_us, hi_us in self.windows_us)
+
+    @property
+    def cell_layers(self) -> frozenset[tuple[int, ...]]:
+        """The cell-layers ``(i, j, k)`` the zone touches, as a set (a blocker zone has a handful)."""
+        if self._cell_layers is None:
+            self._cell_layers = frozenset(map(tuple, self.cells.tolist()))
+        return self._cell_layers
+
+    def columns(self, k: int, ny: int) -> np.ndarray:
+        """The flat indices ``i * ny + j`` of the zone's columns on layer ``k``."""
         if k not in self._columns:
             on_k = self.cells[self.cells[:, 2] == k]
-            flat = on_k[:, 0] * ny + on_k[:, 1]
-            self._columns[k] = frozenset(flat.tolist()), flat
+            self._columns[k] = on_k[:, 0] * ny + on_k[:, 1]
         return self._columns[k]
 
 
@@ -463,7 +493,7 @@ def _xy(field: str, xy_m: Sequence[float]) -> Point:
     return float(xy_m[0]), float(xy_m[1])
 
 
-def _when(window: tuple[datetime, datetime]) -> str:
+def _when(window: _Window) -> str:
     """The flight window as NoRoute messages name it."""
     return f"between {format_time(window[0])} and {format_time(window[1])}"
 

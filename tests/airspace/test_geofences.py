@@ -4,13 +4,14 @@ Oracle: a naive per-instant calendar check stepped minute by minute for ``active
 tests are in test_geozones.py.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+import itertools
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import numpy as np
 import pytest
 
 from airspace.errors import AirspaceInputError, InvalidGeozone
-from airspace.geofences import Applicability, Geofence, Restriction, WeeklySchedule
+from airspace.geofences import Applicability, Geofence, Restriction, WeeklySchedule, posix_us
 from airspace.volumes import Volume3D, Volume4D
 
 UNIT_CIRCLE = Volume3D.circle(0.0, 0.0, 1.0, z_lower_m=0.0, z_upper_m=1.0)
@@ -74,6 +75,50 @@ class TestIntersects:
         )
         assert not fence.intersects(Volume4D(above, monday, monday + timedelta(days=1)))
         assert fence.intersects(Volume4D(inside))  # unbounded window
+
+
+class TestWindowsUs:
+    def test_posix_us_is_exact_and_keeps_the_order_of_datetimes(self):
+        """One microsecond apart in the year 9000 (where float seconds tie) and across time zones."""
+        late = utc(9000, 1, 1)
+        assert posix_us(late + timedelta(microseconds=1)) - posix_us(late) == 1
+        assert posix_us(utc(1970, 1, 1, 0, 0, 1)) == 1_000_000
+        plus_two = datetime(1970, 1, 1, 2, tzinfo=timezone(timedelta(hours=2)))
+        assert posix_us(plus_two) == 0
+        assert posix_us(utc(1969, 12, 31, 23, 59, 59, 999_999)) == -1
+
+    def test_windows_agree_with_active_during(self):
+        """Random windows, open or not, against ``active_during``; touching ends count on both sides."""
+        t0 = utc(2026, 1, 5)
+        rng = np.random.default_rng(7)
+        for _ in range(50):
+            starts = sorted(rng.integers(0, 10_000, 4).tolist())
+            applicability = tuple(
+                Applicability(
+                    None if rng.random() < 0.2 else t0 + timedelta(seconds=a),
+                    None if rng.random() < 0.2 else t0 + timedelta(seconds=b + 1),
+                )
+                for a, b in itertools.pairwise(starts)
+            )[: rng.integers(0, 4)]
+            fence = Geofence("Z", Restriction.PROHIBITED, (UNIT_CIRCLE,), applicability)
+            for a, b in np.sort(rng.integers(-100, 10_200, (20, 2)), axis=1).tolist():
+                lo, hi = t0 + timedelta(seconds=a), t0 + timedelta(seconds=b)
+                meets = any(w_lo <= posix_us(hi) and posix_us(lo) <= w_hi for w_lo, w_hi in fence.windows_us)
+                assert meets is fence.active_during(lo, hi), (applicability, lo, hi)
+
+    def test_touching_ends_meet_and_a_microsecond_apart_do_not(self):
+        start, end = utc(2026, 1, 5, 8), utc(2026, 1, 5, 9)
+        fence = Geofence("Z", Restriction.PROHIBITED, (UNIT_CIRCLE,), (Applicability(start, end),))
+        ((lo_us, hi_us),) = fence.windows_us
+        assert (lo_us, hi_us) == (posix_us(start), posix_us(end))
+        assert fence.active_during(end, end + timedelta(hours=1))
+        assert not fence.active_during(end + timedelta(microseconds=1), end + timedelta(hours=1))
+        assert posix_us(end + timedelta(microseconds=1)) > hi_us
+
+    def test_a_weekly_schedule_leaves_the_windows_to_active_during(self):
+        schedule = WeeklySchedule(frozenset({0}), time(8), time(9))
+        applicability = (Applicability(utc(2026, 1, 1), None), Applicability(None, None, (schedule,)))
+        assert Geofence("Z", Restriction.PROHIBITED, (UNIT_CIRCLE,), applicability).windows_us is None
 
 
 class TestModel:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
 import pytest
@@ -14,13 +14,14 @@ from shapely.geometry import Point, Polygon
 
 from airspace.cells import CellGrid
 from airspace.errors import AirspaceInputError, InvalidRegion, NoRoute
-from airspace.geofences import Applicability, Geofence, Restriction
+from airspace.geofences import Applicability, Geofence, Restriction, WeeklySchedule
 from airspace.routes import RouteGraph, corridor
 from airspace.volumes import Circle, Volume3D, Volume4D
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SPEED_MPS = 12.5
 TIME_BUFFER_S = 30.0
+US = timedelta(microseconds=1)
 
 
 def zone(ident: str, volume: Volume3D, restriction=Restriction.PROHIBITED, applicability=()) -> Geofence:
@@ -222,6 +223,29 @@ def test_zone_active_only_later_blocks_a_route_flown_then_not_now():
     then = plan(graph, origin, destination, t0=then_t0)
     assert route_length_m(then, then_t0) > 5500.0 + 1.0
     assert not any(enters(v, later) for v in then)
+
+
+def test_zone_activity_is_closed_at_the_flight_window_and_follows_weekly_schedules():
+    """A zone ending at the flight window's first instant still blocks, one ending a microsecond before does
+    not; a weekly schedule (tested on datetimes, not integer windows) blocks only on its days."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=6, ny=6)
+    site = Volume3D.circle(1100.0, 1100.0, 50.0, z_lower_m=0.0, z_upper_m=100.0)
+    start = T0 - timedelta(seconds=TIME_BUFFER_S)
+    touching = zone("P1", site, applicability=(Applicability(start - timedelta(hours=1), start),))
+    before = zone("P2", site, applicability=(Applicability(start - timedelta(hours=1), start - US),))
+    sunday = WeeklySchedule(frozenset({6}), time(11), time(13))  # T0 is Sunday 12:00 UTC
+    monday = WeeklySchedule(frozenset({0}), time(11), time(13))
+    weekly = [
+        zone(f"W{n}", site, applicability=(Applicability(schedules=(s,)),))
+        for n, s in enumerate((sunday, monday))
+    ]
+    for blocker, blocks in ((touching, True), (before, False), (weekly[0], True), (weekly[1], False)):
+        graph = RouteGraph(grid, [blocker])
+        if blocks:
+            with pytest.raises(NoRoute, match=rf"^origin: .* zone\(s\) {blocker.identifier} "):
+                plan(graph, (1000.0, 1000.0), (2750.0, 2750.0))
+        else:
+            assert plan(graph, (1000.0, 1000.0), (2750.0, 2750.0))
 
 
 def test_window_is_rechecked_with_the_longer_route():
