@@ -510,5 +510,6 @@ def _prohibited_cells(
     taken from ``known`` (per zone, ``None`` where unknown) where given."""
     given = list(known) or [None] * len(geofences)
     zones = [(g, c) for g, c in zip(geofences, given, strict=True) if g.restriction == Restriction.PROHIBITED]
-    found = iter(grid.cells_of_geofences([g for g, c in zones if c is None]))
+    unknown = [g for g, c in zones if c is None]
+    found = iter(grid.cells_of_geofences(unknown) if unknown else ())  # a reroute's zones come with cells
     return [_Zone(g, next(found) if c is None else c) for g, c in zones]

@@ -415,4 +415,5 @@ def _centroid(volume: Volume3D) -> tuple[float, float]:
     o = volume.outline
     if isinstance(o, Circle):
         return o.center_x_m, o.center_y_m
-    return float(o.centroid.x), float(o.centroid.y)
+    centroid = o.centroid  # computed per access: once
+    return float(centroid.x), float(centroid.y)
