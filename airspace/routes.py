@@ -7,6 +7,7 @@ ours but airspace.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Iterable, Sequence
@@ -48,7 +49,7 @@ class RouteGraph:
     ``lateral_buffer_m <= cell_size_m / 2`` stays within the closed free cells it crosses.
     """
 
-    __slots__ = ("_graph", "_layers", "_squares", "_zones", "geofences", "grid")
+    __slots__ = ("_graph", "_layers", "_parent", "_squares", "_zones", "geofences", "grid")
 
     def __init__(self, grid: CellGrid, geofences: Sequence[Geofence] = ()) -> None:
         self.grid = grid
@@ -57,6 +58,7 @@ class RouteGraph:
         self._graph = _octile_graph(grid.nx, grid.ny, grid.cell_size_m)
         self._squares = grid.cell_box(np.arange(grid.nx)[:, None], np.arange(grid.ny)[None, :])
         self._layers: dict[tuple[int, tuple[int, ...]], _Blocked] = {}
+        self._parent: RouteGraph | None = None  # the graph a with_geofences one extends
 
     def with_geofences(
         self, extra: Sequence[Geofence], cells: Sequence[np.ndarray | None] = ()
@@ -70,7 +72,7 @@ class RouteGraph:
         clone.grid, clone.geofences, clone._graph = self.grid, (*self.geofences, *extra), self._graph
         clone._squares = self._squares
         clone._zones = self._zones + _prohibited_cells(self.grid, extra, cells)
-        clone._layers = {}
+        clone._layers, clone._parent = {}, self
         return clone
 
     def avoids(self, geofence: Geofence) -> bool:
@@ -217,21 +219,33 @@ class RouteGraph:
                 )
 
     def _blocked(self, k: int, active: tuple[int, ...]) -> _Blocked:
-        """Layer ``k`` with the ``active`` prohibited zones (positions in ``_zones``); built once per set of
-        active zones (a busy service plans thousands of routes under the same few zones)."""
+        """Layer ``k`` with the ``active`` prohibited zones (ascending positions in ``_zones``); built once
+        per set of active zones (a busy service plans thousands of routes under the same few zones)."""
         layer = self._layers.get((k, active))
         if layer is None:
-            zones = [self._zones[n] for n in active]
-            blocked = np.zeros(self.grid.nx * self.grid.ny, dtype=bool)
-            for z in zones:
-                blocked[z.columns(k, self.grid.ny)] = True
-            blocked = blocked.reshape(self.grid.nx, self.grid.ny)
-            free = (~blocked).tolist()
-            layer = _Blocked(self.grid, [z.geofence for z in zones], blocked, free, self._squares)
+            parent = self._parent
+            layer = self._layer(k, active) if parent is None else self._extended(parent, k, active)
             if len(self._layers) >= _LAYER_MEMO:
                 self._layers.clear()
             self._layers[(k, active)] = layer
         return layer
+
+    def _layer(self, k: int, active: tuple[int, ...]) -> _Blocked:
+        """Layer ``k`` built from the ``active`` zones' columns."""
+        zones = [self._zones[n] for n in active]
+        blocked = np.zeros(self.grid.nx * self.grid.ny, dtype=bool)
+        for z in zones:
+            blocked[z.columns(k, self.grid.ny)] = True
+        blocked = blocked.reshape(self.grid.nx, self.grid.ny)
+        return _Blocked(self.grid, [z.geofence for z in zones], blocked, (~blocked).tolist(), self._squares)
+
+    def _extended(self, parent: RouteGraph, k: int, active: tuple[int, ...]) -> _Blocked:
+        """Layer ``k`` of a :meth:`with_geofences` graph: the ``parent``'s (memoized there) under the active
+        zones they share, with this graph's own active zones added (a reroute's few blocker cells)."""
+        shared = bisect.bisect_left(active, len(parent._zones))
+        own = [self._zones[n] for n in active[shared:]]
+        cells = [(i, j) for z in own for i, j, on in z.cell_layers if on == k]
+        return parent._blocked(k, active[:shared]).adding([z.geofence for z in own], cells)
 
     def _search(self, start: Cell, goal: Cell, layer: _Blocked, k: int, window: _Window) -> list[Cell]:
         """A* over the free cells between free ends; NoRoute naming the zones when they cut the ends off."""
@@ -383,6 +397,17 @@ class _Blocked:
     blocked: np.ndarray
     free: list[list[bool]]
     squares: np.ndarray
+
+    def adding(self, zones: list[Geofence], cells: Iterable[Cell]) -> _Blocked:
+        """This layer with ``zones`` also blocking ``cells``: the mask is copied, and of the free lists only
+        the rows that change (the others are shared; no layer writes to its lists once built)."""
+        blocked, free = self.blocked.copy(), list(self.free)
+        for i, j in cells:
+            if free[i] is self.free[i]:
+                free[i] = free[i].copy()
+            free[i][j] = False
+            blocked[i, j] = True
+        return _Blocked(self.grid, [*self.zones, *zones], blocked, free, self.squares)
 
     def squares_near(self, p: Point, q: Point, margin_m: float) -> np.ndarray:
         """The squares of the blocked cells in the columns and rows that the segment's bounding box, widened

@@ -393,6 +393,26 @@ def test_with_geofences_given_cells_plans_as_with_cells_computed():
         assert plan(given, origin, destination) == plan(computed, origin, destination)
 
 
+def test_layers_of_with_geofences_graphs_are_those_of_one_graph_of_every_zone():
+    """A with_geofences graph builds a layer on its parent's; masks, free lists and zones are those a graph
+    of every zone builds, whatever subset is active, and the parent's layers are left as they were."""
+    rng = np.random.default_rng(10)
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=12, ny=9)
+    zones = [random_zone(rng, n, 5000.0) for n in range(9)]
+    root = RouteGraph(grid, zones[:4])
+    chained = root.with_geofences(zones[4:6]).with_geofences(zones[6:])
+    whole = RouteGraph(grid, zones)
+    for k in range(len(grid.layers)):
+        before = root._blocked(k, (0, 1, 2, 3))
+        mask, free = before.blocked.copy(), [row.copy() for row in before.free]
+        for active in [(0, 1, 2, 3, 4, 5, 6, 7, 8), (1, 3, 5, 8), (4, 6), (7,), (2,), ()]:
+            got, expected = chained._blocked(k, active), whole._blocked(k, active)
+            assert np.array_equal(got.blocked, expected.blocked) and got.free == expected.free
+            assert sorted(g.identifier for g in got.zones) == sorted(g.identifier for g in expected.zones)
+        assert np.array_equal(before.blocked, mask) and before.free == free
+        assert root._blocked(k, (0, 1, 2, 3)) is before
+
+
 def test_avoids_names_only_the_very_prohibited_zones_of_the_graph():
     """An equal copy counts (zones read back from a store are new objects); a changed zone, a zone that is
     not PROHIBITED and an unknown one do not."""
