@@ -69,8 +69,8 @@ class RouteGraph:
         caller already knows it (``None`` where not): only the others are computed.
         """
         clone = object.__new__(RouteGraph)
-        clone.grid, clone.geofences, clone._graph = self.grid, (*self.geofences, *extra), self._graph
-        clone._squares = self._squares
+        clone.grid, clone._graph, clone._squares = self.grid, self._graph, self._squares
+        clone.geofences = (*self.geofences, *extra)
         clone._zones = self._zones + _prohibited_cells(self.grid, extra, cells)
         clone._layers, clone._parent = {}, self
         return clone
@@ -347,6 +347,7 @@ class _Window(NamedTuple):
 
     @classmethod
     def of(cls, start: datetime, end: datetime) -> _Window:
+        """The window ``[start, end]`` (timezone-aware)."""
         return cls(start, end, posix_us(start), posix_us(end))
 
 
@@ -520,7 +521,7 @@ def _xy(field: str, xy_m: Sequence[float]) -> Point:
 
 def _when(window: _Window) -> str:
     """The flight window as NoRoute messages name it."""
-    return f"between {format_time(window[0])} and {format_time(window[1])}"
+    return f"between {format_time(window.start)} and {format_time(window.end)}"
 
 
 def _ids(geofences: Iterable[Geofence]) -> str:
