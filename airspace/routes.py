@@ -353,31 +353,26 @@ class _Window(NamedTuple):
 
 @dataclass(slots=True, eq=False)
 class _Zone:
-    """A PROHIBITED zone, the cell-layers it touches and, once asked, those as a set of ``(i, j, k)`` (the end
-    test) and per layer its columns as flat indices ``i * ny + j`` (the mask); ``with_geofences`` graphs share
-    it. Its :attr:`Geofence.windows_us` are kept: every route asks every zone whether it is active."""
+    """A PROHIBITED zone, the cell-layers it touches, those as a set of ``(i, j, k)`` (the end test) and, per
+    layer once asked, its columns as flat indices ``i * ny + j`` (the mask); ``with_geofences`` graphs share
+    it. Its :attr:`Geofence.windows_us` are kept: every route asks every zone whether it is active. Both are
+    made with the zone: a graph's own zones then cost nothing in the decisions that follow."""
 
     geofence: Geofence
     cells: np.ndarray
     windows_us: tuple[tuple[float, float], ...] | None = field(init=False)
-    _cell_layers: frozenset[tuple[int, ...]] | None = field(default=None, init=False)
+    cell_layers: frozenset[tuple[int, ...]] = field(init=False)
     _columns: dict[int, np.ndarray] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.windows_us = self.geofence.windows_us
+        self.cell_layers = frozenset(map(tuple, self.cells.tolist()))
 
     def active_during(self, window: _Window) -> bool:
         """:meth:`Geofence.active_during` the window, from integers unless weekly schedules limit the zone."""
         if self.windows_us is None:
             return self.geofence.active_during(window.start, window.end)
         return any(lo_us <= window.end_us and window.start_us <= hi_us for lo_us, hi_us in self.windows_us)
-
-    @property
-    def cell_layers(self) -> frozenset[tuple[int, ...]]:
-        """The cell-layers ``(i, j, k)`` the zone touches, as a set (a blocker zone has a handful)."""
-        if self._cell_layers is None:
-            self._cell_layers = frozenset(map(tuple, self.cells.tolist()))
-        return self._cell_layers
 
     def columns(self, k: int, ny: int) -> np.ndarray:
         """The flat indices ``i * ny + j`` of the zone's columns on layer ``k``."""
