@@ -199,7 +199,7 @@ class UTMService:
                 refused=rejected,
             )
             refs = tuple(c.ref for c in rejected.conflicts)
-            with self._store.write() as tx:
+            with self._store.write(synced=False) as tx:  # nothing changed: no wait for the disk
                 tx.record(
                     DecisionRecord(
                         now,

@@ -266,6 +266,23 @@ def test_file_database_runs_wal_with_full_sync_and_foreign_keys(db_path):
     raw.close()
 
 
+def test_an_unsynced_write_commits_and_the_connection_syncs_in_full_again(db_path):
+    """``write(synced=False)`` (a refusal's audit row) commits at once, readable by another connection, and
+    only that COMMIT skips the sync: FULL is back after it, also after a block that raised."""
+    with Store(db_path, FRAME) as s:
+        with s.write(synced=False) as tx:
+            assert s._con.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+            tx.record(decision("refused", 0))
+        assert s._con.execute("PRAGMA synchronous").fetchone()[0] == 2
+        with pytest.raises(RuntimeError, match="midway"), s.write(synced=False) as tx:
+            tx.record(decision("rolled back", 1))
+            raise RuntimeError("midway")
+        assert s._con.execute("PRAGMA synchronous").fetchone()[0] == 2
+        raw = sqlite3.connect(db_path)
+        assert raw.execute("SELECT entity_id FROM decisions").fetchall() == [("refused",)]
+        raw.close()
+
+
 def _write_intents(store: Store, count: int) -> None:
     for n in range(count):
         with store.write() as tx:
@@ -412,6 +429,8 @@ for n in range(100_000):
     with store.write() as tx:
         tx.put_intent(intent)
         tx.record(decision(str(intent.id), n))
+    with store.write(synced=False) as tx:  # a refusal's audit row
+        tx.record(decision(f"refused {{n}}", n))
     print(intent.id, intent.ovn, flush=True)
 """
 
@@ -419,7 +438,8 @@ for n in range(100_000):
 @pytest.mark.parametrize("period_s", [store_module.CHECKPOINT_EVERY_S, 0.002])
 def test_every_acknowledged_write_survives_sigkill(db_path, period_s):
     """ARCHITECTURE.md: a 2xx is durable. The child prints an id only after its commit, then is SIGKILLed;
-    also with background checkpoints every 2 ms, racing the commits."""
+    also with background checkpoints every 2 ms, racing the commits. The unsynced audit rows (refusals)
+    written before each print survive the crash of the process too."""
     code = CHILD.format(repo=str(REPO), tests=str(Path(__file__).parent), path=str(db_path), period=period_s)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     acknowledged = [child.stdout.readline().split() for _ in range(200)]
@@ -439,7 +459,9 @@ def test_every_acknowledged_write_survives_sigkill(db_path, period_s):
             len(acknowledged) + 1,
         )  # at most one committed, not yet printed
         audited = {d.entity_id for d in s.decisions()}
-        assert audited == set(live)  # no intent without its audit row, and the reverse
+        refused = {e for e in audited if e.startswith("refused")}
+        assert audited - refused == set(live)  # no intent without its audit row, and the reverse
+        assert refused >= {f"refused {n}" for n in range(len(acknowledged))}
         assert all(s.history(i.id) == [i] for i in s.load_intents())
 
 
