@@ -279,8 +279,10 @@ class RouteGraph:
 
         A leg is clear when its buffered outline meets no blocked cell's interior (touching a blocked
         cell's edge is fine: that edge belongs to a free cell too, or the leg would already cross). The
-        buffer (inside the true round one) is built only when a blocked cell lies within its width. Only
-        the blocked cells around the leg's bounding box are tested (prepared, as a tree query would).
+        buffer (inside the true round one) is built only when a blocked cell lies within its width but not
+        within :data:`_INSCRIBED` of it: nearer, the cell reaches into the buffer's interior, so the leg is
+        blocked whatever the exact outline. Only the blocked cells around the leg's bounding box are tested
+        (prepared, as a tree query would).
         """
 
         def clear(p: Point, q: Point) -> bool:
@@ -291,6 +293,8 @@ class RouteGraph:
             shapely.prepare(line)
             if not shapely.dwithin(line, boxes, lateral_buffer_m).any():
                 return True
+            if shapely.dwithin(line, boxes, _INSCRIBED * lateral_buffer_m).any():
+                return False
             leg = line.buffer(lateral_buffer_m)
             shapely.prepare(leg)
             meets = boxes[shapely.intersects(leg, boxes)]
@@ -332,6 +336,11 @@ class RouteGraph:
                 )
             raise NoRoute(field, f"{what} enters the active prohibited zone(s) {_ids(hits)}")
 
+
+_INSCRIBED = 0.99
+"""A buffered leg (shapely's default 8 segments a quarter circle) holds every point nearer the leg than
+``cos(pi / 32) = 0.9952`` times its width in its interior; this ratio stays below that by far more than
+rounding, so a blocked cell this near is surely met by the buffer's interior (not merely touched)."""
 
 _LAYER_MEMO = 64
 """Layers-with-active-zones a :class:`RouteGraph` keeps built (there are a few per region and day)."""

@@ -15,7 +15,7 @@ from shapely.geometry import Point, Polygon
 from airspace.cells import CellGrid
 from airspace.errors import AirspaceInputError, InvalidRegion, NoRoute
 from airspace.geofences import Applicability, Geofence, Restriction, WeeklySchedule
-from airspace.routes import RouteGraph, corridor
+from airspace.routes import _INSCRIBED, RouteGraph, corridor
 from airspace.volumes import Circle, Volume3D, Volume4D
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -469,10 +469,12 @@ def test_squares_near_a_segment_hold_every_blocked_square_within_the_margin():
         assert all(s is grid.cell_box(i, j) for s, (i, j) in zip(found, at, strict=True))
 
 
-def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square():
-    """Oracle: a leg is clear when its buffer meets each blocked square (all of them) only on the boundary."""
+@pytest.mark.parametrize("buffer_m", [50.0, 250.0])
+def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square(buffer_m):
+    """Oracle: a leg is clear when its buffer meets each blocked square (all of them) only on the boundary
+    (at half a cell, legs along a row of centres touch the blocked cells beside them)."""
     rng = np.random.default_rng(8)
-    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10)
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10, cell_size_m=500.0)
     for _ in range(10):
         zones = [
             zone(f"Z{n}", box(*(c := rng.uniform(0, 4500, 2)), *(c + rng.uniform(100, 900, 2))))
@@ -487,7 +489,7 @@ def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square
         points = [free[n] for n in rng.choice(len(free), 6, replace=False)]
 
         def clear(p, q, squares=squares):
-            leg = shapely.LineString([p, q]).buffer(50.0)
+            leg = shapely.LineString([p, q]).buffer(buffer_m)
             return all(shapely.touches(leg, s) or not shapely.intersects(leg, s) for s in squares)
 
         kept, a = [points[0]], 0
@@ -497,4 +499,17 @@ def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square
                 b += 1
             kept.append(points[b])
             a = b
-        assert RouteGraph._pulled(points, layer, 50.0) == kept
+        assert RouteGraph._pulled(points, layer, buffer_m) == kept
+
+
+def test_a_buffered_leg_holds_every_point_within_the_inscribed_share_of_its_width_in_its_interior():
+    """Oracle for the shortcut: the buffer's boundary is farther from the leg than ``_INSCRIBED`` widths."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        p, q = (tuple(rng.uniform(-5000.0, 5000.0, 2)) for _ in range(2))
+        if rng.random() < 0.2:
+            q = (q[0], p[1])  # axis-parallel legs too
+        line, width_m = shapely.LineString([p, q]), rng.uniform(1.0, 500.0)
+        leg = line.buffer(width_m)
+        assert leg.contains_properly(line)
+        assert shapely.distance(line, leg.exterior) > _INSCRIBED * width_m
