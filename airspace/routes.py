@@ -464,10 +464,10 @@ def corridor(
     if len(points) == 1:
         disc = Volume3D.circle(*points[0], lateral_buffer_m, z_lower_m=z_lower_m, z_upper_m=z_upper_m)
         return [_timed(disc, 0.0, 0.0, t0, speed_mps, time_buffer_s)]
-    xy = np.asarray(points, dtype=float)
+    legs = list(itertools.pairwise(points))
     # one shapely call for every leg; a buffered segment is a valid polygon, so nothing is re-checked
-    outlines = shapely.buffer(shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1)), lateral_buffer_m)
-    ends_m = [0.0, *itertools.accumulate(math.dist(p, q) for p, q in itertools.pairwise(points))]
+    outlines = shapely.buffer(shapely.linestrings(np.array(legs, dtype=float)), lateral_buffer_m)
+    ends_m = [0.0, *itertools.accumulate(math.dist(p, q) for p, q in legs)]
     return [
         _timed(Volume3D.trusted(outline, z_lower_m, z_upper_m), enter_m, exit_m, t0, speed_mps, time_buffer_s)
         for outline, enter_m, exit_m in zip(outlines.tolist(), ends_m[:-1], ends_m[1:], strict=True)
