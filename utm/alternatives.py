@@ -352,12 +352,10 @@ def _window_ends(g: Geofence, t_min_s: float, t_max_s: float) -> list[float]:
 
 def _active_windows(g: Geofence) -> list[tuple[float, float]]:
     """Closed windows (POSIX s, infinite when open) when the zone applies; none when a weekly schedule
-    limits it (those are left to the full check)."""
-    if any(a.schedules for a in g.applicability):
-        return []
-    if not g.applicability:
-        return [(-math.inf, math.inf)]
-    return [(_posix(a.start, -math.inf), _posix(a.end, math.inf)) for a in g.applicability]
+    limits it (those are left to the full check). From :attr:`Geofence.windows_us`: an exact microsecond
+    count over 10**6 is the float ``datetime.timestamp()`` gives."""
+    windows = g.windows_us
+    return [] if windows is None else [(lo / 10**6, hi / 10**6) for lo, hi in windows]
 
 
 def _monday_s(t_s: float) -> float:
@@ -400,10 +398,6 @@ def _past(gap_s: float, tol_s: float) -> float:
     """Whole seconds beyond ``gap_s`` by ``tol_s``, and strictly beyond (closed intervals: touching meets)."""
     shift_s = float(math.ceil(gap_s + tol_s))
     return shift_s if shift_s > gap_s else float(math.floor(gap_s) + 1)
-
-
-def _posix(t: datetime | None, unbounded: float) -> float:
-    return unbounded if t is None else t.timestamp()
 
 
 def _later(t: datetime | None, shift_s: float) -> datetime | None:
