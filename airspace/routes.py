@@ -295,7 +295,7 @@ class RouteGraph:
                 return True
             if shapely.dwithin(line, boxes, _INSCRIBED * lateral_buffer_m).any():
                 return False
-            leg = line.buffer(lateral_buffer_m)
+            leg = shapely.buffer(line, lateral_buffer_m, quad_segs=_LEG_QUAD_SEGS)  # the corridor's outline
             shapely.prepare(leg)
             meets = boxes[shapely.intersects(leg, boxes)]
             shapely.destroy_prepared(leg)  # touches as a tree's answer is tested: unprepared
@@ -337,8 +337,11 @@ class RouteGraph:
             raise NoRoute(field, f"{what} enters the active prohibited zone(s) {_ids(hits)}")
 
 
+_LEG_QUAD_SEGS = 8
+"""Segments a quarter circle of a buffered leg: string pulling tests the very outline the corridor gets."""
+
 _INSCRIBED = 0.99
-"""A buffered leg (shapely's default 8 segments a quarter circle) holds every point nearer the leg than
+"""A buffered leg (:data:`_LEG_QUAD_SEGS` = 8 segments a quarter circle) holds every point nearer the leg than
 ``cos(pi / 32) = 0.9952`` times its width in its interior; this ratio stays below that by far more than
 rounding, so a blocked cell this near is surely met by the buffer's interior (not merely touched)."""
 
@@ -466,7 +469,8 @@ def corridor(
         return [_timed(disc, 0.0, 0.0, t0, speed_mps, time_buffer_s)]
     legs = list(itertools.pairwise(points))
     # one shapely call for every leg; a buffered segment is a valid polygon, so nothing is re-checked
-    outlines = shapely.buffer(shapely.linestrings(np.array(legs, dtype=float)), lateral_buffer_m)
+    lines = shapely.linestrings(np.array(legs, dtype=float))
+    outlines = shapely.buffer(lines, lateral_buffer_m, quad_segs=_LEG_QUAD_SEGS)
     ends_m = [0.0, *itertools.accumulate(math.dist(p, q) for p, q in legs)]
     return [
         _timed(Volume3D.trusted(outline, z_lower_m, z_upper_m), enter_m, exit_m, t0, speed_mps, time_buffer_s)
