@@ -471,8 +471,9 @@ def test_squares_near_a_segment_hold_every_blocked_square_within_the_margin():
 
 @pytest.mark.parametrize("buffer_m", [50.0, 250.0])
 def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square(buffer_m):
-    """Oracle: a leg is clear when its buffer meets each blocked square (all of them) only on the boundary
-    (at half a cell, legs along a row of centres touch the blocked cells beside them)."""
+    """Oracle: a leg is clear when its corridor outline (what :func:`corridor` builds for it) meets each
+    blocked square (all of them) only on the boundary (at half a cell, legs along a row of centres touch the
+    blocked cells beside them)."""
     rng = np.random.default_rng(8)
     grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10, cell_size_m=500.0)
     for _ in range(10):
@@ -489,7 +490,7 @@ def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square
         points = [free[n] for n in rng.choice(len(free), 6, replace=False)]
 
         def clear(p, q, squares=squares):
-            leg = shapely.LineString([p, q]).buffer(buffer_m)
+            leg = _corridor_outline(p, q, buffer_m)
             return all(shapely.touches(leg, s) or not shapely.intersects(leg, s) for s in squares)
 
         kept, a = [points[0]], 0
@@ -502,14 +503,45 @@ def test_pulled_path_equals_brute_force_string_pulling_over_every_blocked_square
         assert RouteGraph._pulled(points, layer, buffer_m) == kept
 
 
+def test_a_leg_is_pulled_when_its_corridor_outline_is_clear_though_a_finer_buffer_would_enter_a_cell():
+    """The blocked cell's corner lies 0.9975 widths from the leg's end, at pi / 32 off its axis: inside a
+    16-segment buffer (a vertex there), outside the 8-segment outline the corridor gets (a chord there)."""
+    grid = CellGrid(x_min_m=0.0, y_min_m=0.0, nx=10, ny=10, cell_size_m=500.0)
+    graph = RouteGraph(grid, [zone("Z", box(1600.0, 1600.0, 1900.0, 1900.0))])
+    layer = graph._blocked(1, (0,))
+    assert layer.blocked.sum() == 1 and layer.blocked[3, 3]  # the cell [1500, 2000] x [1500, 2000]
+    width_m, off = 250.0, math.pi / 32.0
+    end = (1500.0 - 0.9975 * width_m * math.cos(off), 1500.0 - 0.9975 * width_m * math.sin(off))
+    start, detour = (250.0, end[1]), (750.0, 1000.0)
+    line, cell = shapely.LineString([start, end]), grid.cell_box(3, 3)
+    assert shapely.intersects(line.buffer(width_m, quad_segs=16), cell)
+    assert not shapely.intersects(_corridor_outline(start, end, width_m), cell)
+    assert RouteGraph._pulled([start, detour, end], layer, width_m) == [start, end]
+
+
 def test_a_buffered_leg_holds_every_point_within_the_inscribed_share_of_its_width_in_its_interior():
-    """Oracle for the shortcut: the buffer's boundary is farther from the leg than ``_INSCRIBED`` widths."""
+    """Oracle for the shortcut: the corridor outline's boundary is farther from the leg than ``_INSCRIBED``
+    widths."""
     rng = np.random.default_rng(5)
     for _ in range(300):
         p, q = (tuple(rng.uniform(-5000.0, 5000.0, 2)) for _ in range(2))
         if rng.random() < 0.2:
             q = (q[0], p[1])  # axis-parallel legs too
         line, width_m = shapely.LineString([p, q]), rng.uniform(1.0, 500.0)
-        leg = line.buffer(width_m)
+        leg = _corridor_outline(p, q, width_m)
         assert leg.contains_properly(line)
         assert shapely.distance(line, leg.exterior) > _INSCRIBED * width_m
+
+
+def _corridor_outline(p: tuple[float, float], q: tuple[float, float], width_m: float) -> Polygon:
+    """The outline :func:`corridor` gives the single leg ``p -> q`` buffered by ``width_m``."""
+    (leg,) = corridor(
+        [p, q],
+        t0=T0,
+        speed_mps=10.0,
+        z_lower_m=0.0,
+        z_upper_m=1.0,
+        lateral_buffer_m=width_m,
+        time_buffer_s=0.0,
+    )
+    return leg.volume.outline
