@@ -327,10 +327,8 @@ class LiveAirspace:
             "zones",
             volumes,
             None,
-            lambda: [
-                [
-                    g for g in map(fences.__getitem__, near) if g.intersects(v)
-                ]  # the one exact test, with windows
+            lambda: [  # g.intersects: the one exact test, with the zone's windows
+                [g for g in map(fences.__getitem__, near) if g.intersects(v)]
                 for v, near in zip(volumes, self._fence_index.near_each(volumes), strict=True)
             ],
         )
