@@ -6,12 +6,17 @@
  * canvas about 40 ms; stamping them here costs a few. Only the rows written last time are cleared.
  */
 
-/** One pre-rasterised shape: its non-transparent pixels around a centre pixel. */
+/**
+ * One pre-rasterised shape: its non-transparent pixels around a centre pixel, the opaque ones first (they
+ * are stored without reading what is there; only the antialiased rest is blended).
+ */
 class Stamp {
   constructor(dx, dy, rgba, reach) {
-    this.dx = dx; // Int16Array: column offset from the centre pixel
-    this.dy = dy;
-    this.rgba = rgba; // Int32Array, as the buffer stores it
+    const order = Array.from(rgba.keys()).sort((a, b) => (rgba[b] >>> 24 === 255) - (rgba[a] >>> 24 === 255));
+    this.dx = Int16Array.from(order, (k) => dx[k]); // column offset from the centre pixel
+    this.dy = Int16Array.from(order, (k) => dy[k]);
+    this.rgba = Int32Array.from(order, (k) => rgba[k]); // as the buffer stores it
+    this.opaque = rgba.filter((p) => p >>> 24 === 255).length; // the first this many
     this.reach = reach; // no pixel is further than this (px) from the centre along x or y
     this.width = -1;
     this.offsets = null;
@@ -52,7 +57,7 @@ export function rasterise(count, reach, paint) {
         }
       }
     }
-    stamps.push(new Stamp(Int16Array.from(dx), Int16Array.from(dy), Int32Array.from(rgba), reach));
+    stamps.push(new Stamp(dx, dy, rgba, reach));
   }
   return stamps;
 }
@@ -175,13 +180,15 @@ export class PixelLayer {
     const rgba = stamp.rgba;
     const offsets = stamp.offsetsFor(this.stride);
     const centre = cy * this.stride + cx;
-    for (let k = 0; k < rgba.length; k++) {
+    const opaque = stamp.opaque;
+    for (let k = 0; k < opaque; k++) px[centre + offsets[k]] = rgba[k];
+    for (let k = opaque; k < rgba.length; k++) {
       const i = centre + offsets[k];
       const src = rgba[k];
       const sa = src >>> 24;
       const dst = px[i];
       const da = dst >>> 24;
-      if (sa === 255 || da === 0) {
+      if (da === 0) {
         px[i] = src;
         continue;
       }
