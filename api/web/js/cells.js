@@ -1,7 +1,7 @@
 /**
  * Airspace-cell occupancy of the vehicles drawn, computed in the page: each vehicle is placed in its
- * (i, j, layer) cell by binary search on the grid's x/y edges and the layers' altitude bounds, and the
- * count is divided by the cell's capacity (map.grid of docs/map-api.md).
+ * (i, j, layer) cell on the grid's x/y edges (found from an even-spacing guess) and by binary search on the
+ * layers' altitude bounds, and the count is divided by the cell's capacity (map.grid of docs/map-api.md).
  */
 
 export class CellOccupancy {
@@ -14,6 +14,8 @@ export class CellOccupancy {
     this.nx = this.xEdges.length - 1;
     this.ny = this.yEdges.length - 1;
     this.nk = grid.layers.length;
+    this.xPerM = spacingInverse(this.xEdges);
+    this.yPerM = spacingInverse(this.yEdges);
     this.capacity = new Float32Array(this.nx * this.ny * this.nk); // [(i * ny + j) * nk + k]
     grid.capacity.forEach((column, i) =>
       column.forEach((layers, j) => layers.forEach((c, k) => (this.capacity[(i * this.ny + j) * this.nk + k] = c))),
@@ -30,8 +32,8 @@ export class CellOccupancy {
     const { nx, ny, nk, counts, ratio, capacity } = this;
     counts.fill(0);
     for (let v = 0; v < vehicles.n; v++) {
-      const i = lastEdgeAtOrBelow(this.xEdges, vehicles.x[v]);
-      const j = lastEdgeAtOrBelow(this.yEdges, vehicles.y[v]);
+      const i = lastEdgeFrom(this.xEdges, this.xPerM, vehicles.x[v]);
+      const j = lastEdgeFrom(this.yEdges, this.yPerM, vehicles.y[v]);
       if (i < 0 || i >= nx || j < 0 || j >= ny) continue;
       const sorted = lastEdgeAtOrBelow(this.zLower, vehicles.z[v]);
       if (sorted < 0 || vehicles.z[v] >= this.layers[sorted].z_upper_m) continue; // between layers
@@ -47,6 +49,26 @@ export class CellOccupancy {
     }
     return ratio;
   }
+}
+
+/** Edges per metre if they were evenly spaced (0 for fewer than two): the guess of lastEdgeFrom. */
+function spacingInverse(edges) {
+  const span = edges[edges.length - 1] - edges[0];
+  return edges.length > 1 && span > 0 ? (edges.length - 1) / span : 0;
+}
+
+/**
+ * Index of the last edge <= v (-1 below the first, also for NaN) on ascending edges: guessed from the even
+ * spacing `perM` and walked to the exact edge, so a grid's (evenly spaced, rounded) edges cost a step or two.
+ */
+function lastEdgeFrom(edges, perM, v) {
+  const last = edges.length - 1;
+  let i = Math.floor((v - edges[0]) * perM);
+  if (!(i > -1)) i = -1;
+  else if (i > last) i = last;
+  while (i >= 0 && edges[i] > v) i--;
+  while (i < last && edges[i + 1] <= v) i++;
+  return i;
 }
 
 /** Index of the last edge <= v (-1 below the first): binary search on ascending edges. */
