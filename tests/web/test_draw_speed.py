@@ -21,6 +21,7 @@ from api.frames_bin import encode_frames
 VEHICLES = 10_000
 SAMPLE_S = 5.0  # sampling of the synthetic run (a bigger step keeps the payloads small)
 FORCED_BUDGET_MS = 35.0  # twice the median measured, for a loaded CI box; paths took 53 ms
+WARM_UP = 5  # unmeasured frames first: the page is timed as it animates, not while V8 compiles it
 
 
 def synthetic_frames(t0_s: float, t1_s: float, stride: int) -> bytes:
@@ -56,7 +57,9 @@ def test_ten_thousand_vehicles_draw_within_a_frame_budget(map_page, server, mint
 
     ``lastFrameMs`` is the page's own figure (JavaScript: interpolation, occupancy, trails, stamping); the
     forced figure is the whole seek plus a pixel read-back, which makes the canvas rasterise before it
-    returns: what a frame really costs.
+    returns: what a frame really costs. The first ``WARM_UP`` frames are not timed: they run while V8 still
+    compiles the page's loops (measured: the same 15 frames had a median 1.1-1.4x higher drawn first than
+    drawn again).
     """
 
     def answer(route):
@@ -69,6 +72,8 @@ def test_ten_thousand_vehicles_draw_within_a_frame_budget(map_page, server, mint
     assert map_page.js("utm6g.drawn") == VEHICLES
     assert map_page.js("utm6g.drawnFlights.length") == VEHICLES
 
+    for t in np.linspace(120.5, 121.5, WARM_UP):  # compiles the page's hot loops, as any first frames do
+        map_page.js("(t) => utm6g.seek(t)", float(t))
     js_ms, forced_ms = [], []
     for k in range(15):
         t = 122.0 + 2.37 * k  # between samples: every vehicle interpolated
