@@ -12,11 +12,13 @@
  */
 class Stamp {
   constructor(dx, dy, rgba, reach) {
-    const order = Array.from(rgba.keys()).sort((a, b) => (rgba[b] >>> 24 === 255) - (rgba[a] >>> 24 === 255));
+    const pixels = Array.from(rgba.keys());
+    const solid = pixels.filter((k) => rgba[k] >>> 24 === 255);
+    const order = [...solid, ...pixels.filter((k) => rgba[k] >>> 24 !== 255)];
     this.dx = Int16Array.from(order, (k) => dx[k]); // column offset from the centre pixel
     this.dy = Int16Array.from(order, (k) => dy[k]);
     this.rgba = Int32Array.from(order, (k) => rgba[k]); // as the buffer stores it
-    this.opaque = rgba.filter((p) => p >>> 24 === 255).length; // the first this many
+    this.opaque = solid.length; // the first this many
     this.reach = reach; // no pixel is further than this (px) from the centre along x or y
     this.width = -1;
     this.offsets = null;
