@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from machine import describe  # bench/machine.py (a script's folder is on sys.path)
 
 from airspace.cells import CellGrid
 from airspace.region import Region, load_region
@@ -390,9 +391,8 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(name)
         fsync_p50, fsync_p99 = _fsync_ms(tmp)
         print(
-            f"utm6g service bench, seed {args.seed}: {os.cpu_count()} cores,"
-            f" Python {platform.python_version()}, SQLite {sqlite3.sqlite_version},"
-            f" {platform.system()} {platform.machine()};"
+            f"utm6g service bench, seed {args.seed}: {describe()}, SQLite {sqlite3.sqlite_version},"
+            f" {platform.system()};"
             f" fsync of this disk p50 {fsync_p50:.2f} ms, p99 {fsync_p99:.2f} ms"
         )
         in_process(rng, region, sizes, n_decisions, tmp)

@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe  # bench/machine.py (a script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "bench" / "free-flight-10km.yaml"
@@ -73,7 +73,7 @@ def main() -> None:
     if args.one is not None:
         print(json.dumps(one(args.one, args.duration, args.profile)))
         return
-    print(f"utm6g simulator benchmark — {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"utm6g simulator benchmark — {describe()}")
     print(f"scenario {SCENARIO.relative_to(ROOT)}, {args.duration:g} simulated s per size")
     for profile, counts in (("ideal", args.counts), ("6g-isac-fr1", args.counts_6g)):
         sizes = [int(c) for c in counts.split(",") if c.strip()]
