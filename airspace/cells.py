@@ -286,8 +286,11 @@ class CellGrid:
 
     def _cover(self, volumes: Sequence[Volume3D], first: int) -> np.ndarray:
         """``(i, j, k, owner)`` rows of ``volumes[first : first + _CHUNK]``: the candidate cells under each
-        bounding box (plain Python: a plan has a handful), then the exact test of them all."""
+        bounding box, then the exact test of them all; in plain Python for a plan's handful of volumes, with
+        arrays from ``_VECTOR_MIN`` volumes (a restart's), the same rows in the same order."""
         chunk = range(first, min(first + _CHUNK, len(volumes)))
+        if len(chunk) >= _VECTOR_MIN:
+            return self._cover_many([volumes[n] for n in chunk], first)
         ranges = {n: self._ranges(volumes[n]) for n in chunk}
         candidates = [
             (n, i, j)
@@ -303,6 +306,23 @@ class CellGrid:
             for k in range(ranges[n][0], ranges[n][0] + ranges[n][1])
         ]
         return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+    def _cover_many(self, volumes: list[Volume3D], first: int) -> np.ndarray:
+        """:meth:`_cover` of ``volumes`` (``volumes[0]`` is the ``first``-th), with arrays: the layers and
+        the columns under each bounding box as :meth:`_ranges` finds them (:func:`_spans`), the candidate
+        columns volume by volume (i, then j, ascending), one vectorized exact test, each hit on its layers."""
+        bounds = np.array([v.bounds_xy_m for v in volumes], dtype=np.float64)
+        heights = np.array([(v.z_lower_m, v.z_upper_m) for v in volumes], dtype=np.float64)
+        k_lo = np.searchsorted(self._z_upper_m, heights[:, 0], side="left")
+        nk = np.maximum(np.searchsorted(self._z_lower_m, heights[:, 1], side="right") - k_lo, 0)
+        i_lo, ni = _spans(bounds[:, 0], bounds[:, 2], self._x_edges_m)
+        j_lo, nj = _spans(bounds[:, 1], bounds[:, 3], self._y_edges_m)
+        owner, at = _runs_of(np.where(nk > 0, ni * nj, 0))
+        i, j = i_lo[owner] + at // nj[owner], j_lo[owner] + at % nj[owner]
+        hit = _outlines_meet([volumes[n].outline for n in owner], self._column_boxes()[i, j])
+        owner, i, j = owner[hit], i[hit], j[hit]
+        row, k = _runs_of(nk[owner])
+        return np.column_stack([i[row], j[row], k_lo[owner[row]] + k, owner[row] + first]).astype(np.int64)
 
     def _candidates_meet(
         self, volumes: Sequence[Volume3D], candidates: list[tuple[int, int, int]]
@@ -455,6 +475,7 @@ class CellGrid:
 
 _CHUNK = 4096  # volumes per vectorized pass of cells_of_volumes: bounds its temporary arrays
 _SCALAR_MAX = 32  # up to this many candidate columns, one scalar shapely test each beats the array pass
+_VECTOR_MIN = 64  # from this many volumes, cells_of_volumes finds their candidate cells with arrays
 
 
 def _axis_index(v: np.ndarray, edges_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -478,6 +499,21 @@ def _span(lo_m: float, hi_m: float, edges_m: list[float]) -> tuple[int, int]:
     first = max(bisect.bisect_left(edges_m, lo_m - grow_m) - 1, 0)
     last = min(bisect.bisect_right(edges_m, hi_m + grow_m) - 1, len(edges_m) - 2)
     return first, max(last - first + 1, 0)
+
+
+def _spans(lo_m: np.ndarray, hi_m: np.ndarray, edges_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_span` of each ``[lo_m[n], hi_m[n]]``, element-wise (the same float operations)."""
+    grow_m = 1e-9 * (np.abs(lo_m) + np.abs(hi_m) + 1.0)
+    first = np.maximum(np.searchsorted(edges_m, lo_m - grow_m, side="left") - 1, 0)
+    last = np.minimum(np.searchsorted(edges_m, hi_m + grow_m, side="right") - 1, len(edges_m) - 2)
+    return first, np.maximum(last - first + 1, 0)
+
+
+def _runs_of(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(which, at)``: for each of ``counts.sum()`` items, the ``n`` whose run of ``counts[n]`` it is in
+    and its place in that run (``[0, 1, ..., counts[n] - 1]`` for each ``n`` in turn)."""
+    which = np.repeat(np.arange(len(counts)), counts)
+    return which, np.arange(len(which)) - (np.cumsum(counts) - counts)[which]
 
 
 def _outlines_meet(outlines: list[Polygon | Circle], boxes: np.ndarray) -> np.ndarray:

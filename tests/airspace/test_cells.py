@@ -357,20 +357,24 @@ def _mixed_volumes(grid: CellGrid, rng: np.random.Generator, n: int) -> list[Vol
     return out
 
 
+@pytest.mark.parametrize("vector_min", [1, 10**9])  # candidates found with arrays, or in plain Python
 @pytest.mark.parametrize("scalar_max", [0, 10**9])  # every exact test vectorized, or every one scalar
-def test_cells_of_volumes_in_one_call_match_each_volume_and_brute_force(monkeypatch, scalar_max):
-    """Oracle: brute-force shapely boxes per volume; the batch, in several chunks, answers as each alone."""
-    monkeypatch.setattr("airspace.cells._CHUNK", 7)  # several chunks, one partial
-    monkeypatch.setattr("airspace.cells._SCALAR_MAX", scalar_max)
+def test_cells_of_volumes_in_one_call_match_each_volume_and_brute_force(monkeypatch, scalar_max, vector_min):
+    """Oracle: brute-force shapely boxes per volume; the batch, in several chunks, answers as each alone
+    (``cells_of_volume``, in plain Python: one volume is below the default ``_VECTOR_MIN``), in order."""
     grid = CellGrid(x_min_m=-1000.0, y_min_m=-500.0, nx=8, ny=6, cell_size_m=250.0)
     volumes = _mixed_volumes(grid, np.random.default_rng(5), 150)
+    alone = [grid.cells_of_volume(volume).tolist() for volume in volumes]
+    monkeypatch.setattr("airspace.cells._CHUNK", 7)  # several chunks, one partial
+    monkeypatch.setattr("airspace.cells._SCALAR_MAX", scalar_max)
+    monkeypatch.setattr("airspace.cells._VECTOR_MIN", vector_min)
     cells, owner = grid.cells_of_volumes(volumes)
     assert cells.dtype == owner.dtype == np.int64
     assert owner.tolist() == sorted(owner.tolist())
     for n, volume in enumerate(volumes):
-        mine = cells[owner == n]
-        assert mine.tolist() == grid.cells_of_volume(volume).tolist()
-        assert {tuple(c) for c in mine.tolist()} == brute_cells_of_volume(grid, volume)
+        mine = cells[owner == n].tolist()
+        assert mine == alone[n] == sorted(mine)
+        assert {tuple(c) for c in mine} == brute_cells_of_volume(grid, volume)
     empty_cells, empty_owner = grid.cells_of_volumes([])
     assert empty_cells.shape == (0, 3) and empty_owner.shape == (0,)
 
@@ -385,7 +389,7 @@ def test_cells_of_volumes_in_one_call_match_each_volume_and_brute_force(monkeypa
     ],
 )
 def test_cells_of_volume_circle_whose_rounded_bounds_stop_short_of_a_cell_it_touches(
-    edge_m, centre_m, radius_m
+    monkeypatch, edge_m, centre_m, radius_m
 ):
     """centre + radius rounds a hair below the grid's west (south) edge, yet the exact distance is the radius:
     the disc touches the cells on that edge. Oracle: brute-force shapely distances."""
@@ -399,6 +403,9 @@ def test_cells_of_volume_circle_whose_rounded_bounds_stop_short_of_a_cell_it_tou
         expected = brute_cells_of_volume(grid, disc)
         assert expected  # the case is real: shapely says the disc touches
         assert {tuple(c) for c in grid.cells_of_volume(disc).tolist()} == expected
+        monkeypatch.setattr("airspace.cells._VECTOR_MIN", 1)  # the array path widens the bounds the same way
+        assert {tuple(c) for c in grid.cells_of_volumes([disc])[0].tolist()} == expected
+        monkeypatch.undo()
 
 
 def _zone_grid() -> tuple[CellGrid, tuple[Volume3D, Volume3D, Volume3D]]:
