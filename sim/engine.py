@@ -379,11 +379,15 @@ class Simulation:
         Over a modelled network the payload is the GNSS fix, truth plus zero-mean Gaussian errors of
         ``comms.fusion.gnss_sigma_*`` (the sigmas the tracker assumes), and the log, the service and the
         tracker all get that fix; the radio link is evaluated where the vehicle truly is. Ideal comms, the
-        no-network baseline, send the exact state. What arrived by now is received first, so the tracker
-        works on it while these are sent (none of these can arrive now over a modelled network; over ideal
-        comms they arrive at once and are received after).
+        no-network baseline, send the exact state. Whichever call runs on the worker goes first: with the
+        tracker there, what arrived by now is received first, so the tracker works on it while these are
+        sent; with the network there, these are sent first, so the network works on them while the tracker
+        takes what arrived (10,000 drones: the next tick waited 10 ms for them). None of these can arrive
+        now over a modelled network; over ideal comms they arrive at once and are received after.
         """
-        self._receive()
+        network_first = self._network_on_worker()
+        if not network_first:
+            self._receive()
         fleet = self.fleet
         rows = fleet.rows()
         sel = select(rows)
@@ -402,12 +406,16 @@ class Simulation:
             # white noise, independent per report and axis: SIXG-MODEL.md §8 gives only the sigmas
             _add_gnss_error(self._gnss, state, self._gnss_sigma)
         self._uplinks.append((now, flight, state, t_rx))
-        if not self._later:  # ideal comms: these arrived at once
+        if network_first or not self._later:  # ideal comms: these arrived at once
             self._receive()
+
+    def _network_on_worker(self) -> bool:
+        """Whether the network's calls now run on its worker (a large fleet), not at once."""
+        return self._jobs.threaded and len(self.fleet) >= self._thread_min
 
     def _call_network(self, fn: Callable[..., Any], *args: Any) -> Future:
         """``fn(*args)`` on the network's worker after the calls before it, or at once for a small fleet."""
-        return self._jobs.submit(fn, *args, inline=len(self.fleet) < self._thread_min)
+        return self._jobs.submit(fn, *args, inline=not self._network_on_worker())
 
     def _call_tracker(self, fn: Callable[..., Any], *args: Any) -> None:
         """``fn(*args)`` on the tracker's worker after the updates before it (the picture waits for them), or
