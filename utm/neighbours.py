@@ -14,10 +14,13 @@ horizontal distance is below ``reach_h``, its closest horizontal approach within
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
-__all__ = ["near_pairs", "sorted_distinct"]
+__all__ = ["near_pairs", "near_pairs_at", "sorted_distinct"]
 
 _CELLS_PER_POINT = 16  # dense grid budget: the prefix sum touches every cell, so keep it near n
 _MY = 4  # y-cells per reach: a (x, z) column's 2 _MY + 1 y-cells around a point are one range of points
@@ -72,7 +75,7 @@ def _bin(
     return cell, order, start, nz, ny
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pairs(
     pos: np.ndarray,
     vel: np.ndarray,
@@ -153,6 +156,35 @@ def near_pairs(
     )
     keys.sort()
     return keys
+
+
+def near_pairs_at(pos: np.ndarray, vel: np.ndarray, times_s: list[float], **bounds: float) -> np.ndarray:
+    """Sorted distinct keys of :func:`near_pairs` (``bounds``: its keywords) of the points moved to each of
+    ``times_s`` (``pos + vel t``): the look-ahead windows of a broad phase, merged. With two cores or more,
+    the later half of the windows runs on a second thread meanwhile (the compiled pass releases the GIL);
+    which thread ran a window changes nothing in the keys.
+    """
+
+    def windows(times: list[float]) -> list[np.ndarray]:
+        return [near_pairs(pos + vel * t, vel, **bounds) for t in times]
+
+    half = (len(times_s) + 1) // 2
+    pool = _pool() if len(times_s) > 1 else None
+    later = pool.submit(windows, times_s[half:]) if pool is not None else None
+    keys = windows(times_s[:half] if later is not None else times_s)
+    if later is not None:
+        keys += later.result()
+    return keys[0] if len(keys) == 1 else sorted_distinct(np.concatenate(keys))
+
+
+_POOL: list[ThreadPoolExecutor] = []  # the second thread of near_pairs_at, made on first use
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """One worker thread for :func:`near_pairs_at`, or None on a single core."""
+    if not _POOL and len(os.sched_getaffinity(0)) > 1:
+        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="utm6g-pairs"))
+    return _POOL[0] if _POOL else None
 
 
 def sorted_distinct(keys: np.ndarray) -> np.ndarray:

@@ -57,7 +57,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from utm.errors import InvalidRequest
-from utm.neighbours import near_pairs, sorted_distinct
+from utm.neighbours import near_pairs, near_pairs_at
 
 __all__ = ["Conflicts", "candidate_pairs", "conflict_intervals", "detect", "los_pairs", "mvp"]
 
@@ -580,7 +580,4 @@ def _candidate_keys(cols: np.ndarray, t_s: float, r_m: float, h_m: float) -> np.
         "r2_near": (r_m * (1.0 + _SLACK) + tol_m) ** 2,
         "h_near": h_m * (1.0 + _SLACK) + tol_m,
     }
-    keys = [near_pairs(pos + vel * ((k + 0.5) * tau), vel, **near) for k in range(n_win)]
-    if n_win == 1:
-        return keys[0]
-    return sorted_distinct(np.concatenate(keys))  # a pair can be near in several windows
+    return near_pairs_at(pos, vel, [(k + 0.5) * tau for k in range(n_win)], **near)  # window midpoints

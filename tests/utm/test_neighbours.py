@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -86,3 +89,32 @@ def test_sorted_distinct_is_numpys_unique(runs):
     assert sorted_distinct(keys).tolist() == np.unique(keys).tolist()
     shuffled = np.random.default_rng(len(keys)).permutation(keys)
     assert sorted_distinct(shuffled).tolist() == np.unique(keys).tolist()
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_near_pairs_at_merges_every_window(threads, monkeypatch):
+    """Four windows (two on the second thread, when there is one) give the union of each window's pairs,
+    each window's points moved to its time; the second thread really runs the later half."""
+    rng = np.random.default_rng(5)
+    pos = np.vstack([rng.uniform(0, 800, 400), rng.uniform(0, 800, 400), rng.uniform(30, 120, 400)])
+    vel = np.vstack([rng.uniform(-18, 18, 400), rng.uniform(-18, 18, 400), rng.uniform(-3, 3, 400)])
+    zone = {"half_tau": 2.5, "reach_h": 50.0 + 2 * 25.5 * 2.5, "reach_v": 15.0 + 2 * 3.0 * 2.5}
+    times = [2.5, 7.5, 12.5, 17.5]
+    ran_on: set[str] = set()
+    real = neighbours.near_pairs
+
+    def spy(*args, **kwargs):
+        ran_on.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(neighbours, "near_pairs", spy)
+    if not threads:
+        monkeypatch.setattr(neighbours, "_pool", lambda: None)
+    got = neighbours.near_pairs_at(pos, vel, times, **zone, r2_near=2500.0, h_near=15.0)
+    want = sorted(
+        {k for t in times for k in brute_near(pos + vel * t, vel, 2.5, zone["reach_h"], 2500.0, 15.0)}
+    )
+    assert len(want) > 200
+    assert got.tolist() == want
+    helper = {name for name in ran_on if name.startswith("utm6g-pairs")}
+    assert bool(helper) == (threads and len(os.sched_getaffinity(0)) > 1)
