@@ -177,14 +177,16 @@ def near_pairs_at(pos: np.ndarray, vel: np.ndarray, times_s: list[float], **boun
     return keys[0] if len(keys) == 1 else sorted_distinct(np.concatenate(keys))
 
 
-_POOL: list[ThreadPoolExecutor] = []  # the second thread of near_pairs_at, made on first use
+_POOL: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child has none of its parent's threads
 
 
 def _pool() -> ThreadPoolExecutor | None:
-    """One worker thread for :func:`near_pairs_at`, or None on a single core."""
-    if not _POOL and len(os.sched_getaffinity(0)) > 1:
-        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="utm6g-pairs"))
-    return _POOL[0] if _POOL else None
+    """This process's worker thread for :func:`near_pairs_at`, made on first use; None on a single core."""
+    pid = os.getpid()
+    if pid not in _POOL and len(os.sched_getaffinity(0)) > 1:
+        _POOL.clear()  # a parent's pool, its thread gone here
+        _POOL[pid] = ThreadPoolExecutor(1, thread_name_prefix="utm6g-pairs")
+    return _POOL.get(pid)
 
 
 def sorted_distinct(keys: np.ndarray) -> np.ndarray:

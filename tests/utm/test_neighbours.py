@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 
@@ -118,3 +119,17 @@ def test_near_pairs_at_merges_every_window(threads, monkeypatch):
     assert got.tolist() == want
     helper = {name for name in ran_on if name.startswith("utm6g-pairs")}
     assert bool(helper) == (threads and len(os.sched_getaffinity(0)) > 1)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the second thread needs two cores")
+def test_near_pairs_at_works_in_a_forked_child():
+    """A child forked after the pool started has no thread behind its copy of it: it makes its own
+    (reusing the copy would queue the windows for ever)."""
+    pos = np.array([[0.0, 30.0, 900.0], [0.0, 0.0, 0.0], [50.0, 50.0, 50.0]])
+    vel = np.zeros((3, 3))
+    zone = {"half_tau": 1.0, "reach_h": 60.0, "reach_v": 20.0, "r2_near": 2500.0, "h_near": 15.0}
+    assert neighbours.near_pairs_at(pos, vel, [0.5, 1.5], **zone).tolist() == [1]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(neighbours.near_pairs_at, (pos, vel, [0.5, 1.5]), zone).get(timeout=60)
+    assert got.tolist() == [1]
