@@ -183,10 +183,15 @@ _POOL: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child has n
 def _pool() -> ThreadPoolExecutor | None:
     """This process's worker thread for :func:`near_pairs_at`, made on first use; None on a single core."""
     pid = os.getpid()
-    if pid not in _POOL and len(os.sched_getaffinity(0)) > 1:
+    if pid not in _POOL and cores() > 1:
         _POOL.clear()  # a parent's pool, its thread gone here
         _POOL[pid] = ThreadPoolExecutor(1, thread_name_prefix="utm6g-pairs")
     return _POOL.get(pid)
+
+
+def cores() -> int:
+    """Cores this process may run on: its affinity where the OS says (Linux), else the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def sorted_distinct(keys: np.ndarray) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 
 import numpy as np
@@ -118,10 +117,10 @@ def test_near_pairs_at_merges_every_window(threads, monkeypatch):
     assert len(want) > 200
     assert got.tolist() == want
     helper = {name for name in ran_on if name.startswith("utm6g-pairs")}
-    assert bool(helper) == (threads and len(os.sched_getaffinity(0)) > 1)
+    assert bool(helper) == (threads and neighbours.cores() > 1)
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the second thread needs two cores")
+@pytest.mark.skipif(neighbours.cores() < 2, reason="the second thread needs two cores")
 def test_near_pairs_at_works_in_a_forked_child():
     """A child forked after the pool started has no thread behind its copy of it: it makes its own
     (reusing the copy would queue the windows for ever)."""
