@@ -168,12 +168,13 @@ def near_pairs_at(pos: np.ndarray, vel: np.ndarray, times_s: list[float], **boun
     def windows(times: list[float]) -> list[np.ndarray]:
         return [near_pairs(pos + vel * t, vel, **bounds) for t in times]
 
-    half = (len(times_s) + 1) // 2
     pool = _pool() if len(times_s) > 1 else None
-    later = pool.submit(windows, times_s[half:]) if pool is not None else None
-    keys = windows(times_s[:half] if later is not None else times_s)
-    if later is not None:
-        keys += later.result()
+    if pool is None:
+        keys = windows(times_s)
+    else:
+        half = (len(times_s) + 1) // 2
+        later = pool.submit(windows, times_s[half:])
+        keys = windows(times_s[:half]) + later.result()
     return keys[0] if len(keys) == 1 else sorted_distinct(np.concatenate(keys))
 
 
