@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-__all__ = ["near_pairs", "near_pairs_at", "sorted_distinct"]
+__all__ = ["cores", "near_pairs", "near_pairs_at", "sorted_distinct"]
 
 _CELLS_PER_POINT = 16  # dense grid budget: the prefix sum touches every cell, so keep it near n
 _MY = 4  # y-cells per reach: a (x, z) column's 2 _MY + 1 y-cells around a point are one range of points
